@@ -1,0 +1,178 @@
+//! The commands' work, one small function each, over the library's stages.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{BuildArgs, DiffArgs, Output, SiteArgs};
+use crate::diag::Diagnostics;
+use crate::inventory::{self, Inventory};
+use crate::render::{self, Templates};
+use crate::tree::{diff, write, Tree};
+
+/// How to talk to the user.
+#[derive(Clone, Copy)]
+pub struct Ui {
+    pub quiet: bool,
+    pub output: Output,
+}
+
+impl Ui {
+    pub fn say(&self, msg: impl AsRef<str>) {
+        if !self.quiet && self.output == Output::Text {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", paint("warning:", "33"), msg.as_ref());
+        }
+    }
+
+    /// A progress bar for `len` steps, hidden when quiet or when stderr is not a terminal.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})") {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(what.to_string());
+        pb
+    }
+}
+
+/// Colors `text` when stderr is a terminal and NO_COLOR is unset.
+pub fn paint(text: &str, code: &str) -> String {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Set by Ctrl-C: long work stops at the next step and leaves `out/` alone.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// An inventory rendered into a checked, in-memory tree.
+pub struct Planned {
+    pub inventory: Inventory,
+    pub tree: Tree,
+    pub elapsed: Duration,
+}
+
+/// Load, validate, render and check: everything but writing.
+pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
+    let start = Instant::now();
+    if let Some(j) = site.jobs {
+        // Only the first call in a process sets the pool; later calls keep it.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
+    }
+    let inv = inventory::load(&site.inventory)?;
+    let dir = templates_dir(&site.templates)?;
+    let mut d = Diagnostics::default();
+    let mut templates = Templates::load(dir, &inv, &mut d)?;
+    d.finish()?;
+    let pb = ui.progress(inv.hosts.len() as u64, "rendering");
+    let tree = render::render(&inv, &mut templates, Some(&pb));
+    pb.finish_and_clear();
+    let tree = tree?;
+    if STOP.load(Ordering::SeqCst) {
+        bail!("interrupted; nothing was written");
+    }
+    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed() })
+}
+
+fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
+    if dir.is_dir() {
+        Ok(Some(dir))
+    } else if dir == Path::new("templates") {
+        Ok(None) // the default: built-ins only
+    } else {
+        bail!("templates directory `{}` does not exist", dir.display())
+    }
+}
+
+pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
+    let planned = plan(&args.site, ui)?;
+    let Planned { inventory: inv, tree, elapsed } = &planned;
+    let links = image_links(inv);
+    if !args.no_images && links > 0 {
+        bail!(
+            "the {links} kernel/initrd links in tftp/ need OS images, and image fetching is not available in this build; \
+             run `pxebake build --no-images` to render everything else (the links will dangle)"
+        );
+    }
+    write::check_replaceable(&args.out)?;
+    let changes = diff::compare(tree, &args.out);
+    let stats = write::write(tree, &args.out, &changes, &STOP)
+        .with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
+    let hosts = inv.hosts.len();
+    if ui.output == Output::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "files": tree.files(), "hosts": hosts, "written": stats.written,
+                "unchanged": stats.unchanged, "removed": stats.removed,
+                "images": !args.no_images, "out": args.out.display().to_string(),
+            })
+        );
+    }
+    ui.say(format!(
+        "rendered {} files for {} hosts in {} ms; {} written, {} unchanged, {} removed in `{}`",
+        tree.files(),
+        hosts,
+        elapsed.as_millis(),
+        stats.written,
+        stats.unchanged,
+        stats.removed,
+        args.out.display()
+    ));
+    if args.no_images && links > 0 {
+        ui.warn(format!(
+            "--no-images: {links} kernel/initrd links in `{}` point at images that were not placed; the tree cannot boot kernels until a build with images",
+            args.out.join("tftp").display()
+        ));
+    }
+    Ok(())
+}
+
+/// How many tftp/ links point into images/.
+fn image_links(inv: &Inventory) -> usize {
+    render::used_bootactions(inv)
+        .iter()
+        .map(|b| match &b.action {
+            inventory::Action::Kernel { ramdisk, .. } => 1 + usize::from(ramdisk.is_some()),
+            inventory::Action::LocalBoot { .. } => 0,
+        })
+        .sum()
+}
+
+pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
+    let planned = plan(site, ui)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] }));
+    }
+    ui.say(format!(
+        "ok: {} hosts, {} files would be written (checked in {} ms)",
+        planned.inventory.hosts.len(),
+        planned.tree.files(),
+        planned.elapsed.as_millis()
+    ));
+    Ok(())
+}
+
+/// Returns whether anything would change.
+pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
+    let planned = plan(&args.site, ui)?;
+    let changes = diff::compare(&planned.tree, &args.out);
+    crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
+    Ok(!changes.is_empty())
+}

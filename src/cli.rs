@@ -1,0 +1,84 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Bake complete network-boot trees (PXELINUX, GRUB, iPXE, cloud-configs, dnsmasq and nginx
+/// configs, verified OS images) from an inventory.
+///
+/// Exit codes: 0 success, 1 failure (I/O, network, verification), 2 invalid input or usage.
+#[derive(Parser, Debug)]
+#[command(name = "pxebake", version, propagate_version = true)]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Output format of reports (`json` for scripts and CI annotations).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Render the inventory into a complete tree and swap it into place atomically.
+    Build(BuildArgs),
+    /// Load, validate, render and lint everything in memory; write nothing.
+    Check(SiteArgs),
+    /// Show what `build` would change in the output directory.
+    Diff(DiffArgs),
+}
+
+/// Where the site comes from.
+#[derive(Args, Debug, Clone)]
+pub struct SiteArgs {
+    /// Inventory directory: every `*.yaml` in it is read as one site.
+    #[arg(long, default_value = "inventory")]
+    pub inventory: PathBuf,
+
+    /// Templates directory: a file here overrides the built-in template of the same name.
+    #[arg(long, default_value = "templates")]
+    pub templates: PathBuf,
+
+    /// Number of rendering threads (default: one per core).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub site: SiteArgs,
+
+    /// Output directory (replaced as a whole; must be empty or a pxebake tree).
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+
+    /// Render everything but the OS images (the kernel/initrd links then dangle).
+    #[arg(long)]
+    pub no_images: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub site: SiteArgs,
+
+    /// Output directory to compare with.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+
+    /// Exit with status 1 when anything would change (for CI gates).
+    #[arg(long)]
+    pub exit_code: bool,
+}

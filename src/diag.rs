@@ -1,0 +1,113 @@
+//! Problems found in a user's input, collected so that all of them are reported at once.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One problem, located in a file (and line, where one is known).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// The error returned when input is invalid: every problem found. Exit code 2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid(pub Vec<Diagnostic>);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "error: {d}")?;
+        }
+        let n = self.0.len();
+        write!(
+            f,
+            "{n} problem{} found; nothing was written",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Collects diagnostics for one pass.
+#[derive(Debug, Default)]
+pub struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn error(&mut self, file: &str, line: Option<usize>, message: impl Into<String>) {
+        self.0.push(Diagnostic {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    pub fn extend(&mut self, other: Vec<Diagnostic>) {
+        self.0.extend(other);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ok when nothing was reported; else every problem, sorted by file and line.
+    pub fn finish(mut self) -> Result<(), Invalid> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        self.0.sort();
+        self.0.dedup();
+        Err(Invalid(self.0))
+    }
+}
+
+/// A short hint for a misspelt name: the closest candidate within a small edit distance.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let best = candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min();
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("backnd", ["backend", "frontend"]), " (did you mean `backend`?)");
+        assert_eq!(did_you_mean("zzz", ["backend"]), "");
+    }
+}

@@ -1,0 +1,662 @@
+//! Loading and validating the inventory: every `*.yaml` in one directory is one site.
+//!
+//! Files are parsed into line-numbered YAML trees, each item is deserialized on its own (so one
+//! bad host does not hide the next), and every reference and value is checked. All problems are
+//! returned together, each with file, line and the offending value.
+
+mod model;
+pub mod raw;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ipnet::Ipv4Net;
+
+pub use model::*;
+
+use crate::diag::{did_you_mean, Diagnostics, Invalid};
+use crate::names::{self, Mac};
+use crate::selector::Selector;
+use crate::yaml::{self, Kind, Node, PathItem};
+
+/// One parsed inventory file.
+pub struct Source {
+    /// The path as shown in messages.
+    pub name: Arc<str>,
+    pub root: Node,
+}
+
+const SECTIONS: [&str; 9] = [
+    "site", "networks", "images", "bootactions", "appliances", "attributes", "files", "hosts", "boot",
+];
+
+/// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal.
+pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read inventory directory `{}`", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.is_file())
+        .collect();
+    paths.sort();
+    let mut diags = Diagnostics::default();
+    let mut sources = Vec::new();
+    if paths.is_empty() {
+        diags.error(&dir.display().to_string(), None, "no *.yaml inventory files found in this directory; pass --inventory DIR");
+    }
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let name: Arc<str> = path.display().to_string().into();
+        match Node::parse(&text) {
+            Ok(root) => sources.push(Source { name, root }),
+            Err(e) => diags.error(&name, e.line, e.message),
+        }
+    }
+    Ok((sources, diags))
+}
+
+/// Loads and validates the inventory in `dir`.
+pub fn load(dir: &Path) -> anyhow::Result<Inventory> {
+    let (sources, diags) = read_dir(dir)?;
+    Ok(validate(dir, &sources, diags)?)
+}
+
+/// An item of a section, with its file and node kept for line lookups.
+struct Item<'a, T> {
+    file: &'a Arc<str>,
+    node: &'a Node,
+    key_line: usize,
+    value: T,
+}
+
+impl<T> Item<'_, T> {
+    fn origin(&self) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            line: self.key_line,
+        }
+    }
+    fn line(&self, path: &[PathItem]) -> Option<usize> {
+        Some(self.node.line_of(path))
+    }
+}
+
+#[derive(Default)]
+struct Raw<'a> {
+    site: Option<Item<'a, raw::Site>>,
+    networks: BTreeMap<String, Item<'a, raw::Network>>,
+    images: BTreeMap<String, Item<'a, raw::Image>>,
+    bootactions: BTreeMap<String, Item<'a, raw::BootAction>>,
+    appliances: BTreeMap<String, Item<'a, raw::Appliance>>,
+    attributes: Vec<Item<'a, (String, serde_json::Value)>>,
+    files: Vec<Item<'a, raw::FileRule>>,
+    hosts: Vec<Item<'a, raw::Host>>,
+    boot: BTreeMap<String, Item<'a, String>>,
+}
+
+fn yaml_error(d: &mut Diagnostics, file: &str, e: yaml::Error) {
+    d.error(file, e.line, e.message);
+}
+
+/// Deserializes the entries of a mapping section, one at a time.
+fn map_section<'a, T: serde::Deserialize<'a>>(
+    d: &mut Diagnostics,
+    file: &'a Arc<str>,
+    section: &str,
+    node: &'a Node,
+    into: &mut BTreeMap<String, Item<'a, T>>,
+) {
+    let Kind::Map(entries) = &node.kind else {
+        if !matches!(node.kind, Kind::Null) {
+            d.error(file, Some(node.line), format!("`{section}` must be a mapping of names, not {}", node.type_name()));
+        }
+        return;
+    };
+    for (key, value) in entries {
+        let Some(name) = key.as_str() else {
+            d.error(file, Some(key.line), format!("`{section}` keys must be names"));
+            continue;
+        };
+        if section != "attributes" && section != "boot" {
+            if let Err(e) = names::check_identifier(name) {
+                d.error(file, Some(key.line), format!("{section}: {e}"));
+            }
+        }
+        if let Some(first) = into.get(name) {
+            d.error(file, Some(key.line), format!("{section}: `{name}` is defined twice (first at {}:{})", first.file, first.key_line));
+            continue;
+        }
+        match yaml::from_node::<T>(value) {
+            Ok(v) => {
+                into.insert(name.to_string(), Item { file, node: value, key_line: key.line, value: v });
+            }
+            Err(e) => yaml_error(d, file, e),
+        }
+    }
+}
+
+fn list_section<'a, T: serde::Deserialize<'a>>(
+    d: &mut Diagnostics,
+    file: &'a Arc<str>,
+    section: &str,
+    node: &'a Node,
+    into: &mut Vec<Item<'a, T>>,
+) {
+    let Kind::Seq(items) = &node.kind else {
+        if !matches!(node.kind, Kind::Null) {
+            d.error(file, Some(node.line), format!("`{section}` must be a list, not {}", node.type_name()));
+        }
+        return;
+    };
+    for item in items {
+        match yaml::from_node::<T>(item) {
+            Ok(v) => into.push(Item { file, node: item, key_line: item.line, value: v }),
+            Err(e) => yaml_error(d, file, e),
+        }
+    }
+}
+
+fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
+    let mut raw = Raw::default();
+    for src in sources {
+        let file = &src.name;
+        let entries = match &src.root.kind {
+            Kind::Map(entries) => entries,
+            Kind::Null => continue,
+            _ => {
+                d.error(file, Some(src.root.line), "an inventory file must be a mapping of sections (site, networks, hosts, ...)");
+                continue;
+            }
+        };
+        for (key, value) in entries {
+            match key.as_str().unwrap_or("") {
+                "site" => {
+                    if let Some(first) = &raw.site {
+                        d.error(file, Some(key.line), format!("`site` is defined twice (first at {}:{})", first.file, first.key_line));
+                        continue;
+                    }
+                    match yaml::from_node::<raw::Site>(value) {
+                        Ok(v) => raw.site = Some(Item { file, node: value, key_line: key.line, value: v }),
+                        Err(e) => yaml_error(d, file, e),
+                    }
+                }
+                "networks" => map_section(d, file, "networks", value, &mut raw.networks),
+                "images" => map_section(d, file, "images", value, &mut raw.images),
+                "bootactions" => map_section(d, file, "bootactions", value, &mut raw.bootactions),
+                "appliances" => map_section(d, file, "appliances", value, &mut raw.appliances),
+                "boot" => map_section(d, file, "boot", value, &mut raw.boot),
+                "attributes" => {
+                    let mut m = BTreeMap::new();
+                    map_section::<serde_json::Value>(d, file, "attributes", value, &mut m);
+                    for (k, item) in m {
+                        if let Some(first) = raw.attributes.iter().find(|a| a.value.0 == k) {
+                            d.error(file, Some(item.key_line), format!("attributes: `{k}` is defined twice (first at {}:{})", first.file, first.key_line));
+                            continue;
+                        }
+                        raw.attributes.push(Item { file, node: item.node, key_line: item.key_line, value: (k, item.value) });
+                    }
+                }
+                "files" => list_section(d, file, "files", value, &mut raw.files),
+                "hosts" => list_section(d, file, "hosts", value, &mut raw.hosts),
+                other => d.error(
+                    file,
+                    Some(key.line),
+                    format!(
+                        "unknown section `{}`{}; sections are: {}",
+                        names::printable(other),
+                        did_you_mean(other, SECTIONS),
+                        SECTIONS.join(", ")
+                    ),
+                ),
+            }
+        }
+    }
+    raw
+}
+
+/// Turns parsed files into a validated inventory, reporting every problem at once.
+pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<Inventory, Invalid> {
+    let raw = collect(sources, &mut d);
+    let site = validate_site(&raw, dir, &mut d);
+    let networks = validate_networks(&raw, &mut d);
+    let images = validate_images(&raw, dir, &mut d);
+    let bootactions = validate_bootactions(&raw, &images, &mut d);
+    let appliances = validate_appliances(&raw, &bootactions, &mut d);
+    let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
+    let hosts = validate_hosts(&raw, &networks, &appliances, &bootactions, &attributes, &mut d);
+    let files = validate_files(&raw, &hosts, &appliances, &mut d);
+    d.finish()?;
+    let site = site.ok_or_else(|| Invalid(vec![]))?;
+    Ok(Inventory { dir: dir.to_path_buf(), site, networks, images, bootactions, appliances, attributes, files, hosts })
+}
+
+fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
+    let Some(item) = &raw.site else {
+        d.error(&dir.display().to_string(), None, "no `site:` section in any inventory file; add one with name, domain, frontend and http");
+        return None;
+    };
+    let s = &item.value;
+    let f = item.file;
+    let line = |k: &str| item.line(&[PathItem::Key(k)]);
+    let mut ok = true;
+    let mut check = |k: &str, r: Result<(), String>| {
+        if let Err(e) = r {
+            d.error(f, line(k), format!("site.{k}: {e}"));
+            ok = false;
+        }
+    };
+    check("name", names::check_dns_label(&s.name));
+    check("domain", names::check_dns_name(&s.domain));
+    check("http", names::check_url(&s.http));
+    let root = s.root.clone().unwrap_or_else(|| "/srv/pxebake".to_string());
+    check("root", check_root(&root));
+    if let Some(m) = &s.mirror {
+        check("mirror", names::check_line(m));
+    }
+    let frontend = parse_ip(&s.frontend);
+    check("frontend", frontend.map(|_| ()));
+    if !ok {
+        return None;
+    }
+    Some(Site {
+        name: s.name.clone(),
+        domain: s.domain.clone(),
+        frontend: parse_ip(&s.frontend).ok()?,
+        http: s.http.trim_end_matches('/').to_string(),
+        root,
+        mirror: s.mirror.clone(),
+        origin: item.origin(),
+    })
+}
+
+fn check_root(root: &str) -> Result<(), String> {
+    names::check_line(root)?;
+    if !root.starts_with('/') {
+        return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
+    }
+    if root.contains(char::is_whitespace) || root.split('/').any(|c| c == "..") || root.contains(['"', '\'', ';', '{', '}', '#']) {
+        return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, braces or `..`"));
+    }
+    Ok(())
+}
+
+fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse().map_err(|_| format!("`{}` is not an IPv4 address", names::printable(s)))
+}
+
+fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network> {
+    let mut out = BTreeMap::new();
+    for (name, item) in &raw.networks {
+        let n = &item.value;
+        let f = item.file;
+        let line = |k: &str| item.line(&[PathItem::Key(k)]);
+        let address: Ipv4Net = match n.address.parse::<Ipv4Net>() {
+            Ok(a) if a.addr() != a.network() => {
+                d.error(f, line("address"), format!("network `{name}`: address `{}` has host bits set (did you mean `{}`?)", n.address, a.trunc()));
+                continue;
+            }
+            Ok(a) => a,
+            Err(_) => {
+                d.error(f, line("address"), format!("network `{name}`: address `{}` is not an IPv4 network like 10.2.0.0/16", names::printable(&n.address)));
+                continue;
+            }
+        };
+        let gateway = match n.gateway.as_deref().map(parse_ip) {
+            None => None,
+            Some(Ok(g)) if address.contains(&g) => Some(g),
+            Some(Ok(g)) => {
+                d.error(f, line("gateway"), format!("network `{name}`: gateway `{g}` is outside {address}"));
+                None
+            }
+            Some(Err(e)) => {
+                d.error(f, line("gateway"), format!("network `{name}`: gateway {e}"));
+                None
+            }
+        };
+        let zone = n.zone.clone().unwrap_or_default();
+        if !zone.is_empty() {
+            if let Err(e) = names::check_dns_name(&zone) {
+                d.error(f, line("zone"), format!("network `{name}`: zone {e}"));
+            }
+        }
+        let mtu = n.mtu.unwrap_or(1500);
+        if !(576..=9216).contains(&mtu) {
+            d.error(f, line("mtu"), format!("network `{name}`: mtu {mtu} is outside 576..9216"));
+        }
+        let dhcp = match n.dhcp.as_deref() {
+            None | Some("static") => DhcpMode::Static,
+            Some("proxy") => DhcpMode::Proxy,
+            Some(other) => {
+                d.error(f, line("dhcp"), format!("network `{name}`: dhcp `{}` must be `static` or `proxy`", names::printable(other)));
+                DhcpMode::Static
+            }
+        };
+        out.insert(name.clone(), Network {
+            name: name.clone(),
+            address,
+            network: address.network(),
+            netmask: address.netmask(),
+            prefix: address.prefix_len(),
+            gateway,
+            zone,
+            mtu,
+            pxe: n.pxe,
+            dhcp,
+        });
+    }
+    out
+}
+
+fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<String, Image> {
+    let mut out = BTreeMap::new();
+    for (name, item) in &raw.images {
+        let i = &item.value;
+        let f = item.file;
+        let line = |k: &str| item.line(&[PathItem::Key(k)]);
+        let before = d.is_empty();
+        if let Err(e) = names::check_file_name(&i.version) {
+            d.error(f, line("version"), format!("image `{name}`: version {e}"));
+        }
+        if !i.url.contains("{version}") {
+            d.error(f, line("url"), format!("image `{name}`: url `{}` must contain `{{version}}` so the pinned version is used", names::printable(&i.url)));
+        }
+        let url = i.url.replace("{version}", &i.version);
+        if let Err(e) = names::check_url(&url) {
+            d.error(f, line("url"), format!("image `{name}`: url {e}"));
+        }
+        for (role, file) in &i.files {
+            if let Err(e) = names::check_file_name(file) {
+                d.error(f, item.line(&[PathItem::Key("files"), PathItem::Key(role)]), format!("image `{name}`: file `{role}`: {e}"));
+            }
+        }
+        if let Err(e) = names::check_line(&i.key) {
+            d.error(f, line("key"), format!("image `{name}`: key {e}"));
+        }
+        let key = dir.join(&i.key);
+        if !key.is_file() {
+            d.error(f, line("key"), format!("image `{name}`: key file `{}` does not exist; keys are paths relative to the inventory directory", key.display()));
+        }
+        let _ = before;
+        out.insert(name.clone(), Image {
+            name: name.clone(),
+            url: if url.ends_with('/') { url } else { format!("{url}/") },
+            version: i.version.clone(),
+            key,
+            files: i.files.clone(),
+            mirror: i.mirror.clone(),
+            insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
+            origin: item.origin(),
+        });
+    }
+    out
+}
+
+fn validate_bootactions(raw: &Raw, images: &BTreeMap<String, Image>, d: &mut Diagnostics) -> BTreeMap<String, BootAction> {
+    let mut out = BTreeMap::new();
+    for (name, item) in &raw.bootactions {
+        let b = &item.value;
+        let f = item.file;
+        let line = |k: &str| item.line(&[PathItem::Key(k)]);
+        let action = match (b.localboot, &b.kernel) {
+            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => Action::LocalBoot { localboot: n },
+            (Some(_), _) => {
+                d.error(f, line("localboot"), format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"));
+                continue;
+            }
+            (None, None) => {
+                d.error(f, Some(item.key_line), format!("bootaction `{name}` needs either `kernel` (with `image`) or `localboot`"));
+                continue;
+            }
+            (None, Some(kernel)) => {
+                let mut ok = true;
+                for (k, v) in [("kernel", Some(kernel)), ("ramdisk", b.ramdisk.as_ref())] {
+                    if let Some(Err(e)) = v.map(|v| names::check_file_name(v)) {
+                        d.error(f, line(k), format!("bootaction `{name}`: {k} {e}"));
+                        ok = false;
+                    }
+                }
+                let image = match &b.image {
+                    None => {
+                        d.error(f, Some(item.key_line), format!("bootaction `{name}`: a kernel action needs `image`, the image its kernel comes from"));
+                        continue;
+                    }
+                    Some(img) => img,
+                };
+                match images.get(image) {
+                    None => {
+                        d.error(f, line("image"), format!("bootaction `{name}`: unknown image `{image}`{}", did_you_mean(image, images.keys().map(String::as_str))));
+                        ok = false;
+                    }
+                    Some(img) => {
+                        for (role, needed) in [("kernel", true), ("initrd", b.ramdisk.is_some())] {
+                            if needed && !img.files.contains_key(role) {
+                                d.error(f, line("image"), format!("bootaction `{name}`: image `{image}` has no `{role}` in its `files`"));
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                let args = b.args.clone().unwrap_or_default();
+                if let Err(e) = names::check_line(&args) {
+                    d.error(f, line("args"), format!("bootaction `{name}`: args {e}"));
+                    ok = false;
+                }
+                if !ok {
+                    continue;
+                }
+                Action::Kernel { kernel: kernel.clone(), ramdisk: b.ramdisk.clone(), image: image.clone(), args }
+            }
+        };
+        out.insert(name.clone(), BootAction { name: name.clone(), action, origin: item.origin() });
+    }
+    // Two actions naming the same TFTP file must point it at the same image file.
+    let mut names_seen: BTreeMap<&str, (&str, &str, String)> = BTreeMap::new();
+    for ba in out.values() {
+        if let Action::Kernel { kernel, ramdisk, image, .. } = &ba.action {
+            for (file, role) in [(Some(kernel), "kernel"), (ramdisk.as_ref(), "initrd")] {
+                let Some(file) = file else { continue };
+                if let Some((other, other_image, other_role)) = names_seen.get(file.as_str()) {
+                    if (*other_image, other_role.as_str()) != (image.as_str(), role) {
+                        d.error(&ba.origin.file, Some(ba.origin.line), format!("bootaction `{}`: TFTP file `{file}` is also declared by bootaction `{other}` for a different image file", ba.name));
+                    }
+                    continue;
+                }
+                names_seen.insert(file, (&ba.name, image, role.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn check_action_ref(name: Option<&String>, bootactions: &BTreeMap<String, BootAction>) -> Result<(), String> {
+    match name {
+        Some(n) if !bootactions.contains_key(n) => Err(format!(
+            "unknown bootaction `{n}`{}",
+            did_you_mean(n, bootactions.keys().map(String::as_str))
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate_appliances(raw: &Raw, bootactions: &BTreeMap<String, BootAction>, d: &mut Diagnostics) -> BTreeMap<String, Appliance> {
+    let mut out = BTreeMap::new();
+    for (name, item) in &raw.appliances {
+        let a = &item.value;
+        for (k, v) in [("installaction", &a.installaction), ("runaction", &a.runaction)] {
+            if let Err(e) = check_action_ref(v.as_ref(), bootactions) {
+                d.error(item.file, item.line(&[PathItem::Key(k)]), format!("appliance `{name}`: {k}: {e}"));
+            }
+        }
+        out.insert(name.clone(), Appliance {
+            name: name.clone(),
+            installaction: a.installaction.clone(),
+            runaction: a.runaction.clone(),
+            attributes: a.attributes.clone(),
+        });
+    }
+    out
+}
+
+fn validate_hosts(
+    raw: &Raw,
+    networks: &BTreeMap<String, Network>,
+    appliances: &BTreeMap<String, Appliance>,
+    bootactions: &BTreeMap<String, BootAction>,
+    global: &raw::Attributes,
+    d: &mut Diagnostics,
+) -> Vec<Host> {
+    let mut hosts = Vec::with_capacity(raw.hosts.len());
+    let mut by_name: HashMap<&str, Origin> = HashMap::new();
+    let mut by_mac: HashMap<Mac, (String, Origin)> = HashMap::new();
+    let mut by_ip: HashMap<Ipv4Addr, (String, Origin)> = HashMap::new();
+    for item in &raw.hosts {
+        let h = &item.value;
+        let f = item.file;
+        let line = |k: &str| item.line(&[PathItem::Key(k)]);
+        let name = &h.name;
+        let shown = names::printable(name);
+        if let Err(e) = names::check_dns_label(name) {
+            d.error(f, line("name"), format!("host name {e}"));
+        }
+        if let Some(first) = by_name.get(name.as_str()) {
+            d.error(f, line("name"), format!("host `{shown}` is defined twice (first at {first})"));
+        } else {
+            by_name.insert(name, Origin { file: f.clone(), line: item.key_line });
+        }
+        let appliance = appliances.get(&h.appliance);
+        if appliance.is_none() {
+            d.error(f, line("appliance"), format!("host `{shown}`: unknown appliance `{}`{}", names::printable(&h.appliance), did_you_mean(&h.appliance, appliances.keys().map(String::as_str))));
+        }
+        // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
+        let (boot_text, boot_line, boot_file) = match raw.boot.get(name.as_str()) {
+            Some(b) => (Some(b.value.as_str()), Some(b.key_line), b.file),
+            None => (h.boot.as_deref(), line("boot"), f),
+        };
+        let boot = match boot_text {
+            None | Some("os") => Boot::Os,
+            Some("install") => Boot::Install,
+            Some(other) => {
+                d.error(boot_file, boot_line, format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)));
+                Boot::Os
+            }
+        };
+        for (k, v) in [("installaction", &h.installaction), ("runaction", &h.runaction)] {
+            if let Err(e) = check_action_ref(v.as_ref(), bootactions) {
+                d.error(f, line(k), format!("host `{shown}`: {k}: {e}"));
+            }
+        }
+        let installaction = h.installaction.clone().or_else(|| appliance.and_then(|a| a.installaction.clone()));
+        let runaction = h.runaction.clone().or_else(|| appliance.and_then(|a| a.runaction.clone()));
+        let action = match boot {
+            Boot::Install => installaction.clone(),
+            Boot::Os => runaction.clone(),
+        };
+        if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
+            d.error(boot_file, boot_line.or(Some(item.key_line)), format!("host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction", h.appliance));
+        }
+        let mut interfaces = Vec::new();
+        for (idx, i) in h.interfaces.iter().enumerate() {
+            let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
+            let network = networks.get(&i.network);
+            if network.is_none() {
+                d.error(f, iline("network"), format!("host `{shown}`: unknown network `{}`{}", names::printable(&i.network), did_you_mean(&i.network, networks.keys().map(String::as_str))));
+            }
+            if let Some(Err(e)) = i.name.as_deref().map(names::check_file_name) {
+                d.error(f, iline("name"), format!("host `{shown}`: interface name {e}"));
+            }
+            let mac = match i.mac.as_deref().map(Mac::parse) {
+                None => None,
+                Some(Err(e)) => {
+                    d.error(f, iline("mac"), format!("host `{shown}`: mac {e}"));
+                    None
+                }
+                Some(Ok(mac)) => {
+                    if let Some((other, first)) = by_mac.get(&mac) {
+                        d.error(f, iline("mac"), format!("host `{shown}`: mac `{mac}` is already used by host `{other}` ({first})"));
+                    } else {
+                        by_mac.insert(mac, (name.clone(), Origin { file: f.clone(), line: iline("mac").unwrap_or(0) }));
+                    }
+                    Some(mac)
+                }
+            };
+            let ip = match i.ip.as_deref().map(parse_ip) {
+                None => None,
+                Some(Err(e)) => {
+                    d.error(f, iline("ip"), format!("host `{shown}`: ip {e}"));
+                    None
+                }
+                Some(Ok(ip)) => {
+                    if let Some(n) = network {
+                        let a = n.address;
+                        if !a.contains(&ip) {
+                            d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is outside network `{}` ({a})", n.name));
+                        } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
+                            d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
+                        }
+                    }
+                    if let Some((other, first)) = by_ip.get(&ip) {
+                        d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is already used by host `{other}` ({first})"));
+                    } else {
+                        by_ip.insert(ip, (name.clone(), Origin { file: f.clone(), line: iline("ip").unwrap_or(0) }));
+                    }
+                    Some(ip)
+                }
+            };
+            interfaces.push(Interface { network: i.network.clone(), name: i.name.clone(), mac, ip });
+        }
+        let mut attributes = global.clone();
+        if let Some(a) = appliance {
+            attributes.extend(a.attributes.clone());
+        }
+        attributes.extend(h.attributes.clone());
+        hosts.push(Host {
+            name: name.clone(),
+            appliance: h.appliance.clone(),
+            rack: h.rack,
+            rank: h.rank,
+            cpus: h.cpus,
+            boot,
+            installaction,
+            runaction,
+            action,
+            interfaces,
+            attributes,
+            origin: item.origin(),
+        });
+    }
+    for (host, item) in &raw.boot {
+        if !by_name.contains_key(host.as_str()) {
+            d.error(item.file, Some(item.key_line), format!("boot state for unknown host `{}`; remove the line or add the host", names::printable(host)));
+        }
+    }
+    hosts
+}
+
+fn validate_files(raw: &Raw, hosts: &[Host], appliances: &BTreeMap<String, Appliance>, d: &mut Diagnostics) -> Vec<FileRule> {
+    let mut out = Vec::new();
+    for item in &raw.files {
+        let r = &item.value;
+        let f = item.file;
+        let line = |k: &str| item.line(&[PathItem::Key(k)]);
+        for (k, v) in [("path", &r.path), ("template", &r.template)] {
+            if let Err(e) = names::check_line(v) {
+                d.error(f, line(k), format!("files: {k} {e}"));
+            }
+        }
+        let selector = match Selector::parse(&r.hosts) {
+            Ok(s) => s,
+            Err(e) => {
+                d.error(f, line("hosts"), format!("files: {e}"));
+                continue;
+            }
+        };
+        if let Err(e) = selector.check(hosts, appliances.keys().map(String::as_str)) {
+            d.error(f, line("hosts"), format!("files: {e}"));
+        }
+        out.push(FileRule { path: r.path.clone(), template: r.template.clone(), selector, origin: item.origin() });
+    }
+    out
+}

@@ -1,0 +1,185 @@
+//! The validated inventory: every reference resolved, every value checked.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use super::raw::Attributes;
+use crate::names::Mac;
+use crate::selector::Selector;
+
+/// Where something was defined, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug)]
+pub struct Inventory {
+    /// The inventory directory (key paths are relative to it).
+    pub dir: PathBuf,
+    pub site: Site,
+    pub networks: BTreeMap<String, Network>,
+    pub images: BTreeMap<String, Image>,
+    pub bootactions: BTreeMap<String, BootAction>,
+    pub appliances: BTreeMap<String, Appliance>,
+    pub attributes: Attributes,
+    pub files: Vec<FileRule>,
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Site {
+    pub name: String,
+    pub domain: String,
+    pub frontend: Ipv4Addr,
+    /// Base URL of `out/http/`, without a trailing `/`.
+    pub http: String,
+    /// Deployed location of the tree on the boot server.
+    pub root: String,
+    #[serde(skip)]
+    pub mirror: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DhcpMode {
+    Static,
+    Proxy,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Network {
+    pub name: String,
+    pub address: Ipv4Net,
+    pub network: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub zone: String,
+    pub mtu: u32,
+    pub pxe: bool,
+    pub dhcp: DhcpMode,
+}
+
+#[derive(Debug)]
+pub struct Image {
+    pub name: String,
+    /// The URL with `{version}` substituted, ending in `/`.
+    pub url: String,
+    pub version: String,
+    pub key: PathBuf,
+    pub files: BTreeMap<String, String>,
+    pub mirror: Option<String>,
+    pub insecure_sha1_key_before: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Action {
+    Kernel {
+        kernel: String,
+        ramdisk: Option<String>,
+        image: String,
+        #[serde(skip)]
+        args: String,
+    },
+    LocalBoot {
+        localboot: u32,
+    },
+}
+
+#[derive(Debug)]
+pub struct BootAction {
+    pub name: String,
+    pub action: Action,
+    pub origin: Origin,
+}
+
+#[derive(Debug)]
+pub struct Appliance {
+    pub name: String,
+    pub installaction: Option<String>,
+    pub runaction: Option<String>,
+    pub attributes: Attributes,
+}
+
+#[derive(Debug)]
+pub struct FileRule {
+    pub path: String,
+    pub template: String,
+    pub selector: Selector,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Boot {
+    Install,
+    Os,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub appliance: String,
+    pub rack: Option<u32>,
+    pub rank: Option<u32>,
+    pub cpus: Option<u32>,
+    pub boot: Boot,
+    pub installaction: Option<String>,
+    pub runaction: Option<String>,
+    /// The bootaction in force: `installaction` when `boot: install`, else `runaction`.
+    pub action: Option<String>,
+    pub interfaces: Vec<Interface>,
+    /// Global, then appliance, then host attributes (host wins).
+    pub attributes: Attributes,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Interface {
+    pub network: String,
+    pub name: Option<String>,
+    #[serde(serialize_with = "display")]
+    pub mac: Option<Mac>,
+    pub ip: Option<Ipv4Addr>,
+}
+
+fn display<S: serde::Serializer>(mac: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
+    match mac {
+        Some(m) => s.collect_str(m),
+        None => s.serialize_none(),
+    }
+}
+
+impl Host {
+    /// Interfaces that PXE-boot: on a `pxe: true` network, with both a MAC and an IP.
+    pub fn pxe_interfaces<'a>(
+        &'a self,
+        networks: &'a BTreeMap<String, Network>,
+    ) -> impl Iterator<Item = (&'a Interface, Mac, Ipv4Addr)> + 'a {
+        self.interfaces.iter().filter_map(move |i| {
+            let pxe = networks.get(&i.network).is_some_and(|n| n.pxe);
+            match (pxe, i.mac, i.ip) {
+                (true, Some(mac), Some(ip)) => Some((i, mac, ip)),
+                _ => None,
+            }
+        })
+    }
+}

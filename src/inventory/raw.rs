@@ -1,0 +1,100 @@
+//! The inventory as written: a serde mirror of the YAML. Unknown keys are errors, so a typo
+//! is never silently ignored. Addresses stay strings here so errors can quote them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: String,
+    pub domain: String,
+    pub frontend: String,
+    pub http: String,
+    /// Where the tree is deployed on the boot server (TFTP root is `<root>/tftp`).
+    pub root: Option<String>,
+    /// Default mirror for images (directory or URL), see `pxebake build --mirror`.
+    pub mirror: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub address: String,
+    pub gateway: Option<String>,
+    pub zone: Option<String>,
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub pxe: bool,
+    /// `static` (pxebake's dnsmasq hands out addresses) or `proxy` (another DHCP server does).
+    pub dhcp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub url: String,
+    pub version: String,
+    pub key: String,
+    pub files: BTreeMap<String, String>,
+    pub mirror: Option<String>,
+    /// Accept a key whose self-signatures use SHA-1 by judging it at this date (archived CoreOS).
+    pub insecure_sha1_key_before: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootAction {
+    pub kernel: Option<String>,
+    pub ramdisk: Option<String>,
+    pub image: Option<String>,
+    pub args: Option<String>,
+    pub localboot: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Appliance {
+    pub installaction: Option<String>,
+    pub runaction: Option<String>,
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRule {
+    pub path: String,
+    pub template: String,
+    pub hosts: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub name: String,
+    pub appliance: String,
+    pub rack: Option<u32>,
+    pub rank: Option<u32>,
+    pub cpus: Option<u32>,
+    pub boot: Option<String>,
+    pub installaction: Option<String>,
+    pub runaction: Option<String>,
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    pub network: String,
+    /// Device name, e.g. `eth0` (informational, for templates).
+    pub name: Option<String>,
+    pub mac: Option<String>,
+    pub ip: Option<String>,
+}

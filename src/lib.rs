@@ -1,0 +1,14 @@
+//! pxebake: compile an inventory and templates into a complete, verified network-boot tree.
+//!
+//! Data flows one way: inventory (load + validate) -> render (plan a `Tree` in memory) ->
+//! check (lint the plan) -> tree::write (atomic, incremental). Nothing below `main` exits.
+
+pub mod bake;
+pub mod cli;
+pub mod diag;
+pub mod inventory;
+pub mod names;
+pub mod render;
+pub mod selector;
+pub mod tree;
+pub mod yaml;

@@ -1,0 +1,47 @@
+//! The `pxebake` binary: parse arguments, run one command, print errors once, pick the exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use pxebake::bake::{self, paint, Ui};
+use pxebake::cli::{Cli, Command};
+use pxebake::diag::Invalid;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui { quiet: cli.quiet, output: cli.output };
+    // Ctrl-C asks long work to stop cleanly; out/ is then left as it was.
+    let _ = ctrlc::set_handler(|| bake::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+    let result = match &cli.command {
+        Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Diff(a) => bake::diff(a, &ui).map(|changed| {
+            if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e, &ui),
+    }
+}
+
+/// Prints the error chain once; invalid input exits 2, every other failure 1.
+fn report(e: &anyhow::Error, ui: &Ui) -> ExitCode {
+    if let Some(invalid) = e.downcast_ref::<Invalid>() {
+        if ui.output == pxebake::cli::Output::Json {
+            println!("{}", serde_json::json!({ "ok": false, "problems": invalid.0 }));
+        }
+        for d in &invalid.0 {
+            eprintln!("{} {d}", paint("error:", "31"));
+        }
+        let n = invalid.0.len();
+        eprintln!("{n} problem{} found; nothing was written", if n == 1 { "" } else { "s" });
+        return ExitCode::from(2);
+    }
+    eprint!("{} {e}", paint("error:", "31"));
+    for cause in e.chain().skip(1) {
+        eprint!(": {cause}");
+    }
+    eprintln!();
+    ExitCode::from(1)
+}

@@ -1,0 +1,295 @@
+//! Rendering: the validated inventory and compiled templates become a planned `Tree`.
+//!
+//! Site-wide data (`site`, `networks`, `hosts`) goes into Tera's global context once; each host
+//! then renders in parallel (rayon) with a small context of its own, so the cost per host does
+//! not grow with the size of the site. No I/O happens here.
+
+pub mod templates;
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use tera::Context;
+
+use crate::diag::{Diagnostic, Diagnostics, Invalid};
+use crate::inventory::{Action, Host, Interface, Inventory, Network};
+use crate::names::{self, hex_ip};
+use crate::tree::{Entry, Tree};
+pub use templates::Templates;
+
+/// The bootaction as templates see it, with its args rendered for the host.
+#[derive(Serialize)]
+struct BootactionView<'a> {
+    name: &'a str,
+    /// `kernel` or `localboot`.
+    kind: &'static str,
+    kernel: Option<&'a str>,
+    ramdisk: Option<&'a str>,
+    image: Option<&'a str>,
+    args: String,
+    localboot: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct InterfaceView<'a> {
+    #[serde(flatten)]
+    interface: &'a Interface,
+    /// `52-54-00-00-00-01`
+    mac_hyphen: Option<String>,
+    /// `0A02FFFE`
+    hexip: Option<String>,
+}
+
+/// One planned output and what produced it (for collision messages).
+struct Output {
+    path: String,
+    entry: Entry,
+    by: String,
+}
+
+/// A render failure, located in the template that failed and naming the host.
+fn render_error(t: &Templates, name: &str, host: &Host, e: &tera::Error) -> Diagnostic {
+    let (file, line, msg) = templates::locate(t, name, e);
+    Diagnostic {
+        file,
+        line,
+        message: format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin),
+    }
+}
+
+/// Renders the whole tree in memory. Every failure (any host, any template) is reported.
+pub fn render(inv: &Inventory, t: &mut Templates, jobs_progress: Option<&indicatif::ProgressBar>) -> Result<Tree, Invalid> {
+    let global = t.tera.global_context();
+    global.insert("site", &inv.site);
+    global.insert("networks", &inv.networks);
+    global.insert("hosts", &inv.hosts);
+    global.insert("attributes", &inv.attributes);
+    let t: &Templates = t;
+
+    let per_host: Vec<Result<Vec<Output>, Vec<Diagnostic>>> = inv
+        .hosts
+        .par_iter()
+        .map(|host| {
+            let r = render_host(inv, t, host);
+            if let Some(pb) = jobs_progress {
+                pb.inc(1);
+            }
+            r
+        })
+        .collect();
+
+    let mut d = Diagnostics::default();
+    let mut outputs = Vec::new();
+    for r in per_host {
+        match r {
+            Ok(o) => outputs.extend(o),
+            Err(e) => d.extend(e),
+        }
+    }
+    match render_site(inv, t) {
+        Ok(o) => outputs.extend(o),
+        Err(e) => d.extend(e),
+    }
+    let mut tree = Tree::default();
+    let mut by: BTreeMap<String, String> = BTreeMap::new();
+    for o in outputs {
+        if let Some(first) = by.get(&o.path) {
+            let same_link = matches!(o.entry, Entry::Symlink(_)) && tree.entries.get(&o.path) == Some(&o.entry);
+            if !same_link {
+                d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
+            }
+            continue;
+        }
+        by.insert(o.path.clone(), o.by);
+        tree.entries.insert(o.path, o.entry);
+    }
+    d.finish()?;
+    Ok(tree)
+}
+
+fn host_context(inv: &Inventory, host: &Host, iface: Option<&Interface>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("host", host);
+    let iface = iface.or_else(|| host.pxe_interfaces(&inv.networks).next().map(|(i, _, _)| i)).or(host.interfaces.first());
+    if let Some(i) = iface {
+        ctx.insert(
+            "interface",
+            &InterfaceView {
+                interface: i,
+                mac_hyphen: i.mac.map(|m| m.hyphenated()),
+                hexip: i.ip.map(hex_ip),
+            },
+        );
+        let network: Option<&Network> = inv.networks.get(&i.network);
+        ctx.insert("network", &network);
+    } else {
+        ctx.insert("interface", &());
+        ctx.insert("network", &());
+    }
+    ctx
+}
+
+fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output>, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let ctx = host_context(inv, host, None);
+
+    // Boot configs: one per PXE interface, under every name a firmware may ask for.
+    if let Some(ba) = host.action.as_deref().and_then(|a| inv.bootactions.get(a)) {
+        let args = match &ba.action {
+            Action::Kernel { .. } => {
+                let name = templates::args_name(&ba.name);
+                match t.tera.render(&name, &ctx) {
+                    Ok(a) => {
+                        let a = a.trim().to_string();
+                        match names::check_line(&a) {
+                            Ok(()) => Some(a),
+                            Err(e) => {
+                                errors.push(Diagnostic {
+                                    file: ba.origin.file.to_string(),
+                                    line: Some(ba.origin.line),
+                                    message: format!("bootaction `{}` args rendered for host `{}`: {e}", ba.name, host.name),
+                                });
+                                None
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        errors.push(render_error(t, &name, host, &e));
+                        None
+                    }
+                }
+            }
+            Action::LocalBoot { .. } => Some(String::new()),
+        };
+        if let Some(args) = args {
+            let view = match &ba.action {
+                Action::Kernel { kernel, ramdisk, image, .. } => BootactionView {
+                    name: &ba.name,
+                    kind: "kernel",
+                    kernel: Some(kernel),
+                    ramdisk: ramdisk.as_deref(),
+                    image: Some(image),
+                    args,
+                    localboot: None,
+                },
+                Action::LocalBoot { localboot } => BootactionView {
+                    name: &ba.name,
+                    kind: "localboot",
+                    kernel: None,
+                    ramdisk: None,
+                    image: None,
+                    args,
+                    localboot: Some(*localboot),
+                },
+            };
+            for (iface, mac, ip) in host.pxe_interfaces(&inv.networks) {
+                let mut ctx = host_context(inv, host, Some(iface));
+                ctx.insert("bootaction", &view);
+                let by = format!("host `{}` (bootaction `{}`)", host.name, ba.name);
+                match t.tera.render("pxelinux-host.cfg", &ctx) {
+                    Ok(text) => {
+                        let entry = text_entry(text);
+                        out.push(Output { path: format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), entry: entry.clone(), by: by.clone() });
+                        out.push(Output { path: format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated()), entry, by });
+                    }
+                    Err(e) => errors.push(render_error(t, "pxelinux-host.cfg", host, &e)),
+                }
+            }
+        }
+    }
+
+    // Per-host files from the inventory's `files` rules, under http/.
+    for (i, rule) in inv.files.iter().enumerate() {
+        if !rule.selector.matches(host) {
+            continue;
+        }
+        let pname = templates::path_name(i);
+        let path = match t.tera.render(&pname, &ctx) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(render_error(t, &pname, host, &e));
+                continue;
+            }
+        };
+        if let Err(e) = names::check_relative_path(&path) {
+            errors.push(Diagnostic {
+                file: rule.origin.file.to_string(),
+                line: Some(rule.origin.line),
+                message: format!("files: path rendered for host `{}`: {e}", host.name),
+            });
+            continue;
+        }
+        if !t.contains(&rule.template) {
+            continue; // reported when templates were loaded
+        }
+        match t.tera.render(&rule.template, &ctx) {
+            Ok(text) => out.push(Output {
+                path: format!("http/{path}"),
+                entry: text_entry(text),
+                by: format!("files rule at {} for host `{}`", rule.origin, host.name),
+            }),
+            Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Site-wide files: the fallback pxelinux config and the kernel/initrd links.
+fn render_site(inv: &Inventory, t: &Templates) -> Result<Vec<Output>, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let ctx = Context::new();
+    match t.tera.render("pxelinux-default.cfg", &ctx) {
+        Ok(text) => out.push(Output { path: "tftp/pxelinux.cfg/default".into(), entry: text_entry(text), by: "the site".into() }),
+        Err(e) => {
+            let (file, line, msg) = templates::locate(t, "pxelinux-default.cfg", &e);
+            errors.push(Diagnostic { file, line, message: format!("rendering `pxelinux-default.cfg`: {msg}") });
+        }
+    }
+    for ba in used_bootactions(inv) {
+        if let Action::Kernel { kernel, ramdisk, image, .. } = &ba.action {
+            let Some(img) = inv.images.get(image) else { continue };
+            for (name, role) in [(Some(kernel), "kernel"), (ramdisk.as_ref(), "initrd")] {
+                let (Some(name), Some(file)) = (name, img.files.get(role)) else { continue };
+                out.push(Output {
+                    path: format!("tftp/{name}"),
+                    entry: Entry::Symlink(format!("../{}", image_path(&img.name, &img.version, file))),
+                    by: format!("bootaction `{}`", ba.name),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Text files end with a newline (Tera drops a template's last one).
+fn text_entry(mut text: String) -> Entry {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Entry::File(text.into_bytes().into())
+}
+
+/// Where an image file lives in the tree.
+pub fn image_path(image: &str, version: &str, file: &str) -> String {
+    format!("images/{image}/{version}/{file}")
+}
+
+/// Bootactions some host uses as its install or run action, in name order.
+pub fn used_bootactions(inv: &Inventory) -> Vec<&crate::inventory::BootAction> {
+    let mut used = std::collections::BTreeSet::new();
+    for h in &inv.hosts {
+        used.extend(h.installaction.iter().chain(h.runaction.iter()));
+    }
+    used.into_iter().filter_map(|n| inv.bootactions.get(n)).collect()
+}

@@ -1,0 +1,168 @@
+//! Comparing a planned tree with what is on disk: the basis of incremental writes and of
+//! `pxebake diff`.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{Entry, Tree};
+
+/// The marker file that says a directory is a pxebake tree (and may be replaced).
+pub const MARKER: &str = ".pxebake-tree";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// What a write would do to the tree on disk.
+#[derive(Debug, Default, Serialize)]
+pub struct Changes {
+    /// Paths that differ, sorted.
+    pub paths: Vec<(String, Change)>,
+    /// Paths already as planned.
+    pub unchanged: BTreeSet<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+    pub fn count(&self, c: Change) -> usize {
+        self.paths.iter().filter(|(_, k)| *k == c).count()
+    }
+}
+
+/// Is the thing at `path` exactly what `entry` plans?
+pub fn same(path: &Path, entry: &Entry) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    match entry {
+        Entry::File(bytes) => {
+            meta.is_file()
+                && meta.len() == bytes.len() as u64
+                && std::fs::read(path).is_ok_and(|b| b[..] == bytes[..])
+        }
+        Entry::Symlink(target) => {
+            meta.file_type().is_symlink()
+                && std::fs::read_link(path).is_ok_and(|t| t.as_os_str() == target.as_str())
+        }
+        Entry::Copy(src) => match std::fs::metadata(src) {
+            Ok(s) => {
+                meta.is_file()
+                    && ((meta.dev(), meta.ino()) == (s.dev(), s.ino())
+                        || (meta.len() == s.len() && meta.mtime() == s.mtime()))
+            }
+            Err(_) => false,
+        },
+    }
+}
+
+/// Compares `tree` with the directory `out` (which may not exist).
+pub fn compare(tree: &Tree, out: &Path) -> Changes {
+    let results: Vec<(&String, bool)> = tree
+        .entries
+        .par_iter()
+        .map(|(p, e)| (p, same(&out.join(p), e)))
+        .collect();
+    let mut changes = Changes::default();
+    for (p, same) in results {
+        if same {
+            changes.unchanged.insert(p.clone());
+        } else {
+            let kind = if std::fs::symlink_metadata(out.join(p)).is_ok() { Change::Changed } else { Change::Added };
+            changes.paths.push((p.clone(), kind));
+        }
+    }
+    for p in existing(out) {
+        if !tree.entries.contains_key(&p) && p != MARKER {
+            changes.paths.push((p, Change::Removed));
+        }
+    }
+    changes.paths.sort();
+    changes
+}
+
+/// Every file and symlink under `root`, as relative `/`-separated paths.
+pub fn existing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Prints `changes` for people (with unified diffs of text files) or as JSON.
+pub fn print(tree: &Tree, out: &Path, changes: &Changes, output: crate::cli::Output) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    if output == crate::cli::Output::Json {
+        let rows: Vec<_> = changes
+            .paths
+            .iter()
+            .map(|(p, c)| serde_json::json!({ "path": p, "change": c }))
+            .collect();
+        println!("{}", serde_json::json!({ "changes": rows, "unchanged": changes.unchanged.len() }));
+        return Ok(());
+    }
+    let mut s = String::new();
+    for (path, change) in &changes.paths {
+        let old_path = out.join(path);
+        match change {
+            Change::Added => writeln!(s, "added:   {path}{}", describe(tree.entries.get(path)))?,
+            Change::Removed => writeln!(s, "removed: {path}")?,
+            Change::Changed => {
+                let new = tree.entries.get(path);
+                match (std::fs::read_link(&old_path), new) {
+                    (Ok(old), Some(Entry::Symlink(t))) => writeln!(s, "changed: {path} -> {} (was -> {})", t, old.display())?,
+                    (_, Some(Entry::File(bytes))) => {
+                        writeln!(s, "changed: {path}")?;
+                        let old = std::fs::read(&old_path).unwrap_or_default();
+                        match (std::str::from_utf8(&old), std::str::from_utf8(bytes)) {
+                            (Ok(a), Ok(b)) => {
+                                let d = similar::TextDiff::from_lines(a, b);
+                                write!(s, "{}", d.unified_diff().context_radius(2).header(&format!("a/{path}"), &format!("b/{path}")))?;
+                            }
+                            _ => writeln!(s, "  (binary files differ)")?,
+                        }
+                    }
+                    _ => writeln!(s, "changed: {path}{}", describe(new))?,
+                }
+            }
+        }
+    }
+    write!(
+        s,
+        "{} added, {} changed, {} removed, {} unchanged",
+        changes.count(Change::Added),
+        changes.count(Change::Changed),
+        changes.count(Change::Removed),
+        changes.unchanged.len()
+    )?;
+    println!("{s}");
+    Ok(())
+}
+
+fn describe(e: Option<&Entry>) -> String {
+    match e {
+        Some(Entry::Symlink(t)) => format!(" -> {t}"),
+        _ => String::new(),
+    }
+}

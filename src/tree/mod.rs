@@ -1,0 +1,34 @@
+//! The planned tree: every path pxebake will write, and what goes there.
+//!
+//! Rendering produces a `Tree` in memory; checks run over it; `write` makes it real on disk
+//! (atomically, touching only what changed); `diff` compares it with what is on disk.
+
+pub mod diff;
+pub mod write;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What one path in the tree holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A generated file (shared when the same bytes appear under several names).
+    File(Arc<[u8]>),
+    /// A relative symbolic link.
+    Symlink(String),
+    /// A verified file copied or hard-linked from the image cache (or a bootloader binary).
+    Copy(PathBuf),
+}
+
+/// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Tree {
+    pub fn files(&self) -> usize {
+        self.entries.len()
+    }
+}

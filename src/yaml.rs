@@ -1,0 +1,445 @@
+//! YAML with line numbers.
+//!
+//! serde_yaml reports a line only for the first syntax error and forgets positions once a value
+//! is parsed. pxebake must report *every* problem with its line, so it parses YAML (with
+//! saphyr-parser, a real YAML 1.2 parser) into a small tree that keeps each node's line, and
+//! deserializes typed structs from that tree. Errors raised anywhere inside carry the line of
+//! the innermost node that was being read.
+
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+
+/// One YAML node and where it starts (1-based line).
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub line: usize,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Null,
+    /// A scalar; `plain` is false for quoted and block scalars (always strings).
+    Scalar {
+        value: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML problem at a line (None when the whole document is concerned).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl de::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error {
+            line: None,
+            message: msg.to_string(),
+        }
+    }
+}
+
+impl Node {
+    /// Parses one YAML document. An empty document is `Null` at line 1.
+    pub fn parse(text: &str) -> Result<Node, Error> {
+        let mut builder = Builder::default();
+        for item in Parser::new_from_str(text) {
+            let (event, span) = item.map_err(|e| Error {
+                line: Some(e.marker().line()),
+                message: format!("invalid YAML: {}", e.info()),
+            })?;
+            builder.event(event, span.start.line())?;
+        }
+        Ok(builder.root.unwrap_or(Node {
+            line: 1,
+            kind: Kind::Null,
+        }))
+    }
+
+    /// The value of `key` in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Line of the node at `path` (keys and sequence indexes), or of the deepest node found.
+    pub fn line_of(&self, path: &[PathItem]) -> usize {
+        let mut node = self;
+        for item in path {
+            let next = match (item, &node.kind) {
+                (PathItem::Key(k), Kind::Map(_)) => node.get(k),
+                (PathItem::Index(i), Kind::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node.line
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            Kind::Null => "null",
+            Kind::Scalar { .. } => "a scalar",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PathItem<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Node, Option<Node>, usize)>, // container, pending map key, anchor id
+    anchors: std::collections::HashMap<usize, Node>,
+    root: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, line: usize) -> Result<(), Error> {
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(Error {
+                        line: Some(line),
+                        message: "more than one YAML document (`---`) in one file; split them into separate files".into(),
+                    });
+                }
+            }
+            Event::Scalar(value, style, anchor, _tag) => {
+                let plain = matches!(style, ScalarStyle::Plain);
+                let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+                {
+                    Kind::Null
+                } else {
+                    Kind::Scalar {
+                        value: value.into_owned(),
+                        plain,
+                    }
+                };
+                self.push(Node { line, kind }, anchor)?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| Error {
+                    line: Some(line),
+                    message: "alias to an unknown anchor".into(),
+                })?;
+                self.push(node, 0)?;
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push((
+                Node {
+                    line,
+                    kind: Kind::Seq(Vec::new()),
+                },
+                None,
+                anchor,
+            )),
+            Event::MappingStart(anchor, _) => self.stack.push((
+                Node {
+                    line,
+                    kind: Kind::Map(Vec::new()),
+                },
+                None,
+                anchor,
+            )),
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((node, _, anchor)) = self.stack.pop() {
+                    self.push(node, anchor)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, node: Node, anchor: usize) -> Result<(), Error> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        let Some((parent, pending, _)) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match &mut parent.kind {
+            Kind::Seq(items) => items.push(node),
+            Kind::Map(entries) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    if let Some(name) = key.as_str() {
+                        if entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
+                            return Err(Error {
+                                line: Some(key.line),
+                                message: format!("duplicate key `{name}`"),
+                            });
+                        }
+                    }
+                    entries.push((key, node));
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Deserializes `T` from a node; the error carries the line of the innermost node concerned.
+pub fn from_node<'de, T: serde::Deserialize<'de>>(node: &'de Node) -> Result<T, Error> {
+    T::deserialize(node)
+}
+
+fn at(node: &Node) -> impl FnOnce(Error) -> Error + '_ {
+    move |mut e| {
+        if e.line.is_none() {
+            e.line = Some(node.line);
+        }
+        e
+    }
+}
+
+fn invalid<'a>(node: &'a Node, exp: &'a dyn de::Expected) -> Error {
+    let unexp = match &node.kind {
+        Kind::Null => de::Unexpected::Unit,
+        Kind::Scalar { value, .. } => de::Unexpected::Str(value),
+        Kind::Seq(_) => de::Unexpected::Seq,
+        Kind::Map(_) => de::Unexpected::Map,
+    };
+    at(node)(de::Error::invalid_type(unexp, exp))
+}
+
+impl<'de> de::Deserializer<'de> for &'de Node {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let result = match &self.kind {
+            Kind::Null => visitor.visit_unit(),
+            Kind::Scalar { value, plain: true } => match value.as_str() {
+                "true" | "True" | "TRUE" => visitor.visit_bool(true),
+                "false" | "False" | "FALSE" => visitor.visit_bool(false),
+                v => {
+                    if let Ok(n) = v.parse::<u64>() {
+                        visitor.visit_u64(n)
+                    } else if let Ok(n) = v.parse::<i64>() {
+                        visitor.visit_i64(n)
+                    } else if looks_like_float(v) {
+                        match v.parse::<f64>() {
+                            Ok(f) => visitor.visit_f64(f),
+                            Err(_) => visitor.visit_str(v),
+                        }
+                    } else {
+                        visitor.visit_str(v)
+                    }
+                }
+            },
+            Kind::Scalar { value, .. } => visitor.visit_str(value),
+            Kind::Seq(items) => visitor.visit_seq(Seq {
+                iter: items.iter(),
+            }),
+            Kind::Map(entries) => visitor.visit_map(Map {
+                iter: entries.iter(),
+                value: None,
+            }),
+        };
+        result.map_err(at(self))
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Scalar { value, .. } => visitor.visit_str(value).map_err(at(self)),
+            _ => Err(invalid(self, &visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Null => visitor.visit_none().map_err(at(self)),
+            _ => visitor.visit_some(self).map_err(at(self)),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self).map_err(at(self))
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Seq(_) => self.deserialize_any(visitor),
+            _ => Err(invalid(self, &visitor)),
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Map(_) => self.deserialize_any(visitor),
+            _ => Err(invalid(self, &visitor)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Scalar { value, .. } => visitor
+                .visit_enum(value.as_str().into_deserializer())
+                .map_err(at(self)),
+            _ => Err(invalid(self, &visitor)),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
+        bytes byte_buf unit unit_struct tuple tuple_struct
+    }
+}
+
+fn looks_like_float(v: &str) -> bool {
+    let v = v.strip_prefix(['-', '+']).unwrap_or(v);
+    v.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && v.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+}
+
+struct Seq<'de> {
+    iter: std::slice::Iter<'de, Node>,
+}
+
+impl<'de> SeqAccess<'de> for Seq<'de> {
+    type Error = Error;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        match self.iter.next() {
+            Some(node) => seed.deserialize(node).map(Some).map_err(at(node)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Map<'de> {
+    iter: std::slice::Iter<'de, (Node, Node)>,
+    value: Option<&'de Node>,
+}
+
+impl<'de> MapAccess<'de> for Map<'de> {
+    type Error = Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        match self.iter.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(key).map(Some).map_err(at(key))
+            }
+            None => Ok(None),
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let node = self.value.take().ok_or_else(|| de::Error::custom("value without key"))?;
+        seed.deserialize(node).map_err(at(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Iface {
+        network: String,
+        mtu: Option<u32>,
+    }
+
+    #[test]
+    fn unknown_field_names_its_line() {
+        let node = Node::parse("a:\n  network: x\n  mtuu: 3\n").unwrap();
+        let err = from_node::<Iface>(node.get("a").unwrap()).unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("unknown field `mtuu`"), "{}", err.message);
+    }
+
+    #[test]
+    fn type_error_names_its_line() {
+        let node = Node::parse("network: x\nmtu: big\n").unwrap();
+        let err = from_node::<Iface>(&node).unwrap_err();
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn quoted_numbers_stay_strings_and_plain_strings_read_as_str() {
+        let node = Node::parse("network: 3975\nmtu: 1500\n").unwrap();
+        let i: Iface = from_node(&node).unwrap();
+        assert_eq!(i.network, "3975");
+        assert_eq!(i.mtu, Some(1500));
+    }
+
+    #[test]
+    fn syntax_and_duplicate_key_errors_have_lines() {
+        assert_eq!(Node::parse("a: 1\nb: [\n").unwrap_err().line.is_some(), true);
+        assert_eq!(Node::parse("a: 1\na: 2\n").unwrap_err().line, Some(2));
+    }
+}
