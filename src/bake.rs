@@ -101,15 +101,15 @@ fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
 }
 
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
-    let planned = plan(&args.site, ui)?;
+    let mut planned = plan(&args.site, ui)?;
+    if !args.no_images {
+        // Only verified files come back from here; they join the plan before anything is written.
+        for (path, entry) in crate::images::place(&planned.inventory, &args.images, ui)? {
+            planned.tree.entries.insert(path, entry);
+        }
+    }
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let links = image_links(inv);
-    if !args.no_images && links > 0 {
-        bail!(
-            "the {links} kernel/initrd links in tftp/ need OS images, and image fetching is not available in this build; \
-             run `pxebake build --no-images` to render everything else (the links will dangle)"
-        );
-    }
     write::check_replaceable(&args.out)?;
     let changes = diff::compare(tree, &args.out);
     let stats = write::write(tree, &args.out, &changes, &STOP)

@@ -37,6 +37,38 @@ pub enum Command {
     Check(SiteArgs),
     /// Show what `build` would change in the output directory.
     Diff(DiffArgs),
+    /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
+    Fetch(FetchArgs),
+}
+
+/// Where OS images come from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ImageSource {
+    /// Take images from this directory or URL (a `fetch --bundle` copy) instead of upstream.
+    #[arg(long, value_name = "DIR_OR_URL")]
+    pub mirror: Option<String>,
+
+    /// Never touch the network: use only the cache (and a directory --mirror).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// Inventory directory.
+    #[arg(long, default_value = "inventory")]
+    pub inventory: PathBuf,
+
+    /// Fetch only this image.
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// Also write images, signatures, keys and the lock into DIR, to carry into an air-gapped site.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub source: ImageSource,
 }
 
 /// Where the site comes from.
@@ -67,6 +99,9 @@ pub struct BuildArgs {
     /// Render everything but the OS images (the kernel/initrd links then dangle).
     #[arg(long)]
     pub no_images: bool,
+
+    #[command(flatten)]
+    pub images: ImageSource,
 }
 
 #[derive(Args, Debug)]

@@ -6,6 +6,7 @@
 pub mod bake;
 pub mod cli;
 pub mod diag;
+pub mod images;
 pub mod inventory;
 pub mod names;
 pub mod render;

@@ -14,7 +14,8 @@ use tera::Context;
 
 use crate::diag::{Diagnostic, Diagnostics, Invalid};
 use crate::inventory::{Action, Host, Interface, Inventory, Network};
-use crate::names::{self, hex_ip};
+use crate::names::{self, hex_ip, Mac};
+use std::net::Ipv4Addr;
 use crate::tree::{Entry, Tree};
 pub use templates::Templates;
 
@@ -40,6 +41,18 @@ struct InterfaceView<'a> {
     /// `0A02FFFE`
     hexip: Option<String>,
 }
+
+/// Boot configs written for every PXE interface of a host with a bootaction: the template and
+/// every name a firmware may ask for (write all aliases: some firmware asks for only one form).
+type HostPaths = fn(Mac, Ipv4Addr) -> Vec<String>;
+pub const HOST_CONFIGS: &[(&str, HostPaths)] = &[
+    ("pxelinux-host.cfg", |mac, ip| {
+        vec![format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated())]
+    }),
+];
+
+/// Site-wide files: template -> path in the tree. Templates get `site`, `networks`, `hosts`.
+pub const SITE_FILES: &[(&str, &str)] = &[("pxelinux-default.cfg", "tftp/pxelinux.cfg/default")];
 
 /// One planned output and what produced it (for collision messages).
 struct Output {
@@ -188,13 +201,16 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
                 let mut ctx = host_context(inv, host, Some(iface));
                 ctx.insert("bootaction", &view);
                 let by = format!("host `{}` (bootaction `{}`)", host.name, ba.name);
-                match t.tera.render("pxelinux-host.cfg", &ctx) {
-                    Ok(text) => {
-                        let entry = text_entry(text);
-                        out.push(Output { path: format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), entry: entry.clone(), by: by.clone() });
-                        out.push(Output { path: format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated()), entry, by });
+                for (template, paths) in HOST_CONFIGS {
+                    match t.tera.render(template, &ctx) {
+                        Ok(text) => {
+                            let entry = text_entry(text);
+                            for path in paths(mac, ip) {
+                                out.push(Output { path, entry: entry.clone(), by: by.clone() });
+                            }
+                        }
+                        Err(e) => errors.push(render_error(t, template, host, &e)),
                     }
-                    Err(e) => errors.push(render_error(t, "pxelinux-host.cfg", host, &e)),
                 }
             }
         }
@@ -245,11 +261,13 @@ fn render_site(inv: &Inventory, t: &Templates) -> Result<Vec<Output>, Vec<Diagno
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let ctx = Context::new();
-    match t.tera.render("pxelinux-default.cfg", &ctx) {
-        Ok(text) => out.push(Output { path: "tftp/pxelinux.cfg/default".into(), entry: text_entry(text), by: "the site".into() }),
-        Err(e) => {
-            let (file, line, msg) = templates::locate(t, "pxelinux-default.cfg", &e);
-            errors.push(Diagnostic { file, line, message: format!("rendering `pxelinux-default.cfg`: {msg}") });
+    for (template, path) in SITE_FILES {
+        match t.tera.render(template, &ctx) {
+            Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: "the site".into() }),
+            Err(e) => {
+                let (file, line, msg) = templates::locate(t, template, &e);
+                errors.push(Diagnostic { file, line, message: format!("rendering `{template}`: {msg}") });
+            }
         }
     }
     for ba in used_bootactions(inv) {
