@@ -224,9 +224,9 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
     let networks = validate_networks(&raw, &mut d);
     let images = validate_images(&raw, dir, &mut d);
     let bootactions = validate_bootactions(&raw, &images, &mut d);
-    let appliances = validate_appliances(&raw, &bootactions, &mut d);
+    let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
-    let hosts = validate_hosts(&raw, &networks, &appliances, &bootactions, &attributes, &mut d);
+    let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
     let files = validate_files(&raw, &hosts, &appliances, &mut d);
     d.finish()?;
     let site = site.ok_or_else(|| Invalid(vec![]))?;
@@ -471,7 +471,9 @@ fn validate_bootactions(raw: &Raw, images: &BTreeMap<String, Image>, d: &mut Dia
     out
 }
 
-fn check_action_ref(name: Option<&String>, bootactions: &BTreeMap<String, BootAction>) -> Result<(), String> {
+/// Checks a bootaction reference against every bootaction written (valid or not), so one
+/// broken bootaction does not also make every reference to it an error.
+fn check_action_ref<T>(name: Option<&String>, bootactions: &BTreeMap<String, T>) -> Result<(), String> {
     match name {
         Some(n) if !bootactions.contains_key(n) => Err(format!(
             "unknown bootaction `{n}`{}",
@@ -481,12 +483,12 @@ fn check_action_ref(name: Option<&String>, bootactions: &BTreeMap<String, BootAc
     }
 }
 
-fn validate_appliances(raw: &Raw, bootactions: &BTreeMap<String, BootAction>, d: &mut Diagnostics) -> BTreeMap<String, Appliance> {
+fn validate_appliances(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Appliance> {
     let mut out = BTreeMap::new();
     for (name, item) in &raw.appliances {
         let a = &item.value;
         for (k, v) in [("installaction", &a.installaction), ("runaction", &a.runaction)] {
-            if let Err(e) = check_action_ref(v.as_ref(), bootactions) {
+            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
                 d.error(item.file, item.line(&[PathItem::Key(k)]), format!("appliance `{name}`: {k}: {e}"));
             }
         }
@@ -504,7 +506,6 @@ fn validate_hosts(
     raw: &Raw,
     networks: &BTreeMap<String, Network>,
     appliances: &BTreeMap<String, Appliance>,
-    bootactions: &BTreeMap<String, BootAction>,
     global: &raw::Attributes,
     d: &mut Diagnostics,
 ) -> Vec<Host> {
@@ -544,7 +545,7 @@ fn validate_hosts(
             }
         };
         for (k, v) in [("installaction", &h.installaction), ("runaction", &h.runaction)] {
-            if let Err(e) = check_action_ref(v.as_ref(), bootactions) {
+            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
                 d.error(f, line(k), format!("host `{shown}`: {k}: {e}"));
             }
         }
@@ -561,8 +562,8 @@ fn validate_hosts(
         for (idx, i) in h.interfaces.iter().enumerate() {
             let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
             let network = networks.get(&i.network);
-            if network.is_none() {
-                d.error(f, iline("network"), format!("host `{shown}`: unknown network `{}`{}", names::printable(&i.network), did_you_mean(&i.network, networks.keys().map(String::as_str))));
+            if !raw.networks.contains_key(&i.network) {
+                d.error(f, iline("network"), format!("host `{shown}`: unknown network `{}`{}", names::printable(&i.network), did_you_mean(&i.network, raw.networks.keys().map(String::as_str))));
             }
             if let Some(Err(e)) = i.name.as_deref().map(names::check_file_name) {
                 d.error(f, iline("name"), format!("host `{shown}`: interface name {e}"));

@@ -1,0 +1,466 @@
+//! `pxebake build`, `check` and `diff` on real inventories: the golden example tree, every class
+//! of bad input with its message and line, determinism, atomicity and incremental writes.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::*;
+
+/// A small valid site; tests replace parts of it to make one mistake at a time.
+const SITE: &str = r#"site:
+  name: lab
+  domain: lab.example
+  frontend: 10.0.0.1
+  http: http://10.0.0.1/boot
+networks:
+  prov: { address: 10.0.0.0/24, gateway: 10.0.0.1, zone: lab.example, mtu: 1500, pxe: true }
+images:
+  os:
+    url: http://127.0.0.1:9/{version}/
+    version: "1.0"
+    key: key.asc
+    files: { kernel: vmlinuz, initrd: initrd.img }
+bootactions:
+  install:
+    kernel: vmlinuz.os
+    ramdisk: initrd.os
+    image: os
+    args: "cloud-config-url={{ site.http }}/cc/{{ host.name }}.yaml console=ttyS0"
+  disk: { localboot: 0 }
+appliances:
+  node: { installaction: install, runaction: disk }
+attributes:
+  ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtestkeytestkeytestkeytestkeytestkeytest user@lab"]
+files:
+  - { path: "cc/{{ host.name }}.yaml", template: cloud-config.yaml, hosts: node }
+"#;
+
+const HOSTS: &str = r#"hosts:
+  - name: n1
+    appliance: node
+    boot: install
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:01", ip: 10.0.0.11 }]
+  - name: n2
+    appliance: node
+    boot: install
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:02", ip: 10.0.0.12 }]
+  - name: n3
+    appliance: node
+    boot: os
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:03", ip: 10.0.0.13 }]
+"#;
+
+fn lab(site: &str, hosts: &str) -> tempfile::TempDir {
+    let dir = common::site(&[("site.yaml", site), ("hosts.yaml", hosts)]);
+    fs::write(dir.path().join("inventory/key.asc"), "not used without images\n").unwrap();
+    dir
+}
+
+fn build(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["build", "--no-images"];
+    args.extend_from_slice(extra);
+    run(dir, &args)
+}
+
+fn example_site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["inventory", "templates", "keys"] {
+        copy_dir(&repo().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+#[test]
+fn example_site_matches_golden_tree() {
+    let dir = example_site();
+    let o = build(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_tree_eq(&dir.path().join("out"), &repo().join("tests/fixtures/example/expected"));
+}
+
+#[test]
+fn example_backend_0_0_installs_flatcar_with_its_cloud_config() {
+    let dir = example_site();
+    let o = build(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out");
+    let by_ip = fs::read_to_string(out.join("tftp/pxelinux.cfg/0A02FFFE")).unwrap();
+    let by_mac = fs::read_to_string(out.join("tftp/pxelinux.cfg/01-52-54-00-00-00-00")).unwrap();
+    assert_eq!(by_ip, by_mac);
+    assert!(by_ip.contains("\n  KERNEL vmlinuz.coreos\n"), "{by_ip}");
+    assert!(by_ip.contains("\n  INITRD initrd.coreos\n"), "{by_ip}");
+    assert!(by_ip.contains(
+        "\n  APPEND cloud-config-url=http://10.2.1.1/install/coreos/backend-0-0.yaml console=tty0 console=ttyS0,115200\n"
+    ));
+    let cc = fs::read_to_string(out.join("http/coreos/backend-0-0.yaml")).unwrap();
+    assert!(cc.starts_with("#cloud-config\n"), "{cc}");
+    assert!(cc.contains("etcd2.service") && cc.contains("fleet.service"));
+    // Unknown machines never install by accident.
+    let default = fs::read_to_string(out.join("tftp/pxelinux.cfg/default")).unwrap();
+    assert!(default.contains("LOCALBOOT 0") && !default.contains("KERNEL"));
+    assert_eq!(
+        fs::read_link(out.join("tftp/vmlinuz.coreos")).unwrap().to_string_lossy(),
+        "../images/flatcar-stable/4230.2.4/flatcar_production_pxe.vmlinuz"
+    );
+    assert!(stderr(&o).contains("rendered"), "summary line: {}", stderr(&o));
+    assert!(stderr(&o).contains("--no-images"), "says the images are missing: {}", stderr(&o));
+}
+
+#[test]
+fn switching_a_host_to_os_rewrites_exactly_its_pxelinux_files() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out");
+    let before = snapshot(&out);
+    let inode = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
+    let kept = inode("tftp/pxelinux.cfg/0A00000B");
+
+    let edited = HOSTS.replacen("boot: install\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"", "boot: os\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"", 1);
+    fs::write(dir.path().join("inventory/hosts.yaml"), edited).unwrap();
+    let o = build(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = snapshot(&out);
+    let changed: Vec<&String> = after.keys().filter(|p| before.get(*p) != after.get(*p)).collect();
+    assert_eq!(changed, ["tftp/pxelinux.cfg/01-52-54-00-00-01-02", "tftp/pxelinux.cfg/0A00000C"]);
+    assert!(String::from_utf8_lossy(&after["tftp/pxelinux.cfg/0A00000C"]).contains("LOCALBOOT 0"));
+    assert_eq!(inode("tftp/pxelinux.cfg/0A00000B"), kept, "unchanged files keep their inode");
+    assert!(stderr(&o).contains("2 written"), "{}", stderr(&o));
+}
+
+#[test]
+fn unchanged_rebuild_writes_nothing() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out");
+    let ino = fs::metadata(&out).unwrap().ino();
+    let o = build(dir.path(), &[]);
+    assert!(stderr(&o).contains(" 0 written"), "{}", stderr(&o));
+    assert_eq!(fs::metadata(&out).unwrap().ino(), ino, "no swap when nothing changed");
+}
+
+#[test]
+fn removed_hosts_lose_their_files() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let hosts = HOSTS.split("  - name: n3").next().unwrap();
+    fs::write(dir.path().join("inventory/hosts.yaml"), hosts).unwrap();
+    let o = build(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out");
+    assert!(!out.join("tftp/pxelinux.cfg/0A00000D").exists());
+    assert!(!out.join("http/cc/n3.yaml").exists());
+    assert!(out.join("http/cc/n2.yaml").exists());
+}
+
+#[test]
+fn same_tree_at_any_job_count() {
+    let dir = lab(&big_site(), &many_hosts(300));
+    let a = build(dir.path(), &["-j", "1", "--out", "a"]);
+    let b = build(dir.path(), &["-j", "8", "--out", "b"]);
+    assert!(a.status.success() && b.status.success(), "{}", stderr(&a));
+    let (a, b) = (snapshot(&dir.path().join("a")), snapshot(&dir.path().join("b")));
+    assert!(a.len() > 300 * 3);
+    assert!(a == b, "trees differ between -j 1 and -j 8");
+}
+
+/// The lab site with room for many hosts (10.0.0.0/16).
+fn big_site() -> String {
+    SITE.replace("10.0.0.0/24", "10.0.0.0/16")
+}
+
+fn many_hosts(n: usize) -> String {
+    let mut s = String::from("hosts:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{ name: n{i}, appliance: node, boot: install, interfaces: [{{ network: prov, mac: \"52:54:00:00:{:02x}:{:02x}\", ip: 10.0.{}.{} }}] }}\n",
+            i / 256,
+            i % 256,
+            i / 200,
+            10 + i % 200
+        ));
+    }
+    s
+}
+
+#[test]
+fn a_failing_build_leaves_out_exactly_as_it_was() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out");
+    let before = snapshot(&out);
+    let ino = fs::metadata(out.join("tftp/pxelinux.cfg/0A00000B")).unwrap().ino();
+    // A template that fails only for the last host.
+    fs::create_dir_all(dir.path().join("templates")).unwrap();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        "#cloud-config\nhostname: {{ host.name }}\n{% if host.name == \"n3\" %}{{ host.nope }}{% endif %}\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replace("10.0.0.11", "10.0.0.21")).unwrap();
+    let o = build(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("templates/cloud-config.yaml:3: rendering `cloud-config.yaml` for host `n3`"), "{err}");
+    assert_eq!(snapshot(&out), before);
+    assert_eq!(fs::metadata(out.join("tftp/pxelinux.cfg/0A00000B")).unwrap().ino(), ino);
+    assert_no_debris(dir.path());
+}
+
+fn assert_no_debris(dir: &Path) {
+    let names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("stage")), "staging debris left: {names:?}");
+}
+
+#[test]
+fn a_full_disk_leaves_out_exactly_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("disk");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the full-disk case is not exercised");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let site = lab(SITE, HOSTS);
+        let out = mnt.join("out");
+        let o = run(site.path(), &["build", "--no-images", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let before = snapshot(&out);
+        // 400 hosts with padded cloud-configs do not fit in what is left of 256 KiB.
+        fs::write(site.path().join("inventory/site.yaml"), big_site()).unwrap();
+        fs::write(site.path().join("inventory/hosts.yaml"), many_hosts(400)).unwrap();
+        fs::create_dir_all(site.path().join("templates")).unwrap();
+        let padded = format!("#cloud-config\n# {{{{ host.name }}}} {}\n", "x".repeat(2000));
+        fs::write(site.path().join("templates/cloud-config.yaml"), padded).unwrap();
+        let o = run(site.path(), &["build", "--no-images", "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("left as it was"), "{}", stderr(&o));
+        assert_eq!(snapshot(&out), before);
+        assert_no_debris(&mnt);
+    });
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn interrupting_a_build_never_leaves_a_half_tree() {
+    let dir = lab(&big_site(), &many_hosts(20000));
+    let out = dir.path().join("out");
+    assert!(build(dir.path(), &["-j", "1"]).status.success());
+    let before = snapshot(&out);
+    fs::write(dir.path().join("inventory/site.yaml"), big_site().replace("console=ttyS0", "console=ttyS1")).unwrap();
+    let mut child = bin().current_dir(dir.path()).args(["build", "--no-images", "-j", "1"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let after = snapshot(&out);
+    if status.success() {
+        // Finished before the signal: then the tree must be the complete new one.
+        assert!(after.values().filter(|v| String::from_utf8_lossy(v).contains("console=ttyS1")).count() >= 20000);
+    } else {
+        assert_eq!(after, before, "an interrupted build changed out/");
+    }
+    assert_no_debris(dir.path());
+}
+
+#[test]
+fn refuses_to_replace_a_directory_pxebake_did_not_write() {
+    let dir = lab(SITE, HOSTS);
+    fs::create_dir(dir.path().join("out")).unwrap();
+    fs::write(dir.path().join("out/precious.txt"), "keep me").unwrap();
+    let o = build(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("refusing to replace"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(dir.path().join("out/precious.txt")).unwrap(), "keep me");
+}
+
+#[test]
+fn check_writes_nothing() {
+    let dir = lab(SITE, HOSTS);
+    let o = run(dir.path(), &["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dir.path().join("out").exists());
+}
+
+/// Runs `check` on the lab site with one file replaced and returns stderr; expects exit 2.
+fn check_error(site: &str, hosts: &str) -> String {
+    let dir = lab(site, hosts);
+    let o = run(dir.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "expected invalid input:\n{err}");
+    // `build` reports the same and writes nothing.
+    let b = build(dir.path(), &[]);
+    assert_eq!(b.status.code(), Some(2));
+    assert_eq!(stderr(&b), err);
+    assert!(!dir.path().join("out").exists());
+    err
+}
+
+fn assert_has(err: &str, expected: &str) {
+    assert!(err.contains(expected), "expected\n  {expected}\nin\n{err}");
+}
+
+#[test]
+fn malformed_yaml_names_its_line() {
+    let err = check_error(SITE, "hosts:\n  - name: n1\n    appliance: [node\n");
+    assert_has(&err, "inventory/hosts.yaml:4: invalid YAML");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_suggestions() {
+    let err = check_error(SITE, &HOSTS.replacen("    boot: install\n", "    boot: install\n    rak: 3\n", 1));
+    assert_has(&err, "inventory/hosts.yaml:5: unknown field `rak`, expected one of");
+    let err = check_error(&format!("{SITE}hostz: []\n"), HOSTS);
+    assert_has(&err, "inventory/site.yaml:27: unknown section `hostz` (did you mean `hosts`?)");
+}
+
+#[test]
+fn duplicate_names_macs_and_ips_across_files_are_errors() {
+    let dir = lab(SITE, HOSTS);
+    fs::write(
+        dir.path().join("inventory/more.yaml"),
+        "hosts:\n  - name: n1\n    appliance: node\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\", ip: 10.0.0.13 }]\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(&err, "inventory/more.yaml:2: host `n1` is defined twice (first at inventory/hosts.yaml:2)");
+    assert_has(&err, "inventory/more.yaml:4: host `n1`: mac `52:54:00:00:01:02` is already used by host `n2` (inventory/hosts.yaml:9)");
+    assert_has(&err, "inventory/more.yaml:4: host `n1`: ip `10.0.0.13` is already used by host `n3` (inventory/hosts.yaml:13)");
+}
+
+#[test]
+fn bad_addresses_are_errors_with_their_values() {
+    let hosts = HOSTS.replace("10.0.0.11", "10.9.0.11").replace("52:54:00:00:01:02", "52:54:00:00:01").replace("10.0.0.13", "10.0.0.300");
+    let err = check_error(SITE, &hosts);
+    assert_has(&err, "inventory/hosts.yaml:5: host `n1`: ip `10.9.0.11` is outside network `prov` (10.0.0.0/24)");
+    assert_has(&err, "inventory/hosts.yaml:9: host `n2`: mac `52:54:00:00:01` is not a MAC address");
+    assert_has(&err, "inventory/hosts.yaml:13: host `n3`: ip `10.0.0.300` is not an IPv4 address");
+    let err = check_error(&SITE.replace("10.0.0.0/24, gateway: 10.0.0.1", "10.0.0.5/24, gateway: 10.1.0.1"), HOSTS);
+    assert_has(&err, "inventory/site.yaml:7: network `prov`: address `10.0.0.5/24` has host bits set (did you mean `10.0.0.0/24`?)");
+}
+
+#[test]
+fn unknown_references_are_errors() {
+    let site = SITE.replace("image: os\n", "image: oss\n").replace("installaction: install,", "installaction: instal,");
+    let hosts = HOSTS.replacen("appliance: node", "appliance: nod", 1).replacen("network: prov", "network: private", 1);
+    let err = check_error(&site, &hosts);
+    assert_has(&err, "inventory/site.yaml:18: bootaction `install`: unknown image `oss` (did you mean `os`?)");
+    assert_has(&err, "inventory/site.yaml:22: appliance `node`: installaction: unknown bootaction `instal` (did you mean `install`?)");
+    assert_has(&err, "inventory/hosts.yaml:3: host `n1`: unknown appliance `nod` (did you mean `node`?)");
+    assert_has(&err, "inventory/hosts.yaml:5: host `n1`: unknown network `private`");
+    // Templates are checked once the inventory is valid.
+    let err = check_error(&SITE.replace("template: cloud-config.yaml", "template: cloud-confg.yaml"), HOSTS);
+    assert_has(&err, "inventory/site.yaml:26: files: unknown template `cloud-confg.yaml` (did you mean `cloud-config.yaml`?)");
+}
+
+#[test]
+fn host_names_that_could_name_paths_are_refused() {
+    let err = check_error(SITE, &HOSTS.replacen("name: n1", "name: \"../x\"", 1).replacen("name: n2", "name: a/b", 1));
+    assert_has(&err, "inventory/hosts.yaml:2: host name `../x` is not a valid DNS label");
+    assert_has(&err, "inventory/hosts.yaml:6: host name `a/b` is not a valid DNS label");
+}
+
+#[test]
+fn control_characters_cannot_reach_config_lines() {
+    let site = SITE.replace("console=ttyS0\"", "console=ttyS0\\nLABEL evil\"").replace("kernel: vmlinuz.os", "kernel: \"../vmlinuz\"");
+    let err = check_error(&site, HOSTS);
+    assert_has(&err, "inventory/site.yaml:19: bootaction `install`: args `cloud-config-url={{ site.http }}/cc/{{ host.name }}.yaml console=ttyS0\\nLABEL evil` contains a newline or control character");
+    assert_has(&err, "inventory/site.yaml:16: bootaction `install`: kernel `../vmlinuz` is not a safe file name");
+    // A value that only becomes dangerous once rendered: an attribute spliced into the args.
+    let site = SITE.replace("console=ttyS0\"", "{{ host.attributes.extra }}\"");
+    let hosts = HOSTS.replacen("    boot: install\n", "    boot: install\n    attributes: { extra: \"x\\ny\" }\n", 1);
+    let err = check_error(&site, &hosts);
+    assert_has(&err, "inventory/site.yaml:15: bootaction `install` args rendered for host `n1`: `cloud-config-url=http://10.0.0.1/boot/cc/n1.yaml x\\ny` contains a newline");
+}
+
+#[test]
+fn template_errors_name_template_line_and_host() {
+    let dir = lab(SITE, HOSTS);
+    fs::create_dir_all(dir.path().join("templates")).unwrap();
+    fs::write(dir.path().join("templates/cloud-config.yaml"), "#cloud-config\nhostname: {{ host.nme }}\n").unwrap();
+    let o = run(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_has(&err, "templates/cloud-config.yaml:2: rendering `cloud-config.yaml` for host `n1` (inventory/hosts.yaml:2)");
+    assert_has(&err, "for host `n2`");
+    fs::write(dir.path().join("templates/cloud-config.yaml"), "#cloud-config\n{% if %}\n").unwrap();
+    let err = stderr(&run(dir.path(), &["check"]));
+    assert_has(&err, "templates/cloud-config.yaml:2: template syntax error in `cloud-config.yaml`");
+}
+
+#[test]
+fn an_inventory_full_of_mistakes_gets_all_of_them_reported() {
+    let site = SITE.replace("mtu: 1500", "mtu: 15").replace("image: os\n", "image: nope\n");
+    let hosts = r#"hosts:
+  - name: Bad_Name
+    appliance: node
+    boot: maybe
+    interfaces: [{ network: prov, mac: "zz:54:00:00:01:01", ip: 10.0.0.11 }]
+  - name: ok1
+    appliance: nobody
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:02", ip: 10.0.0.11, vlan: 3 }]
+  - name: ok2
+    appliance: node
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:03", ip: 10.0.0.11 }]
+  - name: ok3
+    appliance: node
+    interfaces: [{ network: prov, ip: 10.0.1.12 }]
+"#;
+    let err = check_error(&site, hosts);
+    for expected in [
+        "inventory/site.yaml:7: network `prov`: mtu 15 is outside 576..9216",
+        "inventory/site.yaml:18: bootaction `install`: unknown image `nope`",
+        "inventory/hosts.yaml:2: host name `Bad_Name` is not a valid DNS label",
+        "inventory/hosts.yaml:4: host `Bad_Name`: boot `maybe` must be `install` or `os`",
+        "inventory/hosts.yaml:5: host `Bad_Name`: mac `zz:54:00:00:01:01` is not a MAC address",
+        "inventory/hosts.yaml:8: unknown field `vlan`",
+        "inventory/hosts.yaml:11: host `ok2`: ip `10.0.0.11` is already used by host `Bad_Name` (inventory/hosts.yaml:5)",
+        "inventory/hosts.yaml:14: host `ok3`: ip `10.0.1.12` is outside network `prov`",
+    ] {
+        assert_has(&err, expected);
+    }
+    assert_has(&err, "problems found; nothing was written");
+}
+
+#[test]
+fn boot_state_file_overrides_the_hosts_own_boot() {
+    let dir = lab(SITE, HOSTS);
+    fs::write(dir.path().join("inventory/boot.yaml"), "boot:\n  n1: os\n  n3: install\n").unwrap();
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out/tftp/pxelinux.cfg");
+    assert!(fs::read_to_string(out.join("0A00000B")).unwrap().contains("LOCALBOOT 0"));
+    assert!(fs::read_to_string(out.join("0A00000D")).unwrap().contains("KERNEL vmlinuz.os"));
+    fs::write(dir.path().join("inventory/boot.yaml"), "boot:\n  n9: os\n").unwrap();
+    let err = stderr(&run(dir.path(), &["check"]));
+    assert_has(&err, "inventory/boot.yaml:2: boot state for unknown host `n9`");
+}
+
+#[test]
+fn diff_shows_exactly_the_edited_hosts_files() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let o = run(dir.path(), &["diff", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replacen("boot: install", "boot: os", 1)).unwrap();
+    let o = run(dir.path(), &["diff", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert_has(&text, "changed: tftp/pxelinux.cfg/01-52-54-00-00-01-01\n");
+    assert_has(&text, "changed: tftp/pxelinux.cfg/0A00000B\n");
+    assert_has(&text, "-  KERNEL vmlinuz.os\n");
+    assert_has(&text, "+  LOCALBOOT 0\n");
+    assert_has(&text, "0 added, 2 changed, 0 removed");
+}

@@ -1,0 +1,109 @@
+//! Shared helpers for the integration tests: run the real binary, compare trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pxebake"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs pxebake with `args` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().expect("run pxebake")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A temp dir with `inventory/` files written from (name, text) pairs.
+pub fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inventory");
+    fs::create_dir_all(&inv).unwrap();
+    for (name, text) in files {
+        fs::write(inv.join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Copies a directory tree (files and symlinks).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let ft = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if ft.is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(e.path()).unwrap(), dest).unwrap();
+        } else {
+            fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// What a tree holds: relative path -> file bytes or `-> target` for symlinks.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_symlink() {
+                out.insert(rel, format!("-> {}", fs::read_link(e.path()).unwrap().display()).into_bytes());
+            } else {
+                out.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Compares a built tree with a golden one exactly: same paths, same bytes, same link targets.
+/// Expected files that were not produced fail too. `PXEBAKE_BLESS=1` rewrites the golden tree.
+pub fn assert_tree_eq(actual: &Path, expected: &Path) {
+    if std::env::var_os("PXEBAKE_BLESS").is_some() {
+        let _ = fs::remove_dir_all(expected);
+        copy_dir(actual, expected);
+        return;
+    }
+    let a = snapshot(actual);
+    let e = snapshot(expected);
+    let mut problems = Vec::new();
+    for (p, bytes) in &a {
+        match e.get(p) {
+            None => problems.push(format!("unexpected file {p}")),
+            Some(exp) if exp != bytes => problems.push(format!(
+                "{p} differs:\n--- expected\n{}\n--- actual\n{}",
+                String::from_utf8_lossy(exp),
+                String::from_utf8_lossy(bytes)
+            )),
+            _ => {}
+        }
+    }
+    for p in e.keys() {
+        if !a.contains_key(p) {
+            problems.push(format!("expected file {p} was not produced"));
+        }
+    }
+    assert!(problems.is_empty(), "tree {} differs from {} (PXEBAKE_BLESS=1 to accept):\n{}", actual.display(), expected.display(), problems.join("\n"));
+}
