@@ -158,7 +158,10 @@ fn image_links(inv: &Inventory) -> usize {
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
     if ui.output == Output::Json {
-        println!("{}", serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] }));
+        println!(
+            "{}",
+            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] })
+        );
     }
     ui.say(format!(
         "ok: {} hosts, {} files would be written (checked in {} ms)",

@@ -31,11 +31,7 @@ impl fmt::Display for Invalid {
             writeln!(f, "error: {d}")?;
         }
         let n = self.0.len();
-        write!(
-            f,
-            "{n} problem{} found; nothing was written",
-            if n == 1 { "" } else { "s" }
-        )
+        write!(f, "{n} problem{} found; nothing was written", if n == 1 { "" } else { "s" })
     }
 }
 
@@ -47,11 +43,7 @@ pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
     pub fn error(&mut self, file: &str, line: Option<usize>, message: impl Into<String>) {
-        self.0.push(Diagnostic {
-            file: file.to_string(),
-            line,
-            message: message.into(),
-        });
+        self.0.push(Diagnostic { file: file.to_string(), line, message: message.into() });
     }
 
     pub fn extend(&mut self, other: Vec<Diagnostic>) {
@@ -75,11 +67,8 @@ impl Diagnostics {
 
 /// A short hint for a misspelt name: the closest candidate within a small edit distance.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    let best = candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min();
+    let best =
+        candidates.into_iter().map(|c| (edit_distance(word, c), c)).filter(|(d, c)| *d <= 2.max(c.len() / 3)).min();
     match best {
         Some((_, c)) => format!(" (did you mean `{c}`?)"),
         None => String::new(),

@@ -16,9 +16,9 @@ fn main() -> ExitCode {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
-        Command::Diff(a) => bake::diff(a, &ui).map(|changed| {
-            if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS }
-        }),
+        Command::Diff(a) => {
+            bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
     };
     match result {
         Ok(code) => code,

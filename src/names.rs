@@ -29,10 +29,7 @@ pub fn check_dns_name(s: &str) -> Result<(), String> {
     if !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| check_dns_label(l).is_ok()) {
         Ok(())
     } else {
-        Err(format!(
-            "`{}` is not a valid DNS name (dot-separated lowercase labels)",
-            printable(s)
-        ))
+        Err(format!("`{}` is not a valid DNS name (dot-separated lowercase labels)", printable(s)))
     }
 }
 
@@ -72,8 +69,7 @@ pub fn check_file_name(s: &str) -> Result<(), String> {
 pub fn check_relative_path(s: &str) -> Result<(), String> {
     let bad = s.is_empty()
         || s.starts_with('/')
-        || s.split('/')
-            .any(|c| c.is_empty() || c == "." || c == ".." || check_file_name(c).is_err());
+        || s.split('/').any(|c| c.is_empty() || c == "." || c == ".." || check_file_name(c).is_err());
     if bad {
         Err(format!(
             "`{}` is not a safe relative path (components of letters, digits, `-`, `_`, `.`, `+`; no `..`, no leading `/` or `.`)",
@@ -87,10 +83,7 @@ pub fn check_relative_path(s: &str) -> Result<(), String> {
 /// A value that goes on one config line: no control characters (newline, CR, tab, ...).
 pub fn check_line(s: &str) -> Result<(), String> {
     if s.chars().any(|c| c.is_control()) {
-        Err(format!(
-            "`{}` contains a newline or control character, which could inject config lines",
-            printable(s)
-        ))
+        Err(format!("`{}` contains a newline or control character, which could inject config lines", printable(s)))
     } else {
         Ok(())
     }
@@ -99,7 +92,8 @@ pub fn check_line(s: &str) -> Result<(), String> {
 /// An http(s) URL that is safe on a config line: no whitespace, quotes or control characters.
 pub fn check_url(s: &str) -> Result<(), String> {
     let scheme_ok = s.starts_with("http://") || s.starts_with("https://");
-    let chars_ok = !s.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';' | '{' | '}'));
+    let chars_ok =
+        !s.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';' | '{' | '}'));
     if scheme_ok && chars_ok && s.len() > 8 {
         Ok(())
     } else {
@@ -121,12 +115,7 @@ pub struct Mac(pub [u8; 6]);
 
 impl Mac {
     pub fn parse(s: &str) -> Result<Mac, String> {
-        let err = || {
-            format!(
-                "`{}` is not a MAC address (six hex pairs like 52:54:00:00:00:01)",
-                printable(s)
-            )
-        };
+        let err = || format!("`{}` is not a MAC address (six hex pairs like 52:54:00:00:00:01)", printable(s));
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 || s.contains(':') && s.contains('-') {
             return Err(err());

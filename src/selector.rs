@@ -32,13 +32,11 @@ impl Selector {
             }
             let part = if let Some(rack) = raw.strip_prefix("rack:") {
                 Part::Rack(
-                    rack.parse()
-                        .map_err(|_| format!("selector `{raw}`: rack must be a number, as in `rack:0`"))?,
+                    rack.parse().map_err(|_| format!("selector `{raw}`: rack must be a number, as in `rack:0`"))?,
                 )
             } else if raw.contains(['*', '?', '[']) {
                 Part::Pattern(
-                    glob::Pattern::new(raw)
-                        .map_err(|e| format!("selector `{raw}` is not a valid pattern: {e}"))?,
+                    glob::Pattern::new(raw).map_err(|e| format!("selector `{raw}` is not a valid pattern: {e}"))?,
                 )
             } else {
                 crate::names::check_identifier(raw).map_err(|e| format!("selector {e}"))?;
@@ -46,10 +44,7 @@ impl Selector {
             };
             parts.push(part);
         }
-        Ok(Selector {
-            text: text.to_string(),
-            parts,
-        })
+        Ok(Selector { text: text.to_string(), parts })
     }
 
     pub fn matches(&self, host: &Host) -> bool {
@@ -88,7 +83,11 @@ impl Selector {
     }
 
     /// The hosts selected, in inventory order; an error when a part selects nothing.
-    pub fn select<'a>(&self, hosts: &'a [Host], appliances: impl Iterator<Item = &'a str>) -> Result<Vec<&'a Host>, String> {
+    pub fn select<'a>(
+        &self,
+        hosts: &'a [Host],
+        appliances: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<&'a Host>, String> {
         self.check(hosts, appliances)?;
         Ok(hosts.iter().filter(|h| self.matches(h)).collect())
     }

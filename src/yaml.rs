@@ -47,10 +47,7 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error {
-            line: None,
-            message: msg.to_string(),
-        }
+        Error { line: None, message: msg.to_string() }
     }
 }
 
@@ -59,25 +56,17 @@ impl Node {
     pub fn parse(text: &str) -> Result<Node, Error> {
         let mut builder = Builder::default();
         for item in Parser::new_from_str(text) {
-            let (event, span) = item.map_err(|e| Error {
-                line: Some(e.marker().line()),
-                message: format!("invalid YAML: {}", e.info()),
-            })?;
+            let (event, span) = item
+                .map_err(|e| Error { line: Some(e.marker().line()), message: format!("invalid YAML: {}", e.info()) })?;
             builder.event(event, span.start.line())?;
         }
-        Ok(builder.root.unwrap_or(Node {
-            line: 1,
-            kind: Kind::Null,
-        }))
+        Ok(builder.root.unwrap_or(Node { line: 1, kind: Kind::Null }))
     }
 
     /// The value of `key` in a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
-            Kind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -138,46 +127,34 @@ impl Builder {
                 if self.documents > 1 {
                     return Err(Error {
                         line: Some(line),
-                        message: "more than one YAML document (`---`) in one file; split them into separate files".into(),
+                        message: "more than one YAML document (`---`) in one file; split them into separate files"
+                            .into(),
                     });
                 }
             }
             Event::Scalar(value, style, anchor, _tag) => {
                 let plain = matches!(style, ScalarStyle::Plain);
-                let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL")
-                {
+                let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Kind::Null
                 } else {
-                    Kind::Scalar {
-                        value: value.into_owned(),
-                        plain,
-                    }
+                    Kind::Scalar { value: value.into_owned(), plain }
                 };
                 self.push(Node { line, kind }, anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| Error {
-                    line: Some(line),
-                    message: "alias to an unknown anchor".into(),
-                })?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| Error { line: Some(line), message: "alias to an unknown anchor".into() })?;
                 self.push(node, 0)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((
-                Node {
-                    line,
-                    kind: Kind::Seq(Vec::new()),
-                },
-                None,
-                anchor,
-            )),
-            Event::MappingStart(anchor, _) => self.stack.push((
-                Node {
-                    line,
-                    kind: Kind::Map(Vec::new()),
-                },
-                None,
-                anchor,
-            )),
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((Node { line, kind: Kind::Seq(Vec::new()) }, None, anchor))
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((Node { line, kind: Kind::Map(Vec::new()) }, None, anchor))
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((node, _, anchor)) = self.stack.pop() {
                     self.push(node, anchor)?;
@@ -203,10 +180,7 @@ impl Builder {
                 Some(key) => {
                     if let Some(name) = key.as_str() {
                         if entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
-                            return Err(Error {
-                                line: Some(key.line),
-                                message: format!("duplicate key `{name}`"),
-                            });
+                            return Err(Error { line: Some(key.line), message: format!("duplicate key `{name}`") });
                         }
                     }
                     entries.push((key, node));
@@ -267,13 +241,8 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 }
             },
             Kind::Scalar { value, .. } => visitor.visit_str(value),
-            Kind::Seq(items) => visitor.visit_seq(Seq {
-                iter: items.iter(),
-            }),
-            Kind::Map(entries) => visitor.visit_map(Map {
-                iter: entries.iter(),
-                value: None,
-            }),
+            Kind::Seq(items) => visitor.visit_seq(Seq { iter: items.iter() }),
+            Kind::Map(entries) => visitor.visit_map(Map { iter: entries.iter(), value: None }),
         };
         result.map_err(at(self))
     }
@@ -300,11 +269,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self).map_err(at(self))
     }
 
@@ -338,9 +303,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match &self.kind {
-            Kind::Scalar { value, .. } => visitor
-                .visit_enum(value.as_str().into_deserializer())
-                .map_err(at(self)),
+            Kind::Scalar { value, .. } => visitor.visit_enum(value.as_str().into_deserializer()).map_err(at(self)),
             _ => Err(invalid(self, &visitor)),
         }
     }
@@ -358,8 +321,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
 fn looks_like_float(v: &str) -> bool {
     let v = v.strip_prefix(['-', '+']).unwrap_or(v);
     v.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && v.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && v.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
 }
 
 struct Seq<'de> {
@@ -368,10 +330,7 @@ struct Seq<'de> {
 
 impl<'de> SeqAccess<'de> for Seq<'de> {
     type Error = Error;
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
         match self.iter.next() {
             Some(node) => seed.deserialize(node).map(Some).map_err(at(node)),
             None => Ok(None),
@@ -439,7 +398,7 @@ mod tests {
 
     #[test]
     fn syntax_and_duplicate_key_errors_have_lines() {
-        assert_eq!(Node::parse("a: 1\nb: [\n").unwrap_err().line.is_some(), true);
+        assert!(Node::parse("a: 1\nb: [\n").unwrap_err().line.is_some());
         assert_eq!(Node::parse("a: 1\na: 2\n").unwrap_err().line, Some(2));
     }
 }

@@ -118,7 +118,11 @@ fn switching_a_host_to_os_rewrites_exactly_its_pxelinux_files() {
     let inode = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
     let kept = inode("tftp/pxelinux.cfg/0A00000B");
 
-    let edited = HOSTS.replacen("boot: install\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"", "boot: os\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"", 1);
+    let edited = HOSTS.replacen(
+        "boot: install\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"",
+        "boot: os\n    interfaces: [{ network: prov, mac: \"52:54:00:00:01:02\"",
+        1,
+    );
     fs::write(dir.path().join("inventory/hosts.yaml"), edited).unwrap();
     let o = build(dir.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -210,7 +214,8 @@ fn a_failing_build_leaves_out_exactly_as_it_was() {
 }
 
 fn assert_no_debris(dir: &Path) {
-    let names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n.contains("stage")), "staging debris left: {names:?}");
 }
 
@@ -338,18 +343,27 @@ fn duplicate_names_macs_and_ips_across_files_are_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert_has(&err, "inventory/more.yaml:2: host `n1` is defined twice (first at inventory/hosts.yaml:2)");
     assert_has(&err, "inventory/more.yaml:4: host `n1`: mac `52:54:00:00:01:02` is already used by host `n2` (inventory/hosts.yaml:9)");
-    assert_has(&err, "inventory/more.yaml:4: host `n1`: ip `10.0.0.13` is already used by host `n3` (inventory/hosts.yaml:13)");
+    assert_has(
+        &err,
+        "inventory/more.yaml:4: host `n1`: ip `10.0.0.13` is already used by host `n3` (inventory/hosts.yaml:13)",
+    );
 }
 
 #[test]
 fn bad_addresses_are_errors_with_their_values() {
-    let hosts = HOSTS.replace("10.0.0.11", "10.9.0.11").replace("52:54:00:00:01:02", "52:54:00:00:01").replace("10.0.0.13", "10.0.0.300");
+    let hosts = HOSTS
+        .replace("10.0.0.11", "10.9.0.11")
+        .replace("52:54:00:00:01:02", "52:54:00:00:01")
+        .replace("10.0.0.13", "10.0.0.300");
     let err = check_error(SITE, &hosts);
     assert_has(&err, "inventory/hosts.yaml:5: host `n1`: ip `10.9.0.11` is outside network `prov` (10.0.0.0/24)");
     assert_has(&err, "inventory/hosts.yaml:9: host `n2`: mac `52:54:00:00:01` is not a MAC address");
     assert_has(&err, "inventory/hosts.yaml:13: host `n3`: ip `10.0.0.300` is not an IPv4 address");
     let err = check_error(&SITE.replace("10.0.0.0/24, gateway: 10.0.0.1", "10.0.0.5/24, gateway: 10.1.0.1"), HOSTS);
-    assert_has(&err, "inventory/site.yaml:7: network `prov`: address `10.0.0.5/24` has host bits set (did you mean `10.0.0.0/24`?)");
+    assert_has(
+        &err,
+        "inventory/site.yaml:7: network `prov`: address `10.0.0.5/24` has host bits set (did you mean `10.0.0.0/24`?)",
+    );
 }
 
 #[test]
@@ -363,7 +377,10 @@ fn unknown_references_are_errors() {
     assert_has(&err, "inventory/hosts.yaml:5: host `n1`: unknown network `private`");
     // Templates are checked once the inventory is valid.
     let err = check_error(&SITE.replace("template: cloud-config.yaml", "template: cloud-confg.yaml"), HOSTS);
-    assert_has(&err, "inventory/site.yaml:26: files: unknown template `cloud-confg.yaml` (did you mean `cloud-config.yaml`?)");
+    assert_has(
+        &err,
+        "inventory/site.yaml:26: files: unknown template `cloud-confg.yaml` (did you mean `cloud-config.yaml`?)",
+    );
 }
 
 #[test]
@@ -375,7 +392,9 @@ fn host_names_that_could_name_paths_are_refused() {
 
 #[test]
 fn control_characters_cannot_reach_config_lines() {
-    let site = SITE.replace("console=ttyS0\"", "console=ttyS0\\nLABEL evil\"").replace("kernel: vmlinuz.os", "kernel: \"../vmlinuz\"");
+    let site = SITE
+        .replace("console=ttyS0\"", "console=ttyS0\\nLABEL evil\"")
+        .replace("kernel: vmlinuz.os", "kernel: \"../vmlinuz\"");
     let err = check_error(&site, HOSTS);
     assert_has(&err, "inventory/site.yaml:19: bootaction `install`: args `cloud-config-url={{ site.http }}/cc/{{ host.name }}.yaml console=ttyS0\\nLABEL evil` contains a newline or control character");
     assert_has(&err, "inventory/site.yaml:16: bootaction `install`: kernel `../vmlinuz` is not a safe file name");
@@ -394,7 +413,10 @@ fn template_errors_name_template_line_and_host() {
     let o = run(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert_has(&err, "templates/cloud-config.yaml:2: rendering `cloud-config.yaml` for host `n1` (inventory/hosts.yaml:2)");
+    assert_has(
+        &err,
+        "templates/cloud-config.yaml:2: rendering `cloud-config.yaml` for host `n1` (inventory/hosts.yaml:2)",
+    );
     assert_has(&err, "for host `n2`");
     fs::write(dir.path().join("templates/cloud-config.yaml"), "#cloud-config\n{% if %}\n").unwrap();
     let err = stderr(&run(dir.path(), &["check"]));

@@ -29,9 +29,8 @@ pub struct Source {
     pub root: Node,
 }
 
-const SECTIONS: [&str; 9] = [
-    "site", "networks", "images", "bootactions", "appliances", "attributes", "files", "hosts", "boot",
-];
+const SECTIONS: [&str; 9] =
+    ["site", "networks", "images", "bootactions", "appliances", "attributes", "files", "hosts", "boot"];
 
 /// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal.
 pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
@@ -44,11 +43,14 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
     let mut diags = Diagnostics::default();
     let mut sources = Vec::new();
     if paths.is_empty() {
-        diags.error(&dir.display().to_string(), None, "no *.yaml inventory files found in this directory; pass --inventory DIR");
+        diags.error(
+            &dir.display().to_string(),
+            None,
+            "no *.yaml inventory files found in this directory; pass --inventory DIR",
+        );
     }
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
         let name: Arc<str> = path.display().to_string().into();
         match Node::parse(&text) {
             Ok(root) => sources.push(Source { name, root }),
@@ -74,10 +76,7 @@ struct Item<'a, T> {
 
 impl<T> Item<'_, T> {
     fn origin(&self) -> Origin {
-        Origin {
-            file: self.file.clone(),
-            line: self.key_line,
-        }
+        Origin { file: self.file.clone(), line: self.key_line }
     }
     fn line(&self, path: &[PathItem]) -> Option<usize> {
         Some(self.node.line_of(path))
@@ -126,7 +125,11 @@ fn map_section<'a, T: serde::Deserialize<'a>>(
             }
         }
         if let Some(first) = into.get(name) {
-            d.error(file, Some(key.line), format!("{section}: `{name}` is defined twice (first at {}:{})", first.file, first.key_line));
+            d.error(
+                file,
+                Some(key.line),
+                format!("{section}: `{name}` is defined twice (first at {}:{})", first.file, first.key_line),
+            );
             continue;
         }
         match yaml::from_node::<T>(value) {
@@ -167,7 +170,11 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
             Kind::Map(entries) => entries,
             Kind::Null => continue,
             _ => {
-                d.error(file, Some(src.root.line), "an inventory file must be a mapping of sections (site, networks, hosts, ...)");
+                d.error(
+                    file,
+                    Some(src.root.line),
+                    "an inventory file must be a mapping of sections (site, networks, hosts, ...)",
+                );
                 continue;
             }
         };
@@ -175,7 +182,11 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
             match key.as_str().unwrap_or("") {
                 "site" => {
                     if let Some(first) = &raw.site {
-                        d.error(file, Some(key.line), format!("`site` is defined twice (first at {}:{})", first.file, first.key_line));
+                        d.error(
+                            file,
+                            Some(key.line),
+                            format!("`site` is defined twice (first at {}:{})", first.file, first.key_line),
+                        );
                         continue;
                     }
                     match yaml::from_node::<raw::Site>(value) {
@@ -193,10 +204,22 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
                     map_section::<serde_json::Value>(d, file, "attributes", value, &mut m);
                     for (k, item) in m {
                         if let Some(first) = raw.attributes.iter().find(|a| a.value.0 == k) {
-                            d.error(file, Some(item.key_line), format!("attributes: `{k}` is defined twice (first at {}:{})", first.file, first.key_line));
+                            d.error(
+                                file,
+                                Some(item.key_line),
+                                format!(
+                                    "attributes: `{k}` is defined twice (first at {}:{})",
+                                    first.file, first.key_line
+                                ),
+                            );
                             continue;
                         }
-                        raw.attributes.push(Item { file, node: item.node, key_line: item.key_line, value: (k, item.value) });
+                        raw.attributes.push(Item {
+                            file,
+                            node: item.node,
+                            key_line: item.key_line,
+                            value: (k, item.value),
+                        });
                     }
                 }
                 "files" => list_section(d, file, "files", value, &mut raw.files),
@@ -235,7 +258,11 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
 
 fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     let Some(item) = &raw.site else {
-        d.error(&dir.display().to_string(), None, "no `site:` section in any inventory file; add one with name, domain, frontend and http");
+        d.error(
+            &dir.display().to_string(),
+            None,
+            "no `site:` section in any inventory file; add one with name, domain, frontend and http",
+        );
         return None;
     };
     let s = &item.value;
@@ -277,7 +304,10 @@ fn check_root(root: &str) -> Result<(), String> {
     if !root.starts_with('/') {
         return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
     }
-    if root.contains(char::is_whitespace) || root.split('/').any(|c| c == "..") || root.contains(['"', '\'', ';', '{', '}', '#']) {
+    if root.contains(char::is_whitespace)
+        || root.split('/').any(|c| c == "..")
+        || root.contains(['"', '\'', ';', '{', '}', '#'])
+    {
         return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, braces or `..`"));
     }
     Ok(())
@@ -295,12 +325,27 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let address: Ipv4Net = match n.address.parse::<Ipv4Net>() {
             Ok(a) if a.addr() != a.network() => {
-                d.error(f, line("address"), format!("network `{name}`: address `{}` has host bits set (did you mean `{}`?)", n.address, a.trunc()));
+                d.error(
+                    f,
+                    line("address"),
+                    format!(
+                        "network `{name}`: address `{}` has host bits set (did you mean `{}`?)",
+                        n.address,
+                        a.trunc()
+                    ),
+                );
                 continue;
             }
             Ok(a) => a,
             Err(_) => {
-                d.error(f, line("address"), format!("network `{name}`: address `{}` is not an IPv4 network like 10.2.0.0/16", names::printable(&n.address)));
+                d.error(
+                    f,
+                    line("address"),
+                    format!(
+                        "network `{name}`: address `{}` is not an IPv4 network like 10.2.0.0/16",
+                        names::printable(&n.address)
+                    ),
+                );
                 continue;
             }
         };
@@ -330,22 +375,29 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
             None | Some("static") => DhcpMode::Static,
             Some("proxy") => DhcpMode::Proxy,
             Some(other) => {
-                d.error(f, line("dhcp"), format!("network `{name}`: dhcp `{}` must be `static` or `proxy`", names::printable(other)));
+                d.error(
+                    f,
+                    line("dhcp"),
+                    format!("network `{name}`: dhcp `{}` must be `static` or `proxy`", names::printable(other)),
+                );
                 DhcpMode::Static
             }
         };
-        out.insert(name.clone(), Network {
-            name: name.clone(),
-            address,
-            network: address.network(),
-            netmask: address.netmask(),
-            prefix: address.prefix_len(),
-            gateway,
-            zone,
-            mtu,
-            pxe: n.pxe,
-            dhcp,
-        });
+        out.insert(
+            name.clone(),
+            Network {
+                name: name.clone(),
+                address,
+                network: address.network(),
+                netmask: address.netmask(),
+                prefix: address.prefix_len(),
+                gateway,
+                zone,
+                mtu,
+                pxe: n.pxe,
+                dhcp,
+            },
+        );
     }
     out
 }
@@ -356,12 +408,18 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
         let i = &item.value;
         let f = item.file;
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
-        let before = d.is_empty();
         if let Err(e) = names::check_file_name(&i.version) {
             d.error(f, line("version"), format!("image `{name}`: version {e}"));
         }
         if !i.url.contains("{version}") {
-            d.error(f, line("url"), format!("image `{name}`: url `{}` must contain `{{version}}` so the pinned version is used", names::printable(&i.url)));
+            d.error(
+                f,
+                line("url"),
+                format!(
+                    "image `{name}`: url `{}` must contain `{{version}}` so the pinned version is used",
+                    names::printable(&i.url)
+                ),
+            );
         }
         let url = i.url.replace("{version}", &i.version);
         if let Err(e) = names::check_url(&url) {
@@ -369,7 +427,11 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
         }
         for (role, file) in &i.files {
             if let Err(e) = names::check_file_name(file) {
-                d.error(f, item.line(&[PathItem::Key("files"), PathItem::Key(role)]), format!("image `{name}`: file `{role}`: {e}"));
+                d.error(
+                    f,
+                    item.line(&[PathItem::Key("files"), PathItem::Key(role)]),
+                    format!("image `{name}`: file `{role}`: {e}"),
+                );
             }
         }
         if let Err(e) = names::check_line(&i.key) {
@@ -377,37 +439,60 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
         }
         let key = dir.join(&i.key);
         if !key.is_file() {
-            d.error(f, line("key"), format!("image `{name}`: key file `{}` does not exist; keys are paths relative to the inventory directory", key.display()));
+            d.error(
+                f,
+                line("key"),
+                format!(
+                    "image `{name}`: key file `{}` does not exist; keys are paths relative to the inventory directory",
+                    key.display()
+                ),
+            );
         }
-        let _ = before;
-        out.insert(name.clone(), Image {
-            name: name.clone(),
-            url: if url.ends_with('/') { url } else { format!("{url}/") },
-            version: i.version.clone(),
-            key,
-            files: i.files.clone(),
-            mirror: i.mirror.clone(),
-            insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
-            origin: item.origin(),
-        });
+        out.insert(
+            name.clone(),
+            Image {
+                name: name.clone(),
+                url: if url.ends_with('/') { url } else { format!("{url}/") },
+                version: i.version.clone(),
+                key,
+                files: i.files.clone(),
+                mirror: i.mirror.clone(),
+                insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
+                origin: item.origin(),
+            },
+        );
     }
     out
 }
 
-fn validate_bootactions(raw: &Raw, images: &BTreeMap<String, Image>, d: &mut Diagnostics) -> BTreeMap<String, BootAction> {
+fn validate_bootactions(
+    raw: &Raw,
+    images: &BTreeMap<String, Image>,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, BootAction> {
     let mut out = BTreeMap::new();
     for (name, item) in &raw.bootactions {
         let b = &item.value;
         let f = item.file;
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let action = match (b.localboot, &b.kernel) {
-            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => Action::LocalBoot { localboot: n },
+            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => {
+                Action::LocalBoot { localboot: n }
+            }
             (Some(_), _) => {
-                d.error(f, line("localboot"), format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"));
+                d.error(
+                    f,
+                    line("localboot"),
+                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"),
+                );
                 continue;
             }
             (None, None) => {
-                d.error(f, Some(item.key_line), format!("bootaction `{name}` needs either `kernel` (with `image`) or `localboot`"));
+                d.error(
+                    f,
+                    Some(item.key_line),
+                    format!("bootaction `{name}` needs either `kernel` (with `image`) or `localboot`"),
+                );
                 continue;
             }
             (None, Some(kernel)) => {
@@ -420,20 +505,37 @@ fn validate_bootactions(raw: &Raw, images: &BTreeMap<String, Image>, d: &mut Dia
                 }
                 let image = match &b.image {
                     None => {
-                        d.error(f, Some(item.key_line), format!("bootaction `{name}`: a kernel action needs `image`, the image its kernel comes from"));
+                        d.error(
+                            f,
+                            Some(item.key_line),
+                            format!(
+                                "bootaction `{name}`: a kernel action needs `image`, the image its kernel comes from"
+                            ),
+                        );
                         continue;
                     }
                     Some(img) => img,
                 };
                 match images.get(image) {
                     None => {
-                        d.error(f, line("image"), format!("bootaction `{name}`: unknown image `{image}`{}", did_you_mean(image, images.keys().map(String::as_str))));
+                        d.error(
+                            f,
+                            line("image"),
+                            format!(
+                                "bootaction `{name}`: unknown image `{image}`{}",
+                                did_you_mean(image, images.keys().map(String::as_str))
+                            ),
+                        );
                         ok = false;
                     }
                     Some(img) => {
                         for (role, needed) in [("kernel", true), ("initrd", b.ramdisk.is_some())] {
                             if needed && !img.files.contains_key(role) {
-                                d.error(f, line("image"), format!("bootaction `{name}`: image `{image}` has no `{role}` in its `files`"));
+                                d.error(
+                                    f,
+                                    line("image"),
+                                    format!("bootaction `{name}`: image `{image}` has no `{role}` in its `files`"),
+                                );
                                 ok = false;
                             }
                         }
@@ -475,10 +577,9 @@ fn validate_bootactions(raw: &Raw, images: &BTreeMap<String, Image>, d: &mut Dia
 /// broken bootaction does not also make every reference to it an error.
 fn check_action_ref<T>(name: Option<&String>, bootactions: &BTreeMap<String, T>) -> Result<(), String> {
     match name {
-        Some(n) if !bootactions.contains_key(n) => Err(format!(
-            "unknown bootaction `{n}`{}",
-            did_you_mean(n, bootactions.keys().map(String::as_str))
-        )),
+        Some(n) if !bootactions.contains_key(n) => {
+            Err(format!("unknown bootaction `{n}`{}", did_you_mean(n, bootactions.keys().map(String::as_str))))
+        }
         _ => Ok(()),
     }
 }
@@ -492,12 +593,15 @@ fn validate_appliances(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Appli
                 d.error(item.file, item.line(&[PathItem::Key(k)]), format!("appliance `{name}`: {k}: {e}"));
             }
         }
-        out.insert(name.clone(), Appliance {
-            name: name.clone(),
-            installaction: a.installaction.clone(),
-            runaction: a.runaction.clone(),
-            attributes: a.attributes.clone(),
-        });
+        out.insert(
+            name.clone(),
+            Appliance {
+                name: name.clone(),
+                installaction: a.installaction.clone(),
+                runaction: a.runaction.clone(),
+                attributes: a.attributes.clone(),
+            },
+        );
     }
     out
 }
@@ -529,7 +633,15 @@ fn validate_hosts(
         }
         let appliance = appliances.get(&h.appliance);
         if appliance.is_none() {
-            d.error(f, line("appliance"), format!("host `{shown}`: unknown appliance `{}`{}", names::printable(&h.appliance), did_you_mean(&h.appliance, appliances.keys().map(String::as_str))));
+            d.error(
+                f,
+                line("appliance"),
+                format!(
+                    "host `{shown}`: unknown appliance `{}`{}",
+                    names::printable(&h.appliance),
+                    did_you_mean(&h.appliance, appliances.keys().map(String::as_str))
+                ),
+            );
         }
         // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
         let (boot_text, boot_line, boot_file) = match raw.boot.get(name.as_str()) {
@@ -540,7 +652,11 @@ fn validate_hosts(
             None | Some("os") => Boot::Os,
             Some("install") => Boot::Install,
             Some(other) => {
-                d.error(boot_file, boot_line, format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)));
+                d.error(
+                    boot_file,
+                    boot_line,
+                    format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)),
+                );
                 Boot::Os
             }
         };
@@ -556,14 +672,29 @@ fn validate_hosts(
             Boot::Os => runaction.clone(),
         };
         if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
-            d.error(boot_file, boot_line.or(Some(item.key_line)), format!("host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction", h.appliance));
+            d.error(
+                boot_file,
+                boot_line.or(Some(item.key_line)),
+                format!(
+                    "host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction",
+                    h.appliance
+                ),
+            );
         }
         let mut interfaces = Vec::new();
         for (idx, i) in h.interfaces.iter().enumerate() {
             let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
             let network = networks.get(&i.network);
             if !raw.networks.contains_key(&i.network) {
-                d.error(f, iline("network"), format!("host `{shown}`: unknown network `{}`{}", names::printable(&i.network), did_you_mean(&i.network, raw.networks.keys().map(String::as_str))));
+                d.error(
+                    f,
+                    iline("network"),
+                    format!(
+                        "host `{shown}`: unknown network `{}`{}",
+                        names::printable(&i.network),
+                        did_you_mean(&i.network, raw.networks.keys().map(String::as_str))
+                    ),
+                );
             }
             if let Some(Err(e)) = i.name.as_deref().map(names::check_file_name) {
                 d.error(f, iline("name"), format!("host `{shown}`: interface name {e}"));
@@ -576,7 +707,11 @@ fn validate_hosts(
                 }
                 Some(Ok(mac)) => {
                     if let Some((other, first)) = by_mac.get(&mac) {
-                        d.error(f, iline("mac"), format!("host `{shown}`: mac `{mac}` is already used by host `{other}` ({first})"));
+                        d.error(
+                            f,
+                            iline("mac"),
+                            format!("host `{shown}`: mac `{mac}` is already used by host `{other}` ({first})"),
+                        );
                     } else {
                         by_mac.insert(mac, (name.clone(), Origin { file: f.clone(), line: iline("mac").unwrap_or(0) }));
                     }
@@ -593,13 +728,28 @@ fn validate_hosts(
                     if let Some(n) = network {
                         let a = n.address;
                         if !a.contains(&ip) {
-                            d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is outside network `{}` ({a})", n.name));
+                            d.error(
+                                f,
+                                iline("ip"),
+                                format!("host `{shown}`: ip `{ip}` is outside network `{}` ({a})", n.name),
+                            );
                         } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
-                            d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
+                            d.error(
+                                f,
+                                iline("ip"),
+                                format!(
+                                    "host `{shown}`: ip `{ip}` is the network or broadcast address of `{}` ({a})",
+                                    n.name
+                                ),
+                            );
                         }
                     }
                     if let Some((other, first)) = by_ip.get(&ip) {
-                        d.error(f, iline("ip"), format!("host `{shown}`: ip `{ip}` is already used by host `{other}` ({first})"));
+                        d.error(
+                            f,
+                            iline("ip"),
+                            format!("host `{shown}`: ip `{ip}` is already used by host `{other}` ({first})"),
+                        );
                     } else {
                         by_ip.insert(ip, (name.clone(), Origin { file: f.clone(), line: iline("ip").unwrap_or(0) }));
                     }
@@ -630,13 +780,22 @@ fn validate_hosts(
     }
     for (host, item) in &raw.boot {
         if !by_name.contains_key(host.as_str()) {
-            d.error(item.file, Some(item.key_line), format!("boot state for unknown host `{}`; remove the line or add the host", names::printable(host)));
+            d.error(
+                item.file,
+                Some(item.key_line),
+                format!("boot state for unknown host `{}`; remove the line or add the host", names::printable(host)),
+            );
         }
     }
     hosts
 }
 
-fn validate_files(raw: &Raw, hosts: &[Host], appliances: &BTreeMap<String, Appliance>, d: &mut Diagnostics) -> Vec<FileRule> {
+fn validate_files(
+    raw: &Raw,
+    hosts: &[Host],
+    appliances: &BTreeMap<String, Appliance>,
+    d: &mut Diagnostics,
+) -> Vec<FileRule> {
     let mut out = Vec::new();
     for item in &raw.files {
         let r = &item.value;

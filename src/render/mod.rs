@@ -15,8 +15,8 @@ use tera::Context;
 use crate::diag::{Diagnostic, Diagnostics, Invalid};
 use crate::inventory::{Action, Host, Interface, Inventory, Network};
 use crate::names::{self, hex_ip, Mac};
-use std::net::Ipv4Addr;
 use crate::tree::{Entry, Tree};
+use std::net::Ipv4Addr;
 pub use templates::Templates;
 
 /// The bootaction as templates see it, with its args rendered for the host.
@@ -45,11 +45,9 @@ struct InterfaceView<'a> {
 /// Boot configs written for every PXE interface of a host with a bootaction: the template and
 /// every name a firmware may ask for (write all aliases: some firmware asks for only one form).
 type HostPaths = fn(Mac, Ipv4Addr) -> Vec<String>;
-pub const HOST_CONFIGS: &[(&str, HostPaths)] = &[
-    ("pxelinux-host.cfg", |mac, ip| {
-        vec![format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated())]
-    }),
-];
+pub const HOST_CONFIGS: &[(&str, HostPaths)] = &[("pxelinux-host.cfg", |mac, ip| {
+    vec![format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated())]
+})];
 
 /// Site-wide files: template -> path in the tree. Templates get `site`, `networks`, `hosts`.
 pub const SITE_FILES: &[(&str, &str)] = &[("pxelinux-default.cfg", "tftp/pxelinux.cfg/default")];
@@ -64,15 +62,15 @@ struct Output {
 /// A render failure, located in the template that failed and naming the host.
 fn render_error(t: &Templates, name: &str, host: &Host, e: &tera::Error) -> Diagnostic {
     let (file, line, msg) = templates::locate(t, name, e);
-    Diagnostic {
-        file,
-        line,
-        message: format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin),
-    }
+    Diagnostic { file, line, message: format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin) }
 }
 
 /// Renders the whole tree in memory. Every failure (any host, any template) is reported.
-pub fn render(inv: &Inventory, t: &mut Templates, jobs_progress: Option<&indicatif::ProgressBar>) -> Result<Tree, Invalid> {
+pub fn render(
+    inv: &Inventory,
+    t: &mut Templates,
+    jobs_progress: Option<&indicatif::ProgressBar>,
+) -> Result<Tree, Invalid> {
     let global = t.tera.global_context();
     global.insert("site", &inv.site);
     global.insert("networks", &inv.networks);
@@ -124,15 +122,12 @@ pub fn render(inv: &Inventory, t: &mut Templates, jobs_progress: Option<&indicat
 fn host_context(inv: &Inventory, host: &Host, iface: Option<&Interface>) -> Context {
     let mut ctx = Context::new();
     ctx.insert("host", host);
-    let iface = iface.or_else(|| host.pxe_interfaces(&inv.networks).next().map(|(i, _, _)| i)).or(host.interfaces.first());
+    let iface =
+        iface.or_else(|| host.pxe_interfaces(&inv.networks).next().map(|(i, _, _)| i)).or(host.interfaces.first());
     if let Some(i) = iface {
         ctx.insert(
             "interface",
-            &InterfaceView {
-                interface: i,
-                mac_hyphen: i.mac.map(|m| m.hyphenated()),
-                hexip: i.ip.map(hex_ip),
-            },
+            &InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) },
         );
         let network: Option<&Network> = inv.networks.get(&i.network);
         ctx.insert("network", &network);
@@ -162,7 +157,10 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
                                 errors.push(Diagnostic {
                                     file: ba.origin.file.to_string(),
                                     line: Some(ba.origin.line),
-                                    message: format!("bootaction `{}` args rendered for host `{}`: {e}", ba.name, host.name),
+                                    message: format!(
+                                        "bootaction `{}` args rendered for host `{}`: {e}",
+                                        ba.name, host.name
+                                    ),
                                 });
                                 None
                             }

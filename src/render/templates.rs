@@ -51,10 +51,8 @@ impl Templates {
         tera.register_filter("json", |v: tera::Value, _: tera::Kwargs, _: &tera::State| {
             serde_json::to_string(&v).unwrap_or_default()
         });
-        let mut sources: BTreeMap<String, (String, String)> = BUILTIN
-            .iter()
-            .map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string())))
-            .collect();
+        let mut sources: BTreeMap<String, (String, String)> =
+            BUILTIN.iter().map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string()))).collect();
         if let Some(dir) = dir {
             for path in list_files(dir)? {
                 let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
@@ -107,7 +105,9 @@ fn list_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("cannot read templates directory `{}`", d.display()))? {
+        for entry in
+            std::fs::read_dir(&d).with_context(|| format!("cannot read templates directory `{}`", d.display()))?
+        {
             let path = entry?.path();
             let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if hidden {

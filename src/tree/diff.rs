@@ -46,13 +46,10 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
     };
     match entry {
         Entry::File(bytes) => {
-            meta.is_file()
-                && meta.len() == bytes.len() as u64
-                && std::fs::read(path).is_ok_and(|b| b[..] == bytes[..])
+            meta.is_file() && meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|b| b[..] == bytes[..])
         }
         Entry::Symlink(target) => {
-            meta.file_type().is_symlink()
-                && std::fs::read_link(path).is_ok_and(|t| t.as_os_str() == target.as_str())
+            meta.file_type().is_symlink() && std::fs::read_link(path).is_ok_and(|t| t.as_os_str() == target.as_str())
         }
         Entry::Copy(src) => match std::fs::metadata(src) {
             Ok(s) => {
@@ -67,11 +64,7 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
 
 /// Compares `tree` with the directory `out` (which may not exist).
 pub fn compare(tree: &Tree, out: &Path) -> Changes {
-    let results: Vec<(&String, bool)> = tree
-        .entries
-        .par_iter()
-        .map(|(p, e)| (p, same(&out.join(p), e)))
-        .collect();
+    let results: Vec<(&String, bool)> = tree.entries.par_iter().map(|(p, e)| (p, same(&out.join(p), e))).collect();
     let mut changes = Changes::default();
     for (p, same) in results {
         if same {
@@ -114,11 +107,7 @@ pub fn existing(root: &Path) -> Vec<String> {
 pub fn print(tree: &Tree, out: &Path, changes: &Changes, output: crate::cli::Output) -> anyhow::Result<()> {
     use std::fmt::Write as _;
     if output == crate::cli::Output::Json {
-        let rows: Vec<_> = changes
-            .paths
-            .iter()
-            .map(|(p, c)| serde_json::json!({ "path": p, "change": c }))
-            .collect();
+        let rows: Vec<_> = changes.paths.iter().map(|(p, c)| serde_json::json!({ "path": p, "change": c })).collect();
         println!("{}", serde_json::json!({ "changes": rows, "unchanged": changes.unchanged.len() }));
         return Ok(());
     }
@@ -131,14 +120,22 @@ pub fn print(tree: &Tree, out: &Path, changes: &Changes, output: crate::cli::Out
             Change::Changed => {
                 let new = tree.entries.get(path);
                 match (std::fs::read_link(&old_path), new) {
-                    (Ok(old), Some(Entry::Symlink(t))) => writeln!(s, "changed: {path} -> {} (was -> {})", t, old.display())?,
+                    (Ok(old), Some(Entry::Symlink(t))) => {
+                        writeln!(s, "changed: {path} -> {} (was -> {})", t, old.display())?
+                    }
                     (_, Some(Entry::File(bytes))) => {
                         writeln!(s, "changed: {path}")?;
                         let old = std::fs::read(&old_path).unwrap_or_default();
                         match (std::str::from_utf8(&old), std::str::from_utf8(bytes)) {
                             (Ok(a), Ok(b)) => {
                                 let d = similar::TextDiff::from_lines(a, b);
-                                write!(s, "{}", d.unified_diff().context_radius(2).header(&format!("a/{path}"), &format!("b/{path}")))?;
+                                write!(
+                                    s,
+                                    "{}",
+                                    d.unified_diff()
+                                        .context_radius(2)
+                                        .header(&format!("a/{path}"), &format!("b/{path}"))
+                                )?;
                             }
                             _ => writeln!(s, "  (binary files differ)")?,
                         }

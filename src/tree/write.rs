@@ -29,9 +29,7 @@ pub struct Stats {
 
 /// The staging directory for `out`: a hidden sibling, so the final rename stays on one filesystem.
 fn stage_path(out: &Path) -> anyhow::Result<PathBuf> {
-    let name = out
-        .file_name()
-        .with_context(|| format!("output directory `{}` has no name", out.display()))?;
+    let name = out.file_name().with_context(|| format!("output directory `{}` has no name", out.display()))?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     Ok(parent.join(format!(".{}.pxebake-stage", name.to_string_lossy())))
 }
@@ -86,15 +84,24 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> a
     }
 }
 
-fn stage_tree(tree: &Tree, out: &Path, stage: &Path, unchanged: &BTreeSet<String>, stop: &AtomicBool) -> anyhow::Result<usize> {
+fn stage_tree(
+    tree: &Tree,
+    out: &Path,
+    stage: &Path,
+    unchanged: &BTreeSet<String>,
+    stop: &AtomicBool,
+) -> anyhow::Result<usize> {
     std::fs::create_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
     let dirs: BTreeSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
     for d in &dirs {
         let path = stage.join(d);
         std::fs::create_dir(&path).with_context(|| format!("cannot create `{}`", path.display()))?;
     }
-    std::fs::write(stage.join(MARKER), "This directory is written by pxebake; it is replaced as a whole on every build.\n")
-        .with_context(|| format!("cannot write into `{}`", stage.display()))?;
+    std::fs::write(
+        stage.join(MARKER),
+        "This directory is written by pxebake; it is replaced as a whole on every build.\n",
+    )
+    .with_context(|| format!("cannot write into `{}`", stage.display()))?;
     let written: Vec<usize> = tree
         .entries
         .par_iter()
@@ -124,11 +131,13 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
             f.write_all(bytes).with_context(|| format!("cannot write `{}`", dest.display()))?;
         }
         Entry::Symlink(target) => {
-            std::os::unix::fs::symlink(target, dest).with_context(|| format!("cannot create symlink `{}`", dest.display()))?;
+            std::os::unix::fs::symlink(target, dest)
+                .with_context(|| format!("cannot create symlink `{}`", dest.display()))?;
         }
         Entry::Copy(src) => {
             if std::fs::hard_link(src, dest).is_err() {
-                std::fs::copy(src, dest).with_context(|| format!("cannot copy `{}` to `{}`", src.display(), dest.display()))?;
+                std::fs::copy(src, dest)
+                    .with_context(|| format!("cannot copy `{}` to `{}`", src.display(), dest.display()))?;
                 let mtime = std::fs::metadata(src)?.modified()?;
                 std::fs::File::options().write(true).open(dest)?.set_modified(mtime)?;
             }
@@ -145,7 +154,8 @@ fn parents(p: &str) -> impl Iterator<Item = &str> {
 /// Puts `stage` in place of `out` in one step.
 fn swap(stage: &Path, out: &Path) -> anyhow::Result<()> {
     if !out.exists() {
-        return std::fs::rename(stage, out).with_context(|| format!("cannot move `{}` to `{}`", stage.display(), out.display()));
+        return std::fs::rename(stage, out)
+            .with_context(|| format!("cannot move `{}` to `{}`", stage.display(), out.display()));
     }
     let a = CString::new(stage.as_os_str().as_bytes())?;
     let b = CString::new(out.as_os_str().as_bytes())?;

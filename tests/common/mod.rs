@@ -105,5 +105,11 @@ pub fn assert_tree_eq(actual: &Path, expected: &Path) {
             problems.push(format!("expected file {p} was not produced"));
         }
     }
-    assert!(problems.is_empty(), "tree {} differs from {} (PXEBAKE_BLESS=1 to accept):\n{}", actual.display(), expected.display(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "tree {} differs from {} (PXEBAKE_BLESS=1 to accept):\n{}",
+        actual.display(),
+        expected.display(),
+        problems.join("\n")
+    );
 }
