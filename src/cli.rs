@@ -67,6 +67,11 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 
+    /// Accept files whose digest or signer differs from images.lock (they must still verify
+    /// with the pinned key) and rewrite their entries.
+    #[arg(long)]
+    pub update_lock: bool,
+
     #[command(flatten)]
     pub source: ImageSource,
 }

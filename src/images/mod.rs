@@ -1,23 +1,280 @@
-//! OS images: fetch, verify against pinned OpenPGP keys, cache, lock. (Being built: issue 3.)
+//! OS images: fetch, verify against pinned OpenPGP keys, cache, lock, bundle.
+//!
+//! Every file of every image in the inventory goes through the same steps: take the per-file
+//! cache lock; if the cache has it, re-verify it (signature and SHA-512, streaming); if not,
+//! fetch its signature and then the file (from upstream, a `--mirror` or a bundle) into a
+//! `.partial`, verify, compare with `images.lock`, and only then rename it into the cache.
+//! `place` turns verified cache files into tree entries; nothing unverified reaches a tree.
+//!
+//! All images, not only those a host boots right now, are placed: the `images:` section says
+//! what the site serves (disk installs use files no bootaction names), and which files a build
+//! needs should not change when a host's boot flag flips.
 
+mod bundle;
+mod cache;
+mod fetch;
+mod lock;
+mod source;
+mod time;
+mod verify;
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::bake::Ui;
-use crate::cli::{FetchArgs, ImageSource};
-use crate::inventory::Inventory;
+use crate::cli::{FetchArgs, ImageSource, Output};
+use crate::inventory::{self, Image, Inventory};
 use crate::tree::Entry;
+
+pub use lock::{Entry as LockEntry, Lock};
+use source::{Source, Want};
+use verify::{Keyring, Rejection};
+
+/// At most this many files download at once.
+const PARALLEL: usize = 4;
 
 /// Makes sure every image file the tree needs is verified in the cache, and returns the tree
 /// entries that place them (`images/<image>/<version>/<file>` and the `http/images` view).
 pub fn place(inv: &Inventory, source: &ImageSource, ui: &Ui) -> anyhow::Result<Vec<(String, Entry)>> {
-    let _ = (inv, source, ui, PathBuf::new());
-    bail!("image fetching is not implemented yet; run `pxebake build --no-images` to render everything else")
+    let images: Vec<&Image> = inv.images.values().collect();
+    let done = run(inv, &images, source, false, ui)?;
+    let mut out = Vec::new();
+    for d in &done.files {
+        let dir = format!("images/{}/{}", d.entry.image, d.entry.version);
+        out.push((format!("{dir}/{}", d.entry.file), Entry::Copy(d.file.clone())));
+        out.push((format!("{dir}/{}.sig", d.entry.file), Entry::Copy(d.sig.clone())));
+    }
+    if !inv.images.is_empty() {
+        out.push(("http/images".into(), Entry::Symlink("../images".into())));
+    }
+    Ok(out)
 }
 
 /// `pxebake fetch`.
 pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
-    let _ = (args, ui);
-    bail!("image fetching is not implemented yet")
+    let inv = inventory::load(&args.inventory)?;
+    let images: Vec<&Image> = match &args.image {
+        None => inv.images.values().collect(),
+        Some(name) => match inv.images.get(name) {
+            Some(i) => vec![i],
+            None => bail!(
+                "image `{name}` is not in the inventory `{}`; it has: {}",
+                args.inventory.display(),
+                names(inv.images.keys())
+            ),
+        },
+    };
+    let done = run(&inv, &images, &args.source, args.update_lock, ui)?;
+    if let Some(dir) = &args.bundle {
+        bundle::write(dir, &inv, &done.files)?;
+        ui.say(format!(
+            "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if ui.output == Output::Json {
+        let files: Vec<&LockEntry> = done.files.iter().map(|d| &d.entry).collect();
+        println!("{}", serde_json::json!({ "ok": true, "files": files }));
+    }
+    Ok(())
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<String> = it.map(|n| format!("`{n}`")).collect();
+    if v.is_empty() {
+        "no images".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// One file that verified, in the cache.
+pub(crate) struct Done {
+    pub entry: LockEntry,
+    pub file: PathBuf,
+    pub sig: PathBuf,
+    pub key: PathBuf,
+}
+
+struct Report {
+    files: Vec<Done>,
+}
+
+/// Fetches and verifies every file of `images`, then updates `images.lock`.
+fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool, ui: &Ui) -> anyhow::Result<Report> {
+    let root = cache::root()?;
+    let now = SystemTime::now();
+    // Keys first: a bad key file fails before any download.
+    let mut keyrings = Vec::new();
+    let mut problems = Vec::new();
+    for img in images {
+        match Keyring::load(&img.key, &img.name, img.insecure_sha1_key_before.as_deref()) {
+            Ok(k) => {
+                if let Some(t) = k.insecure_before {
+                    ui.warn(format!(
+                        "INSECURE: image `{}` verifies with `{}` under the OpenPGP policy of {} (`insecure_sha1_key_before`, {}): SHA-1 self-signatures are accepted although SHA-1 collisions can be forged. Use this only for archived images you cannot get signed otherwise.",
+                        img.name,
+                        img.key.display(),
+                        time::date(t),
+                        img.origin
+                    ));
+                }
+                if let Some(w) = k.expiry_warning(now, &img.name) {
+                    ui.warn(w);
+                }
+                keyrings.push(k);
+            }
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    let lock_path = inv.dir.join(lock::FILE_NAME);
+    let old = Lock::from_file(&lock_path)?;
+    let mut wants = Vec::new();
+    for (img, keys) in images.iter().zip(&keyrings) {
+        let source = source::resolve(inv, img, src)?;
+        let mirror_lock = match &source {
+            Source::MirrorDir(d) => Some(
+                Lock::from_file(&d.join(lock::FILE_NAME))
+                    .with_context(|| format!("in mirror `{}`", d.display()))?,
+            ),
+            _ => None,
+        };
+        for file in img.files.values() {
+            wants.push(Want::new(&root, img, file, source.clone(), keys, mirror_lock.clone())?);
+        }
+    }
+    let http = fetch::Http::new();
+    let bars = Bars::new(ui);
+    let ctx = Ctx { http: &http, offline: src.offline, update_lock, lock: &old, bars: &bars, ui };
+    let results: Vec<Mutex<Option<Result<Done, String>>>> = wants.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..wants.len().min(PARALLEL) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(w) = wants.get(i) else { break };
+                let r = w.obtain(&ctx);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    let _ = bars.multi.clear();
+    let mut done = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(d)) => done.push(d),
+            Some(Err(e)) => errors.push(e),
+            None => errors.push("a download thread stopped without a result".into()),
+        }
+    }
+    if !errors.is_empty() {
+        let mut msg = if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            format!("{} image files failed:\n{}", errors.len(), errors.join("\n"))
+        };
+        if wants.iter().any(|w| w.unreachable.load(Ordering::SeqCst)) {
+            msg.push_str(&format!("\n{}", source::AIR_GAP_HINT));
+        }
+        msg.push_str("\nnothing was placed and images.lock was not changed");
+        bail!(msg);
+    }
+    // The new lock: entries of images outside this run stay, the rest is what just verified.
+    let scope: BTreeSet<&str> = images.iter().map(|i| i.name.as_str()).collect();
+    let all = images.len() == inv.images.len();
+    let mut new = Lock::default();
+    for (id, e) in &old.files {
+        if !all && !scope.contains(e.image.as_str()) {
+            new.files.insert(id.clone(), e.clone());
+        }
+    }
+    for d in &done {
+        new.files.insert(d.entry.id(), d.entry.clone());
+    }
+    if new != old {
+        new.write(&lock_path)?;
+        ui.say(format!("updated `{}` ({} files pinned)", lock_path.display(), new.files.len()));
+    }
+    let signed: BTreeSet<String> = done.iter().map(|d| format!("{} {}", d.entry.image, d.entry.version)).collect();
+    ui.say(format!(
+        "{} image file{} verified ({})",
+        done.len(),
+        if done.len() == 1 { "" } else { "s" },
+        signed.into_iter().collect::<Vec<_>>().join(", ")
+    ));
+    Ok(Report { files: done })
+}
+
+/// What every file's work shares.
+pub(crate) struct Ctx<'a> {
+    pub http: &'a fetch::Http,
+    pub offline: bool,
+    pub update_lock: bool,
+    pub lock: &'a Lock,
+    pub bars: &'a Bars,
+    pub ui: &'a Ui,
+}
+
+/// Per-file progress bars, hidden when quiet or when stderr is not a terminal.
+pub(crate) struct Bars {
+    multi: MultiProgress,
+    shown: bool,
+}
+
+impl Bars {
+    fn new(ui: &Ui) -> Bars {
+        let shown = !ui.quiet && std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if shown {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Bars { multi, shown }
+    }
+
+    pub fn bar(&self, what: &str) -> ProgressBar {
+        if !self.shown {
+            return ProgressBar::hidden();
+        }
+        let pb = self.multi.add(ProgressBar::new(0));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:<40!} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(what.to_string());
+        pb
+    }
+
+    /// Prints a line without tearing the bars.
+    pub fn say(&self, ui: &Ui, msg: String) {
+        self.multi.suspend(|| ui.say(msg));
+    }
+}
+
+/// A verification failure, in words.
+pub(crate) fn rejection_hint(r: &Rejection, keys: &Keyring) -> String {
+    match r {
+        Rejection::UnknownKey { .. } => format!(
+            "if the publisher rotated its signing key, replace `{}` with its new public key after checking the fingerprint; otherwise the file was not signed by its publisher",
+            keys.path.display()
+        ),
+        Rejection::BadKey { .. } => {
+            "a signature by an expired or revoked key vouches for nothing; the publisher must re-sign the file, or pin a release signed while the key was valid".into()
+        }
+        Rejection::Io(_) => "check the disk and run again".into(),
+        _ => "do not use this file; run again to download it afresh, and if it fails again, the server or mirror serves a corrupt or altered file".into(),
+    }
 }
