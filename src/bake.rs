@@ -83,7 +83,21 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     let pb = ui.progress(inv.hosts.len() as u64, "rendering");
     let tree = render::render(&inv, &mut templates, Some(&pb));
     pb.finish_and_clear();
-    let tree = tree?;
+    let mut tree = tree?;
+    if !site.no_bootloaders {
+        let mut d = Diagnostics::default();
+        for (path, entry) in crate::serve::bootloaders(&inv, &mut d) {
+            if tree.entries.contains_key(&path) {
+                d.error(
+                    &inv.site.origin.file,
+                    Some(inv.site.origin.line),
+                    format!("bootloader `{path}` is also written by a bootaction or template; rename one of them"),
+                );
+            }
+            tree.entries.insert(path, entry);
+        }
+        d.finish()?;
+    }
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
@@ -109,6 +123,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     let Planned { inventory: inv, tree, elapsed } = &planned;
+    crate::check::lint(inv, tree, crate::check::Options { images_placed: !args.no_images })?;
     let links = image_links(inv);
     write::check_replaceable(&args.out)?;
     let changes = diff::compare(tree, &args.out);
@@ -157,6 +172,7 @@ fn image_links(inv: &Inventory) -> usize {
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
+    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false })?;
     if ui.output == Output::Json {
         println!(
             "{}",
@@ -178,4 +194,23 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let changes = diff::compare(&planned.tree, &args.out);
     crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
     Ok(!changes.is_empty())
+}
+
+/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file.
+pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
+    use crate::check::{cloud_config, ignition};
+    use crate::cli::ValidateKind;
+    let (files, validator): (&[std::path::PathBuf], fn(&str) -> Vec<crate::check::schema::Problem>) = match kind {
+        ValidateKind::CloudConfig { files } => (files, cloud_config::validate),
+        ValidateKind::Ignition { files } => (files, ignition::validate),
+    };
+    let mut d = Diagnostics::default();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        for p in validator(&text) {
+            d.error(&file.display().to_string(), Some(p.line), p.message);
+        }
+    }
+    d.finish()?;
+    Ok(())
 }

@@ -37,6 +37,11 @@ pub enum Command {
     Check(SiteArgs),
     /// Show what `build` would change in the output directory.
     Diff(DiffArgs),
+    /// Validate hand-written cloud-configs or Ignition configs.
+    Validate {
+        #[command(subcommand)]
+        kind: ValidateKind,
+    },
     /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
     Fetch(FetchArgs),
 }
@@ -90,6 +95,11 @@ pub struct SiteArgs {
     /// Number of rendering threads (default: one per core).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+
+    /// Do not copy bootloader binaries (pxelinux.0, grubx64.efi, ipxe.efi, ...) into tftp/
+    /// (for machines without the Debian packages; the tree then cannot boot firmware).
+    #[arg(long)]
+    pub no_bootloaders: bool,
 }
 
 #[derive(Args, Debug)]
@@ -121,4 +131,18 @@ pub struct DiffArgs {
     /// Exit with status 1 when anything would change (for CI gates).
     #[arg(long)]
     pub exit_code: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ValidateKind {
+    /// coreos-cloudinit cloud-config files (first line `#cloud-config`).
+    CloudConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Ignition JSON configs (spec 3.x or 2.x).
+    Ignition {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }

@@ -4,6 +4,7 @@
 //! check (lint the plan) -> tree::write (atomic, incremental). Nothing below `main` exits.
 
 pub mod bake;
+pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod images;
@@ -11,5 +12,6 @@ pub mod inventory;
 pub mod names;
 pub mod render;
 pub mod selector;
+pub mod serve;
 pub mod tree;
 pub mod yaml;

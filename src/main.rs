@@ -15,6 +15,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Validate { kind } => bake::validate(kind).map(|()| {
+            ui.say("ok");
+            ExitCode::SUCCESS
+        }),
         Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -22,21 +26,27 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(e) => report(&e, &ui),
+        Err(e) => report(&e, &ui, matches!(cli.command, Command::Build(_))),
     }
 }
 
 /// Prints the error chain once; invalid input exits 2, every other failure 1.
-fn report(e: &anyhow::Error, ui: &Ui) -> ExitCode {
+fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
     if let Some(invalid) = e.downcast_ref::<Invalid>() {
         if ui.output == pxebake::cli::Output::Json {
             println!("{}", serde_json::json!({ "ok": false, "problems": invalid.0 }));
         }
-        for d in &invalid.0 {
+        // A systematic mistake can hit every host: show enough to act on, count the rest.
+        const SHOWN: usize = 100;
+        for d in invalid.0.iter().take(SHOWN) {
             eprintln!("{} {d}", paint("error:", "31"));
         }
+        if invalid.0.len() > SHOWN {
+            eprintln!("... and {} more (all of them with --output json)", invalid.0.len() - SHOWN);
+        }
         let n = invalid.0.len();
-        eprintln!("{n} problem{} found; nothing was written", if n == 1 { "" } else { "s" });
+        let note = if writes { "; nothing was written" } else { "" };
+        eprintln!("{n} problem{} found{note}", if n == 1 { "" } else { "s" });
         return ExitCode::from(2);
     }
     eprint!("{} {e}", paint("error:", "31"));

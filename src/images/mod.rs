@@ -145,8 +145,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
         let source = source::resolve(inv, img, src)?;
         let mirror_lock = match &source {
             Source::MirrorDir(d) => Some(
-                Lock::from_file(&d.join(lock::FILE_NAME))
-                    .with_context(|| format!("in mirror `{}`", d.display()))?,
+                Lock::from_file(&d.join(lock::FILE_NAME)).with_context(|| format!("in mirror `{}`", d.display()))?,
             ),
             _ => None,
         };

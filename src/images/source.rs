@@ -156,6 +156,12 @@ impl<'a> Want<'a> {
             ));
         }
         let (sig, sig_from) = self.fetch_signature(ctx)?;
+        if let Err(r) = verify::precheck(&sig, self.keys) {
+            return Err(self.message(
+                format!("signature `{sig_from}` cannot vouch for the file: {r}"),
+                format!("nothing was downloaded; {}", rejection_hint(&r, self.keys)),
+            ));
+        }
         let bar = ctx.bars.bar(&format!("{} {}", self.image.name, self.file));
         let progress = |done: u64, total: Option<u64>| {
             if let Some(t) = total {
@@ -191,7 +197,7 @@ impl<'a> Want<'a> {
                 self.slot.discard_partial();
                 return Err(self.message(
                     format!("verification against signature `{sig_from}` failed: {r}"),
-                    format!("the download was deleted. {}", rejection_hint(&r, self.keys)),
+                    format!("the download was deleted; {}", rejection_hint(&r, self.keys)),
                 ));
             }
         };
@@ -214,8 +220,9 @@ impl<'a> Want<'a> {
     /// The cache has the file: verify it again (the tree is only as good as this copy).
     fn recheck(&self, ctx: &Ctx) -> Result<Done, String> {
         let path = self.slot.file();
-        let sig = std::fs::read(self.slot.sig())
-            .map_err(|e| self.message(format!("cannot read `{}`: {e}", self.slot.sig().display()), "check the cache"))?;
+        let sig = std::fs::read(self.slot.sig()).map_err(|e| {
+            self.message(format!("cannot read `{}`: {e}", self.slot.sig().display()), "check the cache")
+        })?;
         let bar = ctx.bars.bar(&format!("verifying {}", self.file));
         if let Ok(m) = std::fs::metadata(&path) {
             bar.set_length(m.len());
@@ -237,7 +244,7 @@ impl<'a> Want<'a> {
                 };
                 Err(self.message(
                     format!("the cached copy `{}` failed verification: {r}", path.display()),
-                    format!("{moved}; run again to download it afresh. {}", rejection_hint(&r, self.keys)),
+                    format!("{moved}; run again to download it afresh; {}", rejection_hint(&r, self.keys)),
                 ))
             }
         }
@@ -309,7 +316,9 @@ impl<'a> Want<'a> {
                 "check `version` and `files` of image `{}` ({}); the source has no such file",
                 self.image.name, self.image.origin
             ),
-            Failure::Status(c) if *c >= 500 => "try again later, or take the files from a mirror with `--mirror`".into(),
+            Failure::Status(c) if *c >= 500 => {
+                "try again later, or take the files from a mirror with `--mirror`".into()
+            }
             Failure::Status(_) => "check the URL of the image or mirror".into(),
             Failure::Unreachable(_) => "check the URL and the network (see below)".into(),
             Failure::Cut { .. } | Failure::Interrupted { .. } => "run again to resume the download".into(),

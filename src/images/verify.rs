@@ -31,8 +31,7 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(90 * 86_400);
 
 /// The Flatcar image signing key's primary fingerprint, to point its users at the right URL.
 const FLATCAR: &str = "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A";
-const FLATCAR_KEY_URL: &str =
-    "https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc";
+const FLATCAR_KEY_URL: &str = "https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc";
 
 /// The certificates of one key file, with the policy they are judged by.
 pub struct Keyring {
@@ -256,6 +255,23 @@ fn signatures(sig: &[u8]) -> Result<Vec<Signature>, Rejection> {
     Ok(out)
 }
 
+/// Checks, before a download, that some signature in `sig` was made by a key of `keys` that
+/// could sign at the time: no point fetching 400 MB that cannot verify.
+pub fn precheck(sig: &[u8], keys: &Keyring) -> Result<(), Rejection> {
+    let mut worst: Option<Rejection> = None;
+    for s in signatures(sig)? {
+        match check_key(&s, keys) {
+            Ok(_) => return Ok(()),
+            Err(r) => {
+                if worst.as_ref().is_none_or(|w| r.rank() > w.rank()) {
+                    worst = Some(r);
+                }
+            }
+        }
+    }
+    Err(worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())))
+}
+
 /// A signature whose key checks out, waiting for the file's digest.
 struct Candidate {
     sig: usize,
@@ -353,8 +369,7 @@ pub fn verify(
     for c in candidates {
         let s = &sigs[c.sig];
         let key = c.key.fingerprint().to_string();
-        if let Err(e) = s.verify_hash(&c.key, ctxs[c.ctx].2.clone()) {
-            let _ = e;
+        if s.verify_hash(&c.key, ctxs[c.ctx].2.clone()).is_err() {
             note(Rejection::Mismatch { key, size });
         } else if let Err(e) = keys.policy.signature(s, HashAlgoSecurity::CollisionResistance) {
             note(Rejection::BadSignature { key, why: format!("rejected by the OpenPGP policy: {e}") });
@@ -374,9 +389,9 @@ fn check_key(
     keys: &Keyring,
 ) -> Result<(Key<key::PublicParts, key::UnspecifiedRole>, Fingerprint), Rejection> {
     let issuers = sig.get_issuers();
-    let named: Vec<String> = issuers.iter().map(|h| h.to_string()).collect();
-    let mut named = named;
-    named.dedup();
+    let fprs: Vec<String> =
+        issuers.iter().filter(|h| matches!(h, openpgp::KeyHandle::Fingerprint(_))).map(|h| h.to_string()).collect();
+    let named = if fprs.is_empty() { issuers.iter().map(|h| h.to_string()).collect() } else { fprs };
     let issuer_text = if named.is_empty() { "(no issuer recorded)".to_string() } else { named.join(" / ") };
     let Some(sig_time) = sig.signature_creation_time() else {
         return Err(Rejection::BadSignature { key: issuer_text, why: "it has no creation time".into() });
@@ -401,10 +416,9 @@ fn check_key(
                 bad(format!("belongs to a certificate that was not alive when the signature was made ({when}): {e}"))
             } else if let Err(e) = vka.alive() {
                 match vka.key_expiration_time() {
-                    Some(t) if t <= sig_time => bad(format!(
-                        "had expired on {} before the signature was made ({when})",
-                        time::timestamp(t)
-                    )),
+                    Some(t) if t <= sig_time => {
+                        bad(format!("had expired on {} before the signature was made ({when})", time::timestamp(t)))
+                    }
                     _ => bad(format!("was not alive when the signature was made ({when}): {e}")),
                 }
             } else if let RevocationStatus::Revoked(_) = vka.valid_cert().revocation_status() {

@@ -277,7 +277,7 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     };
     check("name", names::check_dns_label(&s.name));
     check("domain", names::check_dns_name(&s.domain));
-    check("http", names::check_url(&s.http));
+    check("http", names::check_url(&s.http).and_then(|()| crate::serve::HttpBase::parse(&s.http).map(|_| ())));
     let root = s.root.clone().unwrap_or_else(|| "/srv/pxebake".to_string());
     check("root", check_root(&root));
     if let Some(m) = &s.mirror {
@@ -285,6 +285,25 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     }
     let frontend = parse_ip(&s.frontend);
     check("frontend", frontend.map(|_| ()));
+    let mut bootloaders = BTreeMap::new();
+    for (name, path) in &s.bootloaders {
+        let kline = item.line(&[PathItem::Key("bootloaders"), PathItem::Key(name)]);
+        let r = names::check_file_name(name).map_err(|e| format!("name {e}")).and_then(|()| match path {
+            Some(p) if p.is_empty() => Err("path is empty; use `null` to drop a default bootloader".to_string()),
+            Some(p) => names::check_line(p).map_err(|e| format!("path {e}")),
+            None => Ok(()),
+        });
+        match r {
+            Err(e) => {
+                d.error(f, kline, format!("site.bootloaders: `{}`: {e}", names::printable(name)));
+                ok = false;
+            }
+            Ok(()) => {
+                let origin = Origin { file: f.clone(), line: kline.unwrap_or(item.key_line) };
+                bootloaders.insert(name.clone(), path.as_ref().map(|p| BootloaderSource { path: p.into(), origin }));
+            }
+        }
+    }
     if !ok {
         return None;
     }
@@ -295,6 +314,7 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
         http: s.http.trim_end_matches('/').to_string(),
         root,
         mirror: s.mirror.clone(),
+        bootloaders,
         origin: item.origin(),
     })
 }

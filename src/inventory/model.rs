@@ -50,7 +50,17 @@ pub struct Site {
     pub root: String,
     #[serde(skip)]
     pub mirror: Option<String>,
+    /// `site.bootloaders`: overrides of the default bootloaders (`None` drops one).
     #[serde(skip)]
+    pub bootloaders: BTreeMap<String, Option<BootloaderSource>>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a bootloader in the TFTP root is copied from (relative paths: from the inventory dir).
+#[derive(Debug)]
+pub struct BootloaderSource {
+    pub path: PathBuf,
     pub origin: Origin,
 }
 

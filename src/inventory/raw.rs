@@ -18,6 +18,9 @@ pub struct Site {
     pub root: Option<String>,
     /// Default mirror for images (directory or URL), see `pxebake build --mirror`.
     pub mirror: Option<String>,
+    /// Bootloader binaries for the TFTP root: file name -> source path (`null` drops a default).
+    #[serde(default)]
+    pub bootloaders: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,11 @@ struct BootactionView<'a> {
     image: Option<&'a str>,
     args: String,
     localboot: Option<u32>,
+    /// `images/<image>/<version>`: where the image files are, under the tree and under `site.http`.
+    image_dir: Option<String>,
+    /// The image's file names of the kernel and initrd (`ramdisk_file` is the `initrd=` name).
+    kernel_file: Option<&'a str>,
+    ramdisk_file: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -45,12 +50,35 @@ struct InterfaceView<'a> {
 /// Boot configs written for every PXE interface of a host with a bootaction: the template and
 /// every name a firmware may ask for (write all aliases: some firmware asks for only one form).
 type HostPaths = fn(Mac, Ipv4Addr) -> Vec<String>;
-pub const HOST_CONFIGS: &[(&str, HostPaths)] = &[("pxelinux-host.cfg", |mac, ip| {
-    vec![format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated())]
-})];
+pub const HOST_CONFIGS: &[(&str, HostPaths)] = &[
+    ("pxelinux-host.cfg", |mac, ip| {
+        vec![format!("tftp/pxelinux.cfg/{}", hex_ip(ip)), format!("tftp/pxelinux.cfg/01-{}", mac.hyphenated())]
+    }),
+    ("grub-host.cfg", |mac, ip| {
+        vec![format!("tftp/grub/grub.cfg-01-{}", mac.hyphenated()), format!("tftp/grub/grub.cfg-{}", hex_ip(ip))]
+    }),
+    ("ipxe-host.ipxe", |mac, _| vec![format!("http/ipxe/{}.ipxe", mac.hyphenated())]),
+];
+
+/// Files written once per host (bootaction or not), when the path function gives a path.
+type HostPath = fn(&Host) -> Option<String>;
+pub const HOST_FILES: &[(&str, HostPath)] = &[
+    // dnsmasq reads a `dhcp-hostsdir` file again when it changes: one edited host, one small file.
+    ("dnsmasq-host.conf", |h| {
+        h.interfaces.iter().any(|i| i.mac.is_some()).then(|| format!("etc/dnsmasq.hosts/{}", h.name))
+    }),
+];
 
 /// Site-wide files: template -> path in the tree. Templates get `site`, `networks`, `hosts`.
-pub const SITE_FILES: &[(&str, &str)] = &[("pxelinux-default.cfg", "tftp/pxelinux.cfg/default")];
+pub const SITE_FILES: &[(&str, &str)] = &[
+    ("pxelinux-default.cfg", "tftp/pxelinux.cfg/default"),
+    ("grub.cfg", "tftp/grub/grub.cfg"),
+    ("ipxe-boot.ipxe", "http/ipxe/boot.ipxe"),
+    ("ipxe-default.ipxe", "http/ipxe/default.ipxe"),
+    ("dnsmasq.conf", "etc/dnsmasq.conf"),
+    ("nginx.conf", "etc/nginx.conf"),
+    ("nginx-standalone.conf", "etc/nginx-standalone.conf"),
+];
 
 /// One planned output and what produced it (for collision messages).
 struct Output {
@@ -76,6 +104,8 @@ pub fn render(
     global.insert("networks", &inv.networks);
     global.insert("hosts", &inv.hosts);
     global.insert("attributes", &inv.attributes);
+    // `site.http` taken apart (validated when the inventory was loaded).
+    global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
     let t: &Templates = t;
 
     let per_host: Vec<Result<Vec<Output>, Vec<Diagnostic>>> = inv
@@ -111,6 +141,9 @@ pub fn render(
                 d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
             }
             continue;
+        }
+        if o.by.starts_with("template ") {
+            tree.origins.insert(o.path.clone(), o.by.clone());
         }
         by.insert(o.path.clone(), o.by);
         tree.entries.insert(o.path, o.entry);
@@ -176,15 +209,24 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
         };
         if let Some(args) = args {
             let view = match &ba.action {
-                Action::Kernel { kernel, ramdisk, image, .. } => BootactionView {
-                    name: &ba.name,
-                    kind: "kernel",
-                    kernel: Some(kernel),
-                    ramdisk: ramdisk.as_deref(),
-                    image: Some(image),
-                    args,
-                    localboot: None,
-                },
+                Action::Kernel { kernel, ramdisk, image, .. } => {
+                    let img = inv.images.get(image);
+                    BootactionView {
+                        name: &ba.name,
+                        kind: "kernel",
+                        kernel: Some(kernel),
+                        ramdisk: ramdisk.as_deref(),
+                        image: Some(image),
+                        args,
+                        localboot: None,
+                        image_dir: img.map(|i| image_path(&i.name, &i.version, "").trim_end_matches('/').to_string()),
+                        kernel_file: img.and_then(|i| i.files.get("kernel")).map(String::as_str),
+                        ramdisk_file: img
+                            .and_then(|i| i.files.get("initrd"))
+                            .filter(|_| ramdisk.is_some())
+                            .map(String::as_str),
+                    }
+                }
                 Action::LocalBoot { localboot } => BootactionView {
                     name: &ba.name,
                     kind: "localboot",
@@ -193,6 +235,9 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
                     image: None,
                     args,
                     localboot: Some(*localboot),
+                    image_dir: None,
+                    kernel_file: None,
+                    ramdisk_file: None,
                 },
             };
             for (iface, mac, ip) in host.pxe_interfaces(&inv.networks) {
@@ -211,6 +256,15 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
                     }
                 }
             }
+        }
+    }
+
+    // Per-host files of pxebake's own (DHCP reservations).
+    for (template, path) in HOST_FILES {
+        let Some(path) = path(host) else { continue };
+        match t.tera.render(template, &ctx) {
+            Ok(text) => out.push(Output { path, entry: text_entry(text), by: format!("host `{}`", host.name) }),
+            Err(e) => errors.push(render_error(t, template, host, &e)),
         }
     }
 
@@ -242,7 +296,7 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
             Ok(text) => out.push(Output {
                 path: format!("http/{path}"),
                 entry: text_entry(text),
-                by: format!("files rule at {} for host `{}`", rule.origin, host.name),
+                by: format!("template `{}` for host `{}` (files rule at {})", rule.template, host.name, rule.origin),
             }),
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }

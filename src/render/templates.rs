@@ -16,6 +16,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("pxelinux-host.cfg", include_str!("../../templates/pxelinux-host.cfg")),
     ("pxelinux-default.cfg", include_str!("../../templates/pxelinux-default.cfg")),
     ("cloud-config.yaml", include_str!("../../templates/cloud-config.yaml")),
+    ("grub.cfg", include_str!("../../templates/grub.cfg")),
+    ("grub-host.cfg", include_str!("../../templates/grub-host.cfg")),
+    ("ipxe-boot.ipxe", include_str!("../../templates/ipxe-boot.ipxe")),
+    ("ipxe-host.ipxe", include_str!("../../templates/ipxe-host.ipxe")),
+    ("ipxe-default.ipxe", include_str!("../../templates/ipxe-default.ipxe")),
+    ("dnsmasq.conf", include_str!("../../templates/dnsmasq.conf")),
+    ("dnsmasq-host.conf", include_str!("../../templates/dnsmasq-host.conf")),
+    ("nginx.conf", include_str!("../../templates/nginx.conf")),
+    ("nginx-standalone.conf", include_str!("../../templates/nginx-standalone.conf")),
 ];
 
 pub struct Templates {

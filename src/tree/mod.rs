@@ -25,6 +25,8 @@ pub enum Entry {
 #[derive(Debug, Default)]
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
+    /// For files rendered from `files` rules: which template and host produced them (for messages).
+    pub origins: BTreeMap<String, String>,
 }
 
 impl Tree {

@@ -1,0 +1,267 @@
+//! Lints over a planned tree, run before anything is written: a tree that builds is a tree
+//! that boots.
+//!
+//! - every cloud-config and Ignition config the tree serves is valid;
+//! - every URL under `site.http` that a boot config names is a file in `http/`;
+//! - every TFTP path a PXELINUX or GRUB config names is a file in `tftp/`;
+//! - every symlink resolves inside the tree;
+//! - kernel command lines fit the kernel's limit.
+
+pub mod cloud_config;
+pub mod ignition;
+pub mod schema;
+
+use rayon::prelude::*;
+
+use crate::diag::{Diagnostic, Diagnostics, Invalid};
+use crate::inventory::Inventory;
+use crate::tree::{Entry, Tree};
+
+/// The x86 kernel keeps at most this many bytes of command line (COMMAND_LINE_SIZE - 1).
+pub const MAX_CMDLINE: usize = 2047;
+
+/// Which checks to relax: without images, links into `images/` are expected to dangle.
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub images_placed: bool,
+}
+
+/// Runs every lint; all problems are reported together.
+pub fn lint(inv: &Inventory, tree: &Tree, opts: Options) -> Result<(), Invalid> {
+    let mut d = Diagnostics::default();
+    let configs: Vec<Diagnostic> = tree
+        .entries
+        .par_iter()
+        .filter_map(|(path, entry)| match entry {
+            Entry::File(bytes) => Some((path, bytes)),
+            _ => None,
+        })
+        .flat_map_iter(|(path, bytes)| {
+            let text = String::from_utf8_lossy(bytes);
+            let mut out = lint_config(inv, tree, path, &text, opts);
+            out.extend(lint_document(tree, path, &text));
+            out
+        })
+        .collect();
+    d.extend(configs);
+    for (path, entry) in &tree.entries {
+        if let Entry::Symlink(_) = entry {
+            if let Err(e) = resolve(tree, path) {
+                if opts.report(&e) {
+                    d.error(path, None, format!("symlink {}", e.message));
+                }
+            }
+        }
+    }
+    d.finish()
+}
+
+/// What kind of document a served file is, if one pxebake can check.
+fn kind_of(path: &str, text: &str) -> Option<&'static str> {
+    if !path.starts_with("http/") {
+        return None;
+    }
+    if text.starts_with("#cloud") {
+        return Some("cloud-config");
+    }
+    if path.ends_with(".ign") || (path.ends_with(".json") && text.contains("\"ignition\"")) {
+        return Some("ignition");
+    }
+    None
+}
+
+fn lint_document(tree: &Tree, path: &str, text: &str) -> Vec<Diagnostic> {
+    let problems = match kind_of(path, text) {
+        Some("cloud-config") => cloud_config::validate(text),
+        Some("ignition") => ignition::validate(text),
+        _ => return Vec::new(),
+    };
+    let from = tree.origins.get(path).map(|o| format!(" (rendered from {o})")).unwrap_or_default();
+    problems
+        .into_iter()
+        .map(|p| Diagnostic { file: path.to_string(), line: Some(p.line), message: format!("{}{from}", p.message) })
+        .collect()
+}
+
+/// Boot configs: check the URLs and TFTP paths they name, and kernel command line length.
+fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Options) -> Vec<Diagnostic> {
+    let grub = path.starts_with("tftp/grub/");
+    let pxelinux = path.starts_with("tftp/pxelinux.cfg/");
+    let ipxe = path.starts_with("http/ipxe/");
+    if !(grub || pxelinux || ipxe) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut err = |line: usize, message: String| {
+        out.push(Diagnostic { file: path.to_string(), line: Some(line), message });
+    };
+    let base = format!("{}/", inv.site.http);
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        for url in trimmed.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').filter_map(url_in) {
+            if url.contains("${") || url.contains('$') {
+                continue; // resolved by the loader at boot time
+            }
+            if let Some(rel) = url.strip_prefix(&base) {
+                let rel = rel.split(['?', '#']).next().unwrap_or("");
+                let target = format!("http/{rel}");
+                if let Err(e) = resolve(tree, &target) {
+                    if opts.report(&e) {
+                        err(n, format!("URL `{url}` is served by no file in the tree: {}", e.message));
+                    }
+                }
+            }
+        }
+        let mut words = trimmed.split_whitespace();
+        let keyword = words.next().unwrap_or("").to_ascii_lowercase();
+        let tftp_file = match (pxelinux, grub, keyword.as_str()) {
+            (true, _, "kernel" | "linux" | "initrd") => words.next().map(|w| w.to_string()),
+            (_, true, "linux" | "initrd") => words.next().map(|w| grub_path(w).to_string()),
+            _ => None,
+        };
+        if let Some(file) = tftp_file.filter(|f| !f.contains("://") && !f.contains('$')) {
+            let target = format!("tftp/{}", file.trim_start_matches('/'));
+            if let Err(e) = resolve(tree, &target) {
+                if opts.report(&e) {
+                    err(n, format!("`{keyword} {file}` names a TFTP file the tree does not have: {}", e.message));
+                }
+            }
+        }
+        let cmdline = match keyword.as_str() {
+            "append" if pxelinux => Some(trimmed["append".len()..].trim()),
+            "linux" if grub => trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a),
+            "kernel" if ipxe => trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a),
+            _ => None,
+        };
+        if let Some(args) = cmdline {
+            if args.len() > MAX_CMDLINE {
+                err(n, format!("kernel command line is {} bytes; the kernel keeps at most {MAX_CMDLINE}", args.len()));
+            }
+        }
+    }
+    out
+}
+
+/// An http(s) URL inside a word like `cloud-config-url=http://...`.
+fn url_in(word: &str) -> Option<&str> {
+    let start = word.find("http://").or_else(|| word.find("https://"))?;
+    Some(&word[start..])
+}
+
+/// GRUB paths may carry a device: `(tftp)/x`, `($root)/x`, `(tftp,10.0.0.1)/x`.
+fn grub_path(w: &str) -> &str {
+    match w.strip_prefix('(') {
+        Some(rest) => rest.split_once(')').map_or(w, |(_, p)| p),
+        None => w,
+    }
+}
+
+/// A path that does not resolve: where resolution stopped, and why.
+#[derive(Debug)]
+pub struct Unresolved {
+    pub path: String,
+    pub message: String,
+}
+
+impl Options {
+    /// Without images, paths into `images/` (directly or through `http/images`) are expected to dangle.
+    fn report(&self, e: &Unresolved) -> bool {
+        self.images_placed || !(e.path.starts_with("images/") || e.path.starts_with("http/images/"))
+    }
+}
+
+/// Follows symlinks (in any component) inside the planned tree to a file.
+pub fn resolve(tree: &Tree, path: &str) -> Result<(), Unresolved> {
+    let fail = |p: &str, message: String| Unresolved { path: p.to_string(), message };
+    let mut current = path.to_string();
+    for _ in 0..16 {
+        let parts: Vec<&str> = current.split('/').collect();
+        let mut redirected = None;
+        for i in 1..=parts.len() {
+            let prefix = parts[..i].join("/");
+            match tree.entries.get(&prefix) {
+                Some(Entry::Symlink(target)) => {
+                    let dir = &parts[..i - 1];
+                    let joined = normalize(dir, target)
+                        .ok_or_else(|| fail(&prefix, format!("`{prefix}` -> `{target}` points outside the tree")))?;
+                    let rest = parts[i..].join("/");
+                    redirected = Some(if rest.is_empty() { joined } else { format!("{joined}/{rest}") });
+                    break;
+                }
+                Some(_) if i == parts.len() => return Ok(()),
+                Some(_) => return Err(fail(&current, format!("`{prefix}` is a file, not a directory"))),
+                None => {}
+            }
+        }
+        match redirected {
+            Some(next) => current = next,
+            None => {
+                // A directory that holds files is fine for a path that names the directory itself.
+                let dir = format!("{current}/");
+                if tree.entries.range(dir.clone()..).next().is_some_and(|(k, _)| k.starts_with(&dir)) {
+                    return Ok(());
+                }
+                return Err(fail(&current, format!("`{current}` does not exist")));
+            }
+        }
+    }
+    Err(fail(path, format!("`{path}`: too many levels of symlinks")))
+}
+
+/// Joins a relative link target to its directory; None when it leaves the tree.
+fn normalize(dir: &[&str], target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.to_vec();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(entries: &[(&str, Entry)]) -> Tree {
+        let mut t = Tree::default();
+        for (p, e) in entries {
+            t.entries.insert(p.to_string(), e.clone());
+        }
+        t
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_tree_only() {
+        let f = Entry::File(b"x".to_vec().into());
+        let t = tree(&[
+            ("images/a/1/k", f.clone()),
+            ("tftp/k", Entry::Symlink("../images/a/1/k".into())),
+            ("http/images", Entry::Symlink("../images".into())),
+            ("tftp/bad", Entry::Symlink("../../etc/passwd".into())),
+            ("tftp/gone", Entry::Symlink("../images/a/2/k".into())),
+        ]);
+        assert!(resolve(&t, "tftp/k").is_ok());
+        assert!(resolve(&t, "http/images/a/1/k").is_ok());
+        assert!(resolve(&t, "tftp/bad").unwrap_err().message.contains("outside the tree"));
+        let gone = resolve(&t, "tftp/gone").unwrap_err();
+        assert_eq!((gone.path.as_str(), gone.message.as_str()), ("images/a/2/k", "`images/a/2/k` does not exist"));
+    }
+
+    #[test]
+    fn grub_device_prefixes_are_stripped() {
+        assert_eq!(grub_path("(tftp,10.0.0.1)/vmlinuz"), "/vmlinuz");
+        assert_eq!(grub_path("/vmlinuz"), "/vmlinuz");
+    }
+}

@@ -1,0 +1,227 @@
+//! A small structural schema checker over line-numbered YAML/JSON trees.
+//!
+//! cloud-config and Ignition are both "known keys with known types"; describing them as data
+//! (`Ty`) keeps the validators short and makes every problem carry its line. Unknown keys are
+//! reported with a "did you mean" hint, like Ignition's own strict parser.
+
+use crate::diag::did_you_mean;
+use crate::yaml::{Kind, Node};
+
+/// A scalar check: returns the problem with the value, if any.
+pub type ScalarCheck = fn(&str) -> Result<(), String>;
+
+pub enum Ty {
+    Str,
+    /// A string that must also pass a check.
+    StrWith(ScalarCheck),
+    Bool,
+    Int,
+    /// An integer that must also pass a check.
+    IntWith(fn(i64) -> Result<(), String>),
+    /// Any scalar (string, number or bool), e.g. etcd2 settings.
+    Scalar,
+    List(&'static Ty),
+    /// A mapping with known keys (name, type, required).
+    Obj(&'static [Field]),
+    /// A mapping from any key to values of one type.
+    MapOf(&'static Ty),
+    /// Anything at all.
+    Any,
+}
+
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+}
+
+/// Shorthand for schema tables.
+pub const fn f(name: &'static str, ty: Ty) -> Field {
+    Field { name, ty, required: false }
+}
+
+pub const fn req(name: &'static str, ty: Ty) -> Field {
+    Field { name, ty, required: true }
+}
+
+/// A problem at a line, with the dotted path of the value.
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Checks `node` against `ty`; `path` names the value in messages (e.g. `coreos.units[0].name`).
+pub fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Problem>) {
+    let mut bad = |msg: String| out.push(Problem { line: node.line, message: msg });
+    let at = if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
+    match (ty, &node.kind) {
+        (Ty::Any, _) => {}
+        (Ty::Str | Ty::StrWith(_) | Ty::Scalar, Kind::Scalar { value, .. }) => {
+            if let Ty::StrWith(c) = ty {
+                if let Err(e) = c(value) {
+                    bad(format!("{at}: {e}"));
+                }
+            }
+        }
+        (Ty::Bool, Kind::Scalar { value, plain: true }) if matches!(value.as_str(), "true" | "false") => {}
+        (Ty::Int | Ty::IntWith(_), Kind::Scalar { value, plain: true }) => match value.parse::<i64>() {
+            Ok(n) => {
+                if let Ty::IntWith(c) = ty {
+                    if let Err(e) = c(n) {
+                        bad(format!("{at}: {e}"));
+                    }
+                }
+            }
+            Err(_) => bad(format!("{at} must be an integer, not `{value}`")),
+        },
+        (Ty::List(inner), Kind::Seq(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check(item, inner, &format!("{path}[{i}]"), out);
+            }
+        }
+        (Ty::MapOf(inner), Kind::Map(entries)) => {
+            for (k, v) in entries {
+                let key = k.as_str().unwrap_or("?");
+                check(v, inner, &join(path, key), out);
+            }
+        }
+        (Ty::Obj(fields), Kind::Map(entries)) => {
+            for (k, v) in entries {
+                let key = k.as_str().unwrap_or("?");
+                match fields.iter().find(|f| f.name == key) {
+                    Some(field) => check(v, &field.ty, &join(path, key), out),
+                    None => out.push(Problem {
+                        line: k.line,
+                        message: format!(
+                            "unknown key `{}`{}",
+                            join(path, key),
+                            did_you_mean(key, fields.iter().map(|f| f.name))
+                        ),
+                    }),
+                }
+            }
+            for field in fields.iter().filter(|f| f.required) {
+                if !entries.iter().any(|(k, _)| k.as_str() == Some(field.name)) {
+                    out.push(Problem { line: node.line, message: format!("{at} is missing `{}`", field.name) });
+                }
+            }
+        }
+        (_, Kind::Null) if !matches!(ty, Ty::Obj(_) | Ty::List(_)) => {}
+        (_, _) => bad(format!("{at} must be {}, not {}", expected(ty), node.type_name())),
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn expected(ty: &Ty) -> &'static str {
+    match ty {
+        Ty::Str | Ty::StrWith(_) => "a string",
+        Ty::Bool => "true or false",
+        Ty::Int | Ty::IntWith(_) => "an integer",
+        Ty::Scalar => "a scalar",
+        Ty::List(_) => "a list",
+        Ty::Obj(_) | Ty::MapOf(_) => "a mapping",
+        Ty::Any => "anything",
+    }
+}
+
+/// An OpenSSH public key line: `TYPE BASE64 [comment]`, the blob naming the same type.
+pub fn ssh_public_key(s: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    const TYPES: [&str; 8] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+        "ssh-dss",
+    ];
+    let shown = crate::names::printable(s);
+    let not_a_key = || format!("`{shown}` is not an OpenSSH public key (`TYPE BASE64 [comment]`, as in ~/.ssh/id_ed25519.pub)");
+    let mut parts = s.split_whitespace();
+    let (Some(ty), Some(data)) = (parts.next(), parts.next()) else {
+        return Err(not_a_key());
+    };
+    if !TYPES.contains(&ty) {
+        return Err(format!("{}; `{ty}` is not a key type ({})", not_a_key(), TYPES.join(", ")));
+    }
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| format!("`{shown}`: the key data is not valid base64"))?;
+    let named = blob
+        .get(..4)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        .and_then(|n| blob.get(4..4 + n));
+    if named != Some(ty.as_bytes()) {
+        return Err(format!("`{shown}`: the key data does not encode a `{ty}` key"));
+    }
+    Ok(())
+}
+
+/// Absolute paths only (relative paths are ambiguous on the target).
+pub fn absolute_path(s: &str) -> Result<(), String> {
+    if s.starts_with('/') && !s.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(format!("path `{}` must be absolute", crate::names::printable(s)))
+    }
+}
+
+/// systemd unit names need a unit-type suffix.
+pub fn unit_name(s: &str) -> Result<(), String> {
+    const SUFFIXES: [&str; 12] = [
+        ".service",
+        ".socket",
+        ".device",
+        ".mount",
+        ".automount",
+        ".swap",
+        ".target",
+        ".path",
+        ".timer",
+        ".snapshot",
+        ".slice",
+        ".scope",
+    ];
+    let ok = SUFFIXES.iter().any(|suf| s.len() > suf.len() && s.ends_with(suf))
+        && !s.contains('/')
+        && !s.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "unit name `{}` needs a unit type suffix ({}) and no `/` or spaces",
+            crate::names::printable(s),
+            SUFFIXES.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_keys_must_be_well_formed() {
+        let good = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8nsEbaRvF+Vyj/evpQLjLUfnDzk/3WUPRHo2gWwj0d me@host";
+        assert!(ssh_public_key(good).is_ok());
+        assert!(ssh_public_key("put your /root/.ssh/id_rsa.pub here").is_err());
+        assert!(ssh_public_key("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIL8nsEbaRvF+Vyj/evpQLjLUfnDzk/3WUPRHo2gWwj0d").is_err());
+        assert!(ssh_public_key("ssh-ed25519 not-base64!").is_err());
+    }
+
+    #[test]
+    fn unit_names_need_a_suffix() {
+        assert!(unit_name("etcd2.service").is_ok());
+        assert!(unit_name("etcd2").is_err());
+        assert!(unit_name(".service").is_err());
+    }
+}

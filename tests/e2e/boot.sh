@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# End-to-end proof that a pxebake tree boots machines with stock dnsmasq and nginx.
+#
+# Builds a real image (Debian's cloud kernel + a busybox initramfs made here), signs it with a
+# throwaway OpenPGP key, serves it from a local mirror, and runs `pxebake build --mirror --offline`
+# on tests/e2e/inventory. Then, in a private network namespace with one tap device, it runs stock
+# dnsmasq and nginx with the configs pxebake wrote, checks them (`dnsmasq --test`, `nginx -t`),
+# fetches every TFTP and HTTP file of the tree, and PXE-boots QEMU (TCG) VMs on three paths:
+#   ipxe: SeaBIOS + QEMU's iPXE ROM -> http .../ipxe/boot.ipxe -> <mac>.ipxe -> kernel over HTTP
+#   bios: SeaBIOS + a plain PXE client -> pxelinux.0 -> pxelinux.cfg/01-<mac> -> kernel over TFTP
+#   uefi: OVMF's own PXE client -> grubx64.efi -> grub/grub.cfg -> grub.cfg-01-<mac> -> TFTP
+# The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
+# fetched from nginx on ttyS0, then powers off. Everything asserted comes from the serial console
+# and the dnsmasq and nginx logs.
+#
+# Needs root (network namespaces). Usage: tests/e2e/boot.sh [ipxe|bios|uefi ...]  (default: all)
+# Env: PXEBAKE (binary, default target/release/pxebake), E2E_BOOT_TIMEOUT (seconds per boot, 150).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${PXEBAKE:-$REPO/target/release/pxebake}
+CACHE=$REPO/target/e2e-cache # the kernel package, kept between runs
+W=$REPO/target/e2e           # everything else, recreated on every run
+TREE=$W/tree
+NS=pxebake-e2e-$$
+SERVER=10.99.0.1
+PORT=8080
+URL=http://$SERVER:$PORT/boot
+TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
+PATHS=("$@")
+[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi)
+
+ms() { echo $(($(date +%s%N) / 1000000)); }
+T0=$(ms)
+secs() { local d=$(($(ms) - $1)); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
+say() { printf 'e2e [%6ss] %s\n' "$(secs "$T0")" "$*"; }
+fail() {
+  printf 'e2e: FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+[ "$(id -u)" = 0 ] || fail "needs root for network namespaces (run .ci/run, or sudo make e2e)"
+for tool in dnsmasq nginx qemu-system-x86_64 curl cpio gzip gpg ip apt-get dpkg-deb modinfo; do
+  command -v "$tool" >/dev/null || fail "\`$tool\` is missing; install the packages on the apt-get line of .ci/run"
+done
+[ -x "$BIN" ] || fail "$BIN does not exist; run \`make binary\` first"
+BUSYBOX=$(command -v busybox) || fail "busybox is missing (package busybox-static)"
+ldd "$BUSYBOX" >/dev/null 2>&1 && fail "$BUSYBOX is not static (package busybox-static)"
+OVMF=/usr/share/ovmf/OVMF.fd
+[ -r "$OVMF" ] || fail "$OVMF is missing (package ovmf)"
+
+# --- Clean-up, by PID, even on failure -------------------------------------------------------
+PIDS=()
+cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  ip netns del "$NS" 2>/dev/null
+  if [ $rc -ne 0 ] && [ -d "$W" ]; then
+    for f in "$W"/dnsmasq.log "$W"/nginx/error.log "$W"/nginx/access.log; do
+      [ -s "$f" ] && { echo "--- last lines of $f"; tail -n 25 "$f"; }
+    done
+    echo "e2e: logs and the tree are in $W"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# --- The image: Debian's cloud kernel (cached) and a busybox initramfs -----------------------
+kernel_dir=$CACHE/kernel
+if [ ! -s "$kernel_dir/vmlinuz" ]; then
+  say "downloading the cloud kernel package (once; cached in $CACHE)"
+  mkdir -p "$CACHE" && rm -rf "$kernel_dir" "$CACHE/x"
+  pkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
+  [ -n "$pkg" ] || fail "cannot find the package linux-image-cloud-amd64 depends on (apt-get update?)"
+  (cd "$CACHE" && rm -f ./*.deb && apt-get download -q "$pkg" >/dev/null 2>&1) || fail "apt-get download $pkg failed"
+  dpkg-deb -x "$CACHE"/*.deb "$CACHE/x"
+  mkdir -p "$kernel_dir/modules"
+  cp "$CACHE"/x/boot/vmlinuz-* "$kernel_dir/vmlinuz.tmp"
+  # virtio-net is a module in this kernel: keep it and its dependencies, in load order.
+  for m in failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net; do
+    f=$(find "$CACHE/x/lib/modules" -name "$m.ko" | head -n1)
+    [ -n "$f" ] && cp "$f" "$kernel_dir/modules/"
+    echo "$m" >>"$kernel_dir/modules/order"
+  done
+  mv "$kernel_dir/vmlinuz.tmp" "$kernel_dir/vmlinuz"
+  rm -rf "$CACHE/x"
+fi
+
+rm -rf "$W" && mkdir -p "$W" && chmod 755 "$W"
+say "building the initramfs"
+I=$W/initramfs
+mkdir -p "$I"/{bin,dev,proc,sys,etc,lib/modules}
+cp "$BUSYBOX" "$I/bin/busybox"
+cp "$kernel_dir"/modules/* "$I/lib/modules/"
+mknod "$I/dev/console" c 5 1
+cat >"$I/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo "PXEBAKE-CMDLINE: $(cat /proc/cmdline)"
+for m in $(cat /lib/modules/order); do [ -e /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done
+ip link set eth0 up
+udhcpc -i eth0 -n -q -t 10 -T 2 -O mtu -s /udhcpc.sh || echo "PXEBAKE-ERROR: no DHCP lease"
+url=
+for w in $(cat /proc/cmdline); do case "$w" in cloud-config-url=*) url=${w#cloud-config-url=} ;; esac; done
+if timeout 20 wget -q -O /cloud-config "$url"; then
+  echo "PXEBAKE-CC-SHA256: $(sha256sum /cloud-config | cut -d' ' -f1)"
+else
+  echo "PXEBAKE-ERROR: cannot fetch $url"
+fi
+echo "PXEBAKE-DONE"
+poweroff -f
+INIT
+cat >"$I/udhcpc.sh" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr add "$ip/$mask" dev "$interface"
+    echo "PXEBAKE-DHCP: ip=$ip hostname=$hostname router=$router mtu=$mtu domain=$domain"
+    ;;
+esac
+DHCP
+chmod +x "$I/init" "$I/udhcpc.sh"
+
+# --- Sign it with a throwaway key and lay it out as a mirror: <image>/<version>/<file>[.sig] ----
+say "signing the image with a throwaway key"
+export GNUPGHOME=$W/gnupg
+mkdir -m 700 "$GNUPGHOME"
+gpg -q --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'pxebake e2e <e2e@pxebake.test>' ed25519 sign never 2>/dev/null
+M=$W/mirror/testos/1.0
+mkdir -p "$M" "$W/inventory"
+cp "$kernel_dir/vmlinuz" "$M/vmlinuz"
+(cd "$I" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$M/initramfs.cpio.gz"
+for f in vmlinuz initramfs.cpio.gz; do gpg -q --batch --detach-sign --output "$M/$f.sig" "$M/$f"; done
+gpg -q --batch --armor --export >"$W/inventory/test-key.asc"
+
+# --- Build the tree with pxebake: site.root points at it, so the configs name its paths ------
+say "pxebake build --mirror --offline"
+sed "s|@ROOT@|$TREE|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
+# From $W, so no templates/ directory overrides the built-in templates under test.
+(cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
+  || fail "pxebake build failed"
+for f in etc/dnsmasq.conf etc/nginx.conf etc/nginx-standalone.conf tftp/pxelinux.0 tftp/grubx64.efi \
+  tftp/grub/grub.cfg http/ipxe/boot.ipxe http/images/testos/1.0/vmlinuz; do
+  [ -e "$TREE/$f" ] || fail "pxebake did not write $f"
+done
+
+# --- The network namespace: one tap device, nothing else -------------------------------------
+say "network namespace $NS"
+ip netns add "$NS"
+in_ns ip link set lo up
+in_ns ip tuntap add dev tap0 mode tap
+in_ns ip addr add "$SERVER/24" dev tap0
+in_ns ip addr add fd99::1/64 dev tap0 nodad
+in_ns ip link set tap0 up
+
+say "dnsmasq --test and nginx -t on the generated configs"
+dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-test.log" 2>&1 || fail "dnsmasq --test: $(cat "$W/dnsmasq-test.log")"
+mkdir -p "$W/nginx"
+in_ns nginx -t -q -p "$W/nginx/" -e stderr -c "$TREE/etc/nginx-standalone.conf" 2>"$W/nginx-test.log" \
+  || fail "nginx -t: $(cat "$W/nginx-test.log")"
+
+# Stock daemons with the configs pxebake wrote; the command line adds only what the test bench
+# needs: the tap device, log and lease files, no DNS, and IPv6 router adverts (iPXE waits ~13 s
+# for one on a bare link).
+DNSMASQ_PID=
+start_dnsmasq() {
+  : >"$W/dnsmasq.leases"
+  in_ns dnsmasq --keep-in-foreground --conf-file="$1" --port=0 --interface=tap0 --bind-interfaces \
+    --log-facility="$W/dnsmasq.log" --log-dhcp --dhcp-leasefile="$W/dnsmasq.leases" --pid-file="$W/dnsmasq.pid" \
+    --enable-ra --dhcp-range=::,constructor:tap0,ra-only &
+  DNSMASQ_PID=$!
+  PIDS+=("$DNSMASQ_PID")
+  for _ in $(seq 50); do
+    grep -q "TFTP root is" "$W/dnsmasq.log" 2>/dev/null && return 0
+    kill -0 "$DNSMASQ_PID" 2>/dev/null || fail "dnsmasq exited: $(tail -n 5 "$W/dnsmasq.log" 2>/dev/null)"
+    sleep 0.1
+  done
+  fail "dnsmasq did not start"
+}
+stop_dnsmasq() {
+  kill "$DNSMASQ_PID" && wait "$DNSMASQ_PID" 2>/dev/null || true
+  : >"$W/dnsmasq.log"
+}
+
+in_ns nginx -p "$W/nginx/" -e "$W/nginx/error.log" -c "$TREE/etc/nginx-standalone.conf" -g 'daemon off;' &
+PIDS+=("$!")
+start_dnsmasq "$TREE/etc/dnsmasq.conf"
+for _ in $(seq 50); do in_ns curl -s -o /dev/null "$URL/ipxe/boot.ipxe" && break || sleep 0.1; done
+
+# --- Every file of the tree, as a client gets it -----------------------------------------------
+say "fetching every TFTP file with curl tftp://"
+n=0
+while IFS= read -r rel; do
+  in_ns curl -sS --max-time 30 -o "$W/fetched" "tftp://$SERVER/$rel" || fail "TFTP $rel: curl exit $?"
+  cmp -s "$W/fetched" "$TREE/tftp/$rel" || fail "TFTP $rel: served bytes differ from the tree"
+  n=$((n + 1))
+done < <(cd "$TREE/tftp" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort)
+say "  $n TFTP files served as in the tree"
+
+say "fetching every HTTP file with curl"
+n=0
+while IFS= read -r rel; do
+  code=$(in_ns curl -sS --max-time 30 -o "$W/fetched" -w '%{http_code} %{content_type}' "$URL/$rel")
+  [ "${code%% *}" = 200 ] || fail "HTTP $rel: $code"
+  cmp -s "$W/fetched" "$TREE/http/$rel" || fail "HTTP $rel: served bytes differ from the tree"
+  case "$rel" in
+    *.ipxe) [ "${code#* }" = text/plain ] || fail "HTTP $rel: content type ${code#* }, want text/plain" ;;
+    *.yaml) [ "${code#* }" = application/yaml ] || fail "HTTP $rel: content type ${code#* }" ;;
+  esac
+  n=$((n + 1))
+done < <(cd "$TREE/http" && find -L . -type f | sed 's|^\./||' | sort)
+say "  $n HTTP files served as in the tree, with their MIME types"
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' "$URL/ipxe/")
+[ "$code" = 403 ] || [ "$code" = 404 ] || fail "directory listing of $URL/ipxe/ answered $code, want 403/404"
+code=$(in_ns curl -s -o /dev/null -w '%{http_code}' --path-as-is "$URL/../etc/dnsmasq.conf")
+[ "$code" != 200 ] || fail "$URL/../etc/dnsmasq.conf is served"
+
+# --- Boots -----------------------------------------------------------------------------------
+expect_args() { echo "console=ttyS0 cloud-config-url=$URL/cc/$1.yaml pxebake.host=$1 panic=-1"; }
+
+# boot NAME MAC IP FIRMWARE: one VM, until its initramfs powers it off.
+boot() {
+  local name=$1 mac=$2 ip=$3 fw=$4 log=$W/serial-$1.log start rc=0
+  local qemu=(qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot
+    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no)
+  case $fw in
+    seabios) qemu+=(-device "virtio-net-pci,netdev=n0,mac=$mac" -boot n) ;;
+    # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
+    ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
+  esac
+  start=$(ms)
+  in_ns timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+  local qpid=$!
+  PIDS+=("$qpid")
+  wait "$qpid" || rc=$?
+  tr -d '\r' <"$log" >"$log.txt"
+  [ $rc -ne 124 ] || fail "$name: no power-off within ${TIMEOUT}s; serial: $(tail -c 1500 "$log.txt")"
+  [ $rc -eq 0 ] || fail "$name: qemu exited $rc; serial: $(tail -c 1500 "$log.txt")"
+  grep -q '^PXEBAKE-DONE' "$log.txt" || fail "$name: the initramfs did not finish; serial: $(tail -c 1500 "$log.txt")"
+  say "  $name booted and powered off in $(secs "$start") s"
+
+  # dnsmasq handed out the reserved IP and host name (server log and client view).
+  grep -qF "DHCPACK(tap0) $ip $mac $name" "$W/dnsmasq.log" || fail "$name: no DHCPACK $ip $mac $name in the dnsmasq log"
+  grep -q "^PXEBAKE-DHCP: ip=$ip hostname=$name router=$SERVER mtu=1500 domain=e2e.test" "$log.txt" \
+    || fail "$name: lease seen by the VM: $(grep PXEBAKE-DHCP "$log.txt")"
+  # The kernel command line is the rendered one.
+  local args cmdline
+  args=$(expect_args "$name")
+  cmdline=$(sed -n 's/^PXEBAKE-CMDLINE: //p' "$log.txt")
+  case " $cmdline " in *" $args "*) ;; *) fail "$name: kernel command line \`$cmdline\` lacks \`$args\`" ;; esac
+  # The cloud-config came from nginx and is the file in the tree.
+  local want got
+  want=$(sha256sum "$TREE/http/cc/$name.yaml" | cut -d' ' -f1)
+  got=$(sed -n 's/^PXEBAKE-CC-SHA256: //p' "$log.txt")
+  [ "$got" = "$want" ] || fail "$name: cloud-config sha256 $got, tree has $want"
+  grep -q "\"GET /boot/cc/$name.yaml HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "$name: nginx did not serve cc/$name.yaml"
+}
+
+sent() { grep -qF "sent $TREE/tftp/$1 to $2" "$W/dnsmasq.log" || fail "dnsmasq did not send tftp/$1 to $2"; }
+hyphen() { echo "$1" | tr : -; }
+
+for p in "${PATHS[@]}"; do
+  case $p in
+    ipxe)
+      say "boot: iPXE (SeaBIOS + QEMU's iPXE ROM) -> HTTP"
+      mac=52:54:00:e2:e0:02 ip=10.99.0.52
+      boot vm-ipxe $mac $ip seabios
+      for f in ipxe/boot.ipxe "ipxe/$(hyphen $mac).ipxe" images/testos/1.0/vmlinuz images/testos/1.0/initramfs.cpio.gz; do
+        grep -q "\"GET /boot/$f HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-ipxe: nginx did not serve $f"
+      done
+      # The script pxebake wrote is what ran: its kernel line carries the rendered args.
+      grep -qF "kernel $URL/images/testos/1.0/vmlinuz initrd=initramfs.cpio.gz $(expect_args vm-ipxe)" \
+        "$TREE/http/ipxe/$(hyphen $mac).ipxe" || fail "vm-ipxe: unexpected iPXE script"
+      ;;
+    bios)
+      say "boot: BIOS PXE -> pxelinux.0 -> pxelinux.cfg (TFTP)"
+      # QEMU's only PXE ROM is iPXE, which dnsmasq would (rightly) send down the iPXE path. Without
+      # the two lines that tag iPXE clients, it is what real NIC firmware is: a plain PXE client.
+      grep -v -e '^dhcp-userclass=set:ipxe' -e '^dhcp-match=set:ipxe' "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-plain-pxe.conf"
+      [ "$(diff "$TREE/etc/dnsmasq.conf" "$W/dnsmasq-plain-pxe.conf" | grep -c '^<')" = 2 ] || fail "unexpected iPXE tag lines"
+      stop_dnsmasq && start_dnsmasq "$W/dnsmasq-plain-pxe.conf"
+      mac=52:54:00:e2:e0:01 ip=10.99.0.51
+      boot vm-bios $mac $ip seabios
+      for f in pxelinux.0 ldlinux.c32 "pxelinux.cfg/01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
+      grep -qxF "  APPEND $(expect_args vm-bios)" "$TREE/tftp/pxelinux.cfg/01-$(hyphen $mac)" || fail "vm-bios: unexpected pxelinux config"
+      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      ;;
+    uefi)
+      say "boot: UEFI PXE (OVMF) -> grubx64.efi -> grub.cfg (TFTP)"
+      mac=52:54:00:e2:e0:03 ip=10.99.0.53
+      boot vm-uefi $mac $ip ovmf
+      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
+      grep -qxF "  linux /vmlinuz.testos $(expect_args vm-uefi)" "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)" \
+        || fail "vm-uefi: unexpected GRUB config"
+      ;;
+    *) fail "unknown path \`$p\` (ipxe, bios, uefi)" ;;
+  esac
+done
+say "PASS: ${PATHS[*]}"
