@@ -214,3 +214,58 @@ pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
     d.finish()?;
     Ok(())
 }
+
+/// `pxebake list`.
+pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(dir)?;
+    let (columns, rows) = crate::list::rows(&inv, what, selector)?;
+    match ui.output {
+        Output::Json => println!("{}", serde_json::Value::Array(rows)),
+        Output::Text => print!("{}", crate::list::table(&columns, &rows)),
+    }
+    Ok(())
+}
+
+/// `pxebake set`.
+pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let changes = crate::state::set(dir, selector, field, value)?;
+    if ui.output == Output::Json {
+        let rows: Vec<_> =
+            changes.iter().map(|(h, old, new)| serde_json::json!({ "host": h, "old": old, "new": new })).collect();
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    for (host, old, new) in &changes {
+        ui.say(format!("{host}: {old} -> {new}"));
+    }
+    ui.say(format!(
+        "{} host{} changed in `{}`; run `make build` (and deploy) to update the tree",
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" },
+        dir.join(crate::state::FILE).display()
+    ));
+    Ok(())
+}
+
+/// `pxebake import hostfile`.
+pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
+    let crate::cli::ImportKind::Hostfile { file, out, inventory: dir } = kind;
+    // Check references against the inventory when there is a valid one.
+    let known = inventory::load(dir).ok().map(|inv| crate::hostfile::Known {
+        networks: inv.networks.keys().cloned().collect(),
+        appliances: inv.appliances.keys().cloned().collect(),
+        bootactions: inv.bootactions.keys().cloned().collect(),
+        hosts: inv.hosts.iter().map(|h| h.name.clone()).collect(),
+    });
+    let yaml = crate::hostfile::import(file, known.as_ref())?;
+    match out {
+        Some(path) => {
+            if path.exists() {
+                bail!("`{}` already exists; choose a new file name (nothing was written)", path.display());
+            }
+            std::fs::write(path, &yaml).with_context(|| format!("cannot write `{}`", path.display()))?;
+            ui.say(format!("wrote `{}`; run `pxebake check` to validate the site with it", path.display()));
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(())
+}

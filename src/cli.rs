@@ -37,6 +37,35 @@ pub enum Command {
     Check(SiteArgs),
     /// Show what `build` would change in the output directory.
     Diff(DiffArgs),
+    /// List hosts, networks, bootactions or appliances (like `stack list`).
+    List {
+        #[arg(value_enum)]
+        what: crate::list::What,
+        /// Only these: a host selector (for hosts) or a name.
+        selector: Option<String>,
+        /// Inventory directory.
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// Set a host's boot state (`install`/`os`) or its install/run action, in inventory/boot.yaml.
+    ///
+    /// Example: `pxebake set boot backend-0-[1-3] os`, then `make build` (and deploy).
+    Set {
+        #[arg(value_enum)]
+        field: crate::state::Field,
+        /// Host selector: a host, an appliance, `rack:N`, or a pattern like `backend-0-[1-3]`.
+        selector: String,
+        /// `install` or `os` for boot; a bootaction name for installaction/runaction.
+        value: String,
+        /// Inventory directory.
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// Import a Stacki hostfile (CSV) as inventory YAML.
+    Import {
+        #[command(subcommand)]
+        kind: ImportKind,
+    },
     /// Validate hand-written cloud-configs or Ignition configs.
     Validate {
         #[command(subcommand)]
@@ -144,5 +173,20 @@ pub enum ValidateKind {
     Ignition {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportKind {
+    /// CSV with columns NAME, APPLIANCE, RACK, RANK, CPUS, IP, MAC, INTERFACE, NETWORK, BOOT,
+    /// INSTALLACTION, RUNACTION; one row per interface.
+    Hostfile {
+        file: PathBuf,
+        /// Write the YAML here (e.g. inventory/hosts-rack1.yaml) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Inventory directory whose networks, appliances and bootactions the rows must name.
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
     },
 }

@@ -37,6 +37,11 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// A mistake on the command line (a selector, a value): invalid input like a mistake in the YAML.
+pub fn usage(message: impl Into<String>) -> Invalid {
+    Invalid(vec![Diagnostic { file: "command line".into(), line: None, message: message.into() }])
+}
+
 /// Collects diagnostics for one pass.
 #[derive(Debug, Default)]
 pub struct Diagnostics(Vec<Diagnostic>);

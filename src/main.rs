@@ -15,6 +15,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::List { what, selector, inventory } => {
+            bake::list(*what, selector.as_deref(), inventory, &ui).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Set { field, selector, value, inventory } => {
+            bake::set(*field, selector, value, inventory, &ui).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Import { kind } => bake::import(kind, &ui).map(|()| ExitCode::SUCCESS),
         Command::Validate { kind } => bake::validate(kind).map(|()| {
             ui.say("ok");
             ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 //! that boots.
 //!
 //! - every cloud-config and Ignition config the tree serves is valid;
-//! - every URL under `site.http` that a boot config names is a file in `http/`;
+//! - every URL under `site.http` that a boot config or served file names is a file in `http/`;
 //! - every TFTP path a PXELINUX or GRUB config names is a file in `tftp/`;
 //! - every symlink resolves inside the tree;
 //! - kernel command lines fit the kernel's limit.
@@ -88,7 +88,8 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
     let grub = path.starts_with("tftp/grub/");
     let pxelinux = path.starts_with("tftp/pxelinux.cfg/");
     let ipxe = path.starts_with("http/ipxe/");
-    if !(grub || pxelinux || ipxe) {
+    // Every text file served over HTTP may name URLs of the site (cloud-configs, bootstrap scripts).
+    if !(grub || pxelinux || path.starts_with("http/")) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -99,10 +100,10 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let trimmed = line.trim();
-        if trimmed.starts_with('#') {
+        if trimmed.starts_with('#') && !trimmed.starts_with("#!") {
             continue;
         }
-        for url in trimmed.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').filter_map(url_in) {
+        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in) {
             if url.contains("${") || url.contains('$') {
                 continue; // resolved by the loader at boot time
             }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
@@ -171,6 +172,7 @@ impl<'a> Want<'a> {
         };
         let limit = ctx.lock.files.get(&self.id()).map(|e| e.size);
         let partial = self.slot.partial();
+        let started = Instant::now();
         let fetched = match &self.source {
             Source::MirrorDir(_) => fetch::copy(Path::new(&self.location(self.file)), &partial, &progress),
             _ => ctx.http.download(&self.location(self.file), &partial, limit, &progress),
@@ -185,6 +187,8 @@ impl<'a> Want<'a> {
             let next = self.failure_hint(&f);
             return Err(self.message(format!("download from `{}` failed: {f}", self.location(self.file)), next));
         }
+        let fetch_time = started.elapsed();
+        let started = Instant::now();
         bar.set_message(format!("verifying {}", self.file));
         bar.set_position(0);
         let verified = std::fs::File::open(&partial)
@@ -201,6 +205,7 @@ impl<'a> Want<'a> {
                 ));
             }
         };
+        let verify_time = started.elapsed();
         let entry = self.entry(&v);
         if let Err(e) = self.check_lock(ctx, &entry) {
             self.slot.discard_partial();
@@ -210,8 +215,16 @@ impl<'a> Want<'a> {
         ctx.bars.say(
             ctx.ui,
             format!(
-                "verified `{}` of image `{}` {}: {} bytes, signed {} by {}",
-                self.file, self.image.name, self.image.version, v.size, entry.signed, entry.signing_key
+                "verified `{}` of image `{}` {}: {} bytes fetched in {} ms ({}), verified in {} ms; signed {} by {}",
+                self.file,
+                self.image.name,
+                self.image.version,
+                v.size,
+                fetch_time.as_millis(),
+                rate(v.size, fetch_time),
+                verify_time.as_millis(),
+                entry.signed,
+                entry.signing_key
             ),
         );
         Ok(self.done(entry))
@@ -326,4 +339,10 @@ impl<'a> Want<'a> {
             Failure::Write { .. } => "free space in the cache, or point $PXEBAKE_CACHE at a larger disk".into(),
         }
     }
+}
+
+/// `123 MiB/s`
+fn rate(bytes: u64, took: Duration) -> String {
+    let secs = took.as_secs_f64().max(1e-6);
+    format!("{:.0} MiB/s", bytes as f64 / secs / (1024.0 * 1024.0))
 }

@@ -93,7 +93,7 @@ struct Raw<'a> {
     attributes: Vec<Item<'a, (String, serde_json::Value)>>,
     files: Vec<Item<'a, raw::FileRule>>,
     hosts: Vec<Item<'a, raw::Host>>,
-    boot: BTreeMap<String, Item<'a, String>>,
+    boot: BTreeMap<String, Item<'a, raw::BootState>>,
 }
 
 fn yaml_error(d: &mut Diagnostics, file: &str, e: yaml::Error) {
@@ -664,10 +664,23 @@ fn validate_hosts(
             );
         }
         // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
-        let (boot_text, boot_line, boot_file) = match raw.boot.get(name.as_str()) {
-            Some(b) => (Some(b.value.as_str()), Some(b.key_line), b.file),
+        let state = raw.boot.get(name.as_str());
+        let (boot_text, boot_line, boot_file) = match state.and_then(|b| b.value.boot().map(|v| (v, b))) {
+            Some((v, b)) => (Some(v), Some(b.key_line), b.file),
             None => (h.boot.as_deref(), line("boot"), f),
         };
+        // installaction/runaction from the boot state win over the host's own.
+        let (state_install, state_run) = match state.map(|s| &s.value) {
+            Some(raw::BootState::Full { installaction, runaction, .. }) => (installaction.clone(), runaction.clone()),
+            _ => (None, None),
+        };
+        if let Some(s) = state {
+            for (k, v) in [("installaction", &state_install), ("runaction", &state_run)] {
+                if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
+                    d.error(s.file, Some(s.key_line), format!("boot state of host `{shown}`: {k}: {e}"));
+                }
+            }
+        }
         let boot = match boot_text {
             None | Some("os") => Boot::Os,
             Some("install") => Boot::Install,
@@ -685,8 +698,9 @@ fn validate_hosts(
                 d.error(f, line(k), format!("host `{shown}`: {k}: {e}"));
             }
         }
-        let installaction = h.installaction.clone().or_else(|| appliance.and_then(|a| a.installaction.clone()));
-        let runaction = h.runaction.clone().or_else(|| appliance.and_then(|a| a.runaction.clone()));
+        let installaction =
+            state_install.or_else(|| h.installaction.clone()).or_else(|| appliance.and_then(|a| a.installaction.clone()));
+        let runaction = state_run.or_else(|| h.runaction.clone()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
         let action = match boot {
             Boot::Install => installaction.clone(),
             Boot::Os => runaction.clone(),

@@ -101,3 +101,25 @@ pub struct Interface {
     pub mac: Option<String>,
     pub ip: Option<String>,
 }
+
+/// A host's machine-edited boot state (the `boot:` section, e.g. inventory/boot.yaml):
+/// `host: install` or `host: { boot: os, installaction: flatcar-install }`.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum BootState {
+    Boot(String),
+    Full {
+        boot: Option<String>,
+        installaction: Option<String>,
+        runaction: Option<String>,
+    },
+}
+
+impl BootState {
+    pub fn boot(&self) -> Option<&str> {
+        match self {
+            BootState::Boot(b) => Some(b),
+            BootState::Full { boot, .. } => boot.as_deref(),
+        }
+    }
+}

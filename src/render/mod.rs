@@ -104,6 +104,8 @@ pub fn render(
     global.insert("networks", &inv.networks);
     global.insert("hosts", &inv.hosts);
     global.insert("attributes", &inv.attributes);
+    global.insert("images", &image_views(inv));
+    global.insert("bootactions", &bootaction_views(inv));
     // `site.http` taken apart (validated when the inventory was loaded).
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
     let t: &Templates = t;
@@ -362,4 +364,32 @@ pub fn used_bootactions(inv: &Inventory) -> Vec<&crate::inventory::BootAction> {
         used.extend(h.installaction.iter().chain(h.runaction.iter()));
     }
     used.into_iter().filter_map(|n| inv.bootactions.get(n)).collect()
+}
+
+/// Images as templates see them: name, version, base url and files by role.
+fn image_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
+    inv.images
+        .values()
+        .map(|i| {
+            (i.name.as_str(), serde_json::json!({ "name": i.name, "version": i.version, "url": i.url, "files": i.files }))
+        })
+        .collect()
+}
+
+/// Bootactions as templates see them (args unrendered).
+fn bootaction_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
+    inv.bootactions
+        .values()
+        .map(|b| {
+            let v = match &b.action {
+                Action::Kernel { kernel, ramdisk, image, args } => serde_json::json!({
+                    "name": b.name, "kind": "kernel", "kernel": kernel, "ramdisk": ramdisk, "image": image, "args": args
+                }),
+                Action::LocalBoot { localboot } => {
+                    serde_json::json!({ "name": b.name, "kind": "localboot", "localboot": localboot })
+                }
+            };
+            (b.name.as_str(), v)
+        })
+        .collect()
 }

@@ -16,6 +16,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("pxelinux-host.cfg", include_str!("../../templates/pxelinux-host.cfg")),
     ("pxelinux-default.cfg", include_str!("../../templates/pxelinux-default.cfg")),
     ("cloud-config.yaml", include_str!("../../templates/cloud-config.yaml")),
+    ("flatcar-install.yaml", include_str!("../../templates/flatcar-install.yaml")),
+    ("flatcar-install.sh", include_str!("../../templates/flatcar-install.sh")),
     ("grub.cfg", include_str!("../../templates/grub.cfg")),
     ("grub-host.cfg", include_str!("../../templates/grub-host.cfg")),
     ("ipxe-boot.ipxe", include_str!("../../templates/ipxe-boot.ipxe")),
