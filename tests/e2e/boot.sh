@@ -69,6 +69,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# For foreground commands only: `cmd &` must run `ip netns exec` itself (not this function in a
+# subshell), so that $! is the daemon's own PID (`ip netns exec` execs it) and kill reaches it.
 in_ns() { ip netns exec "$NS" "$@"; }
 
 # --- The image: Debian's cloud kernel (cached) and a busybox initramfs -----------------------
@@ -174,9 +176,9 @@ in_ns nginx -t -q -p "$W/nginx/" -e stderr -c "$TREE/etc/nginx-standalone.conf" 
 DNSMASQ_PID=
 start_dnsmasq() {
   : >"$W/dnsmasq.leases"
-  in_ns dnsmasq --keep-in-foreground --conf-file="$1" --port=0 --interface=tap0 --bind-interfaces \
+  ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file="$1" --port=0 --interface=tap0 --bind-interfaces \
     --log-facility="$W/dnsmasq.log" --log-dhcp --dhcp-leasefile="$W/dnsmasq.leases" --pid-file="$W/dnsmasq.pid" \
-    --enable-ra --dhcp-range=::,constructor:tap0,ra-only &
+    --enable-ra --dhcp-range=::,constructor:tap0,ra-only </dev/null >>"$W/dnsmasq.out" 2>&1 &
   DNSMASQ_PID=$!
   PIDS+=("$DNSMASQ_PID")
   for _ in $(seq 50); do
@@ -187,11 +189,13 @@ start_dnsmasq() {
   fail "dnsmasq did not start"
 }
 stop_dnsmasq() {
-  kill "$DNSMASQ_PID" && wait "$DNSMASQ_PID" 2>/dev/null || true
+  kill "$DNSMASQ_PID" || fail "dnsmasq (pid $DNSMASQ_PID) is gone"
+  wait "$DNSMASQ_PID" 2>/dev/null || true
   : >"$W/dnsmasq.log"
 }
 
-in_ns nginx -p "$W/nginx/" -e "$W/nginx/error.log" -c "$TREE/etc/nginx-standalone.conf" -g 'daemon off;' &
+ip netns exec "$NS" nginx -p "$W/nginx/" -e "$W/nginx/error.log" -c "$TREE/etc/nginx-standalone.conf" -g 'daemon off;' \
+  </dev/null >"$W/nginx.out" 2>&1 &
 PIDS+=("$!")
 start_dnsmasq "$TREE/etc/dnsmasq.conf"
 for _ in $(seq 50); do in_ns curl -s -o /dev/null "$URL/ipxe/boot.ipxe" && break || sleep 0.1; done
@@ -238,7 +242,7 @@ boot() {
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
   start=$(ms)
-  in_ns timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+  ip netns exec "$NS" timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
   local qpid=$!
   PIDS+=("$qpid")
   wait "$qpid" || rc=$?
