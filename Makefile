@@ -14,6 +14,21 @@ binary:
 # Unit and integration tests (the integration tests run the real binary on fixtures).
 test: lint
 	$(CARGO) test --locked
+	$(MAKE) e2e
+
+# PXE-boots QEMU VMs (iPXE, BIOS/pxelinux, UEFI/GRUB) from a pxebake tree served by stock dnsmasq
+# and nginx in a private network namespace. Needs root and the packages of .ci/run; about 40 s.
+e2e: binary
+	tests/e2e/boot.sh
+
+# Copies out/ to the boot server, to the `site.root` the configs name: symlinks and hard links
+# kept, stale files deleted, and updated files renamed into place together at the end, so a
+# machine booting meanwhile never sees a half-updated tree.
+DEST ?=
+deploy:
+	@test -n "$(DEST)" || { echo "usage: make deploy DEST=user@host:/srv/pxebake" >&2; exit 2; }
+	@test -f out/.pxebake-tree || { echo "out/ is not a pxebake tree; run make build first" >&2; exit 2; }
+	rsync -aH --delete-delay --delay-updates out/ $(DEST)/
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -327,8 +327,10 @@ fn check_root(root: &str) -> Result<(), String> {
     if root.contains(char::is_whitespace)
         || root.split('/').any(|c| c == "..")
         || root.contains(['"', '\'', ';', '{', '}', '#'])
+        // `,` ends a dnsmasq `tftp-root=` value; `$` starts an nginx variable in `alias`.
+        || root.contains([',', '$', '\\'])
     {
-        return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, braces or `..`"));
+        return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, `,`, `$`, `\\`, braces or `..`"));
     }
     Ok(())
 }
