@@ -3,8 +3,10 @@
 #
 # 1. Verifying a signed file: `pxebake fetch --offline` re-verifies a cached file (OpenPGP
 #    signature + the lock's SHA-512, one streaming pass) vs `sha512sum` on the same file.
-# 2. Downloading from a loopback HTTP server (nginx, else python3 -m http.server): `pxebake fetch`
-#    into an empty cache (download, then verify) vs `curl -o` of the same URL.
+# 2. Downloading from a loopback HTTP server (nginx, else python3 -m http.server): pxebake's
+#    download code alone (examples/bench_download) vs `curl -o` of the same URL; and `pxebake
+#    fetch` into an empty cache (download with verification hashing alongside) vs `curl` and vs
+#    `curl && sha512sum`.
 # Every number is the best of $RUNS runs, all measured in this one invocation. Only 127.0.0.1.
 #
 # Usage: bench/images.sh            (SIZE_MIB=512 RUNS=3 BIN=target/release/pxebake)
@@ -14,6 +16,9 @@ BIN=${BIN:-target/release/pxebake}
 SIZE_MIB=${SIZE_MIB:-512}
 RUNS=${RUNS:-3}
 BIN=$(realpath "$BIN")
+# The download path alone (no verification), for the curl comparison.
+cargo build --quiet --release --example bench_download
+DL=$(realpath "$(dirname "$BIN")/examples/bench_download")
 for tool in gpg curl sha512sum; do
     command -v "$tool" >/dev/null || { echo "bench/images.sh needs $tool" >&2; exit 1; }
 done
@@ -113,6 +118,9 @@ ver_ms=$(best_ms pxe fetch --offline)
 # 2. Download: curl vs pxebake into an empty cache.
 prepare() { rm -f "$work/curl.out"; }
 curl_ms=$(best_ms curl -sf -o "$work/curl.out" "http://127.0.0.1:$port/1.0/big.img")
+prepare() { rm -f "$work/dl.out"; }
+raw_ms=$(best_ms "$DL" "http://127.0.0.1:$port/1.0/big.img" "$work/dl.out")
+cmp -s "$work/dl.out" "$work/srv/1.0/big.img" || { echo "bench_download got other bytes" >&2; exit 1; }
 prepare() { rm -rf "$PXEBAKE_CACHE"; }
 dl_ms=$(best_ms pxe fetch)
 prepare() { rm -f "$work/curl.out"; }
@@ -124,6 +132,7 @@ cat <<EOF
 | task | pxebake | reference | pxebake / reference |
 |---|---|---|---|
 | verify signature + SHA-512 (\`fetch --offline\`, cached file) | $ver_ms ms ($(mibs "$ver_ms") MiB/s) | \`sha512sum\`: $sha_ms ms ($(mibs "$sha_ms") MiB/s) | $(ratio "$ver_ms" "$sha_ms")x |
+| download only (pxebake's HTTP code, \`examples/bench_download\`) | $raw_ms ms ($(mibs "$raw_ms") MiB/s) | \`curl -o\`: $curl_ms ms ($(mibs "$curl_ms") MiB/s) | $(ratio "$raw_ms" "$curl_ms")x |
 | download + verify from loopback (\`fetch\`, empty cache) | $dl_ms ms ($(mibs "$dl_ms") MiB/s) | \`curl -o\`: $curl_ms ms ($(mibs "$curl_ms") MiB/s) | $(ratio "$dl_ms" "$curl_ms")x |
 | download + verify from loopback | $dl_ms ms | \`curl -o && sha512sum\`: $curlsha_ms ms | $(ratio "$dl_ms" "$curlsha_ms")x |
 EOF

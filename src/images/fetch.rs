@@ -81,6 +81,27 @@ impl fmt::Display for Failure {
     }
 }
 
+/// What a download hands to its consumer (the verifier, hashing as the bytes arrive).
+pub enum Chunk<'a> {
+    /// The next bytes of the file.
+    Data(&'a [u8]),
+    /// Everything handed over so far is void: the file starts again from byte 0.
+    Restart,
+}
+
+/// Hands the first `len` bytes of `file` (a partial download being resumed) to `sink`.
+fn replay(file: &Path, len: u64, sink: &mut dyn FnMut(Chunk)) -> std::io::Result<()> {
+    let mut f = File::open(file)?.take(len);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        sink(Chunk::Data(&buf[..n]));
+    }
+}
+
 /// An HTTP client with the timeouts every request uses.
 pub struct Http {
     agent: Agent,
@@ -145,17 +166,24 @@ impl Http {
     }
 
     /// Downloads `url` into `partial`, continuing what is already there. `limit` caps the
-    /// size (from the lock); `progress(done, total)` follows the bytes.
+    /// size (from the lock); `progress(done, total)` follows the bytes; `sink` sees every byte
+    /// of the file in order (those already in `partial` first).
     pub fn download(
         &self,
         url: &str,
         partial: &Path,
         limit: Option<u64>,
         progress: &dyn Fn(u64, Option<u64>),
+        sink: &mut dyn FnMut(Chunk),
     ) -> Result<u64, Failure> {
         let write_err = |error| Failure::Write { path: partial.to_path_buf(), error };
         let mut file = OpenOptions::new().create(true).append(true).open(partial).map_err(write_err)?;
         let mut have = file.metadata().map_err(write_err)?.len();
+        if have > 0 && replay(partial, have, sink).is_err() {
+            file.set_len(0).map_err(write_err)?;
+            have = 0;
+            sink(Chunk::Restart);
+        }
         let mut attempts = 0;
         let mut restarted = false;
         let mut buf = vec![0u8; 256 * 1024];
@@ -181,6 +209,7 @@ impl Http {
                         // The server ignores Range: start over.
                         file.set_len(0).map_err(write_err)?;
                         have = 0;
+                        sink(Chunk::Restart);
                     }
                     resp.body().content_length()
                 }
@@ -189,6 +218,7 @@ impl Http {
                     _ => {
                         file.set_len(0).map_err(write_err)?;
                         have = 0;
+                        sink(Chunk::Restart);
                         continue;
                     }
                 },
@@ -197,6 +227,7 @@ impl Http {
                     restarted = true;
                     file.set_len(0).map_err(write_err)?;
                     have = 0;
+                    sink(Chunk::Restart);
                     continue;
                 }
                 404 | 410 => return Err(Failure::NotFound(status)),
@@ -219,6 +250,7 @@ impl Http {
                     Ok(0) => break Ok(()),
                     Ok(n) => {
                         file.write_all(&buf[..n]).map_err(write_err)?;
+                        sink(Chunk::Data(&buf[..n]));
                         have += n as u64;
                         if limit.is_some_and(|l| have > l) {
                             return Err(Failure::TooLarge { limit: limit.unwrap_or_default() });
@@ -260,8 +292,13 @@ fn content_range(resp: &ureq::http::Response<ureq::Body>) -> Option<(u64, Option
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// Copies a file from a mirror directory into `partial` (same progress reporting).
-pub fn copy(from: &Path, partial: &Path, progress: &dyn Fn(u64, Option<u64>)) -> Result<u64, Failure> {
+/// Copies a file from a mirror directory into `partial` (same progress reporting and sink).
+pub fn copy(
+    from: &Path,
+    partial: &Path,
+    progress: &dyn Fn(u64, Option<u64>),
+    sink: &mut dyn FnMut(Chunk),
+) -> Result<u64, Failure> {
     let write_err = |error| Failure::Write { path: partial.to_path_buf(), error };
     let mut src = File::open(from).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -282,6 +319,7 @@ pub fn copy(from: &Path, partial: &Path, progress: &dyn Fn(u64, Option<u64>)) ->
             Err(e) => return Err(Failure::Unreachable(format!("cannot read `{}`: {e}", from.display()))),
         };
         dst.write_all(&buf[..n]).map_err(write_err)?;
+        sink(Chunk::Data(&buf[..n]));
         done += n as u64;
         progress(done, total);
     }

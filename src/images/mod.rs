@@ -87,6 +87,13 @@ pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// For `bench/images.sh` only: pxebake's HTTP download path alone (resume logic, timeouts,
+/// buffers), writing `to` without verifying it, to compare with curl. Nothing is placed.
+#[doc(hidden)]
+pub fn bench_download(url: &str, to: &std::path::Path) -> anyhow::Result<u64> {
+    fetch::Http::new().download(url, to, None, &|_, _| {}, &mut |_| {}).map_err(|f| anyhow::anyhow!("`{url}`: {f}"))
+}
+
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<String> = it.map(|n| format!("`{n}`")).collect();
     if v.is_empty() {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::cache::Slot;
-use super::fetch::{self, Failure};
+use super::fetch::{self, Chunk, Failure};
 use super::lock::{self, Lock};
-use super::verify::{self, Keyring, Verified};
+use super::verify::{self, Keyring, Verified, Verifier};
 use super::{rejection_hint, time, Ctx, Done, LockEntry};
 use crate::cli::ImageSource;
 use crate::inventory::{Image, Inventory};
@@ -173,11 +173,43 @@ impl<'a> Want<'a> {
         let limit = ctx.lock.files.get(&self.id()).map(|e| e.size);
         let partial = self.slot.partial();
         let started = Instant::now();
-        let fetched = match &self.source {
-            Source::MirrorDir(_) => fetch::copy(Path::new(&self.location(self.file)), &partial, &progress),
-            _ => ctx.http.download(&self.location(self.file), &partial, limit, &progress),
-        };
+        // The verifier hashes in its own thread as the bytes arrive, so the file is read once
+        // and hashing overlaps the transfer.
+        let (fetched, fetch_time, verified) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<u8>>>(16);
+            let hasher = s.spawn(|| {
+                let mut v = Verifier::new(&sig, self.keys)?;
+                for msg in rx {
+                    match msg {
+                        Some(bytes) => v.update(&bytes),
+                        None => v = Verifier::new(&sig, self.keys)?,
+                    }
+                }
+                v.finish()
+            });
+            let mut sink = |c: Chunk| {
+                // A send fails only when the verifier gave up; its result says why.
+                let _ = tx.send(match c {
+                    Chunk::Data(d) => Some(d.to_vec()),
+                    Chunk::Restart => None,
+                });
+            };
+            let fetched = match &self.source {
+                Source::MirrorDir(_) => {
+                    fetch::copy(Path::new(&self.location(self.file)), &partial, &progress, &mut sink)
+                }
+                _ => ctx.http.download(&self.location(self.file), &partial, limit, &progress, &mut sink),
+            };
+            let fetch_time = started.elapsed();
+            drop(tx);
+            bar.set_message(format!("verifying {}", self.file));
+            let verified = hasher
+                .join()
+                .unwrap_or_else(|_| Err(verify::Rejection::Io(std::io::Error::other("the verifying thread panicked"))));
+            (fetched, fetch_time, verified)
+        });
         if let Err(f) = fetched {
+            bar.finish_and_clear();
             if f.unreachable() {
                 self.unreachable.store(true, Ordering::SeqCst);
             }
@@ -187,14 +219,17 @@ impl<'a> Want<'a> {
             let next = self.failure_hint(&f);
             return Err(self.message(format!("download from `{}` failed: {f}", self.location(self.file)), next));
         }
-        let fetch_time = started.elapsed();
-        let started = Instant::now();
-        bar.set_message(format!("verifying {}", self.file));
-        bar.set_position(0);
-        let verified = std::fs::File::open(&partial)
-            .map_err(verify::Rejection::Io)
-            .and_then(|f| verify::verify(f, &sig, self.keys, |n| bar.inc(n)));
         bar.finish_and_clear();
+        // What was hashed must be what is on disk.
+        let on_disk = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(u64::MAX);
+        let verified = verified.and_then(|v| {
+            if v.size == on_disk {
+                Ok(v)
+            } else {
+                let msg = format!("hashed {} bytes but `{}` holds {on_disk}", v.size, partial.display());
+                Err(verify::Rejection::Io(std::io::Error::other(msg)))
+            }
+        });
         let v = match verified {
             Ok(v) => v,
             Err(r) => {
@@ -205,7 +240,7 @@ impl<'a> Want<'a> {
                 ));
             }
         };
-        let verify_time = started.elapsed();
+        let verify_time = started.elapsed().saturating_sub(fetch_time);
         let entry = self.entry(&v);
         if let Err(e) = self.check_lock(ctx, &entry) {
             self.slot.discard_partial();
@@ -215,7 +250,7 @@ impl<'a> Want<'a> {
         ctx.bars.say(
             ctx.ui,
             format!(
-                "verified `{}` of image `{}` {}: {} bytes fetched in {} ms ({}), verified in {} ms; signed {} by {}",
+                "verified `{}` of image `{}` {}: {} bytes fetched in {} ms ({}), verified {} ms later; signed {} by {}",
                 self.file,
                 self.image.name,
                 self.image.version,

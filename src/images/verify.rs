@@ -258,18 +258,7 @@ fn signatures(sig: &[u8]) -> Result<Vec<Signature>, Rejection> {
 /// Checks, before a download, that some signature in `sig` was made by a key of `keys` that
 /// could sign at the time: no point fetching 400 MB that cannot verify.
 pub fn precheck(sig: &[u8], keys: &Keyring) -> Result<(), Rejection> {
-    let mut worst: Option<Rejection> = None;
-    for s in signatures(sig)? {
-        match check_key(&s, keys) {
-            Ok(_) => return Ok(()),
-            Err(r) => {
-                if worst.as_ref().is_none_or(|w| r.rank() > w.rank()) {
-                    worst = Some(r);
-                }
-            }
-        }
-    }
-    Err(worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())))
+    Verifier::new(sig, keys).map(|_| ())
 }
 
 /// A signature whose key checks out, waiting for the file's digest.
@@ -281,6 +270,127 @@ struct Candidate {
     ctx: usize,
 }
 
+/// The lock's SHA-512: a signature's own context when that is plain SHA-512, else a separate one.
+enum Sha512 {
+    Shared(usize),
+    Own(Box<sha2::Sha512>),
+}
+
+/// Verification fed chunk by chunk (from a download as it arrives, or from a file).
+pub struct Verifier<'k> {
+    keys: &'k Keyring,
+    sigs: Vec<Signature>,
+    candidates: Vec<Candidate>,
+    /// One context per (algorithm, salt).
+    ctxs: Vec<(HashAlgorithm, Vec<u8>, Context)>,
+    sha512: Sha512,
+    size: u64,
+    worst: Option<Rejection>,
+}
+
+impl<'k> Verifier<'k> {
+    /// Parses the signatures and checks their keys; fails when none could verify anything.
+    pub fn new(sig: &[u8], keys: &'k Keyring) -> Result<Verifier<'k>, Rejection> {
+        let sigs = signatures(sig)?;
+        let mut v = Verifier {
+            keys,
+            sigs: Vec::new(),
+            candidates: Vec::new(),
+            ctxs: Vec::new(),
+            sha512: Sha512::Own(Box::default()),
+            size: 0,
+            worst: None,
+        };
+        for (i, s) in sigs.iter().enumerate() {
+            let (key, cert) = match check_key(s, keys) {
+                Ok(k) => k,
+                Err(r) => {
+                    v.note(r);
+                    continue;
+                }
+            };
+            if !matches!(s.typ(), SignatureType::Binary) {
+                let why = format!("it is a {} signature; image files need a binary one", s.typ());
+                v.note(Rejection::BadSignature { key: key.fingerprint().to_string(), why });
+                continue;
+            }
+            let salt = match s {
+                Signature::V6(v6) => v6.salt().to_vec(),
+                _ => Vec::new(),
+            };
+            let algo = s.hash_algo();
+            let ctx = match v.ctxs.iter().position(|(a, b, _)| *a == algo && *b == salt) {
+                Some(c) => c,
+                None => match algo.context() {
+                    Ok(b) => {
+                        let mut c = b.for_signature(s.version());
+                        c.update(&salt);
+                        v.ctxs.push((algo, salt, c));
+                        v.ctxs.len() - 1
+                    }
+                    Err(e) => {
+                        v.note(Rejection::BadSignature { key: key.fingerprint().to_string(), why: e.to_string() });
+                        continue;
+                    }
+                },
+            };
+            v.candidates.push(Candidate { sig: i, key, cert, ctx });
+        }
+        if v.candidates.is_empty() {
+            return Err(v.worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())));
+        }
+        if let Some(i) = v.ctxs.iter().position(|(a, s, _)| *a == HashAlgorithm::SHA512 && s.is_empty()) {
+            v.sha512 = Sha512::Shared(i);
+        }
+        v.sigs = sigs;
+        Ok(v)
+    }
+
+    fn note(&mut self, r: Rejection) {
+        if self.worst.as_ref().is_none_or(|w| r.rank() > w.rank()) {
+            self.worst = Some(r);
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        for (_, _, c) in self.ctxs.iter_mut() {
+            c.update(data);
+        }
+        if let Sha512::Own(h) = &mut self.sha512 {
+            h.update(data);
+        }
+        self.size += data.len() as u64;
+    }
+
+    /// Checks the signatures over everything fed so far.
+    pub fn finish(mut self) -> Result<Verified, Rejection> {
+        let sha512 = match &self.sha512 {
+            Sha512::Own(h) => hex(&h.clone().finalize()),
+            Sha512::Shared(i) => match self.ctxs[*i].2.clone().into_digest() {
+                Ok(d) => hex(&d),
+                Err(e) => return Err(Rejection::Io(std::io::Error::other(e.to_string()))),
+            },
+        };
+        let size = self.size;
+        for c in std::mem::take(&mut self.candidates) {
+            let s = &self.sigs[c.sig];
+            let key = c.key.fingerprint().to_string();
+            let r = if s.verify_hash(&c.key, self.ctxs[c.ctx].2.clone()).is_err() {
+                Rejection::Mismatch { key, size }
+            } else if let Err(e) = self.keys.policy.signature(s, HashAlgoSecurity::CollisionResistance) {
+                Rejection::BadSignature { key, why: format!("rejected by the OpenPGP policy: {e}") }
+            } else if let Err(e) = s.signature_alive(None, None) {
+                Rejection::BadSignature { key, why: format!("{e}") }
+            } else {
+                let signed = s.signature_creation_time().unwrap_or(SystemTime::UNIX_EPOCH);
+                return Ok(Verified { size, sha512, cert: c.cert.to_string(), signer: key, signed });
+            };
+            self.note(r);
+        }
+        Err(self.worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())))
+    }
+}
+
 /// Checks `data` against the detached signature `sig` with the keys of `keys`, streaming,
 /// and computes its SHA-512 and size in the same pass. `progress` gets each chunk's length.
 pub fn verify(
@@ -289,59 +399,8 @@ pub fn verify(
     keys: &Keyring,
     mut progress: impl FnMut(u64),
 ) -> Result<Verified, Rejection> {
-    let sigs = signatures(sig)?;
-    let mut worst: Option<Rejection> = None;
-    let mut note = |r: Rejection| {
-        if worst.as_ref().is_none_or(|w| r.rank() > w.rank()) {
-            worst = Some(r);
-        }
-    };
-    // Hash contexts, one per (algorithm, salt); candidates point into it.
-    let mut ctxs: Vec<(HashAlgorithm, Vec<u8>, Context)> = Vec::new();
-    let mut candidates = Vec::new();
-    for (i, s) in sigs.iter().enumerate() {
-        match check_key(s, keys) {
-            Err(r) => note(r),
-            Ok((key, cert)) => {
-                if !matches!(s.typ(), SignatureType::Binary) {
-                    note(Rejection::BadSignature {
-                        key: key.fingerprint().to_string(),
-                        why: format!("it is a {} signature; image files need a binary one", s.typ()),
-                    });
-                    continue;
-                }
-                let salt = match s {
-                    Signature::V6(v6) => v6.salt().to_vec(),
-                    _ => Vec::new(),
-                };
-                let algo = s.hash_algo();
-                let ctx = match ctxs.iter().position(|(a, b, _)| *a == algo && *b == salt) {
-                    Some(c) => c,
-                    None => match algo.context() {
-                        Ok(b) => {
-                            let mut c = b.for_signature(s.version());
-                            c.update(&salt);
-                            ctxs.push((algo, salt, c));
-                            ctxs.len() - 1
-                        }
-                        Err(e) => {
-                            note(Rejection::BadSignature { key: key.fingerprint().to_string(), why: e.to_string() });
-                            continue;
-                        }
-                    },
-                };
-                candidates.push(Candidate { sig: i, key, cert, ctx });
-            }
-        }
-    }
-    if candidates.is_empty() {
-        return Err(worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())));
-    }
-    // The lock's SHA-512: shared with a signature's context when that is plain SHA-512.
-    let shared = ctxs.iter().position(|(a, s, _)| *a == HashAlgorithm::SHA512 && s.is_empty());
-    let mut own = shared.is_none().then(sha2::Sha512::new);
+    let mut v = Verifier::new(sig, keys)?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
     loop {
         let n = match data.read(&mut buf) {
             Ok(0) => break,
@@ -349,38 +408,10 @@ pub fn verify(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Rejection::Io(e)),
         };
-        for (_, _, c) in ctxs.iter_mut() {
-            c.update(&buf[..n]);
-        }
-        if let Some(h) = own.as_mut() {
-            h.update(&buf[..n]);
-        }
-        size += n as u64;
+        v.update(&buf[..n]);
         progress(n as u64);
     }
-    let sha512 = match (shared, own) {
-        (_, Some(h)) => hex(&h.finalize()),
-        (Some(i), None) => match ctxs[i].2.clone().into_digest() {
-            Ok(d) => hex(&d),
-            Err(e) => return Err(Rejection::Io(std::io::Error::other(e.to_string()))),
-        },
-        (None, None) => unreachable!("one of them is always set"),
-    };
-    for c in candidates {
-        let s = &sigs[c.sig];
-        let key = c.key.fingerprint().to_string();
-        if s.verify_hash(&c.key, ctxs[c.ctx].2.clone()).is_err() {
-            note(Rejection::Mismatch { key, size });
-        } else if let Err(e) = keys.policy.signature(s, HashAlgoSecurity::CollisionResistance) {
-            note(Rejection::BadSignature { key, why: format!("rejected by the OpenPGP policy: {e}") });
-        } else if let Err(e) = s.signature_alive(None, None) {
-            note(Rejection::BadSignature { key, why: format!("{e}") });
-        } else {
-            let signed = s.signature_creation_time().unwrap_or(SystemTime::UNIX_EPOCH);
-            return Ok(Verified { size, sha512, cert: c.cert.to_string(), signer: key, signed });
-        }
-    }
-    Err(worst.unwrap_or_else(|| Rejection::BadSignatureFile("no usable signature".into())))
+    v.finish()
 }
 
 /// Finds the key that made `sig` and checks it could sign at the signature's time.
