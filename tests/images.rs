@@ -99,11 +99,13 @@ fn sha512(b: &[u8]) -> String {
 enum Route {
     /// 200, or 206 for `Range: bytes=N-`.
     Body(Vec<u8>),
-    /// The first `n` responses send only `after` bytes of the body, then close.
+    /// The first `n` responses send only `after` bytes of the body, then close; with
+    /// `ranges: false` the server ignores `Range` and always sends the file from the start.
     CutFirst {
         body: Vec<u8>,
         after: usize,
         n: usize,
+        ranges: bool,
     },
     /// Every response stops at byte `after` of the file.
     CutAlways {
@@ -207,7 +209,10 @@ fn handle(
             let n = b.len();
             (b, n)
         }
-        Some(Route::CutFirst { body, after, n }) => {
+        Some(Route::CutFirst { body, after, n, ranges }) => {
+            if !ranges {
+                from = 0;
+            }
             let stop = if nth <= n { (from + after).min(body.len()) } else { body.len() };
             (body, stop)
         }
@@ -632,12 +637,25 @@ fn connection_cut_mid_file_resumes_and_verifies() {
     let lab = Lab::new(&s.url());
     lab.serve(&s);
     // The first two responses die after 400 kB each; the third completes the file.
-    s.route("/1.0/initrd.img", Route::CutFirst { body: lab.initrd.clone(), after: 400_000, n: 2 });
+    s.route("/1.0/initrd.img", Route::CutFirst { body: lab.initrd.clone(), after: 400_000, n: 2, ranges: true });
     let o = lab.run(&["build"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(fs::read(lab.out().join("tftp/initrd.os")).unwrap(), lab.initrd);
     let log: Vec<String> = s.requests().into_iter().filter(|r| r.starts_with("/1.0/initrd.img ")).collect();
     assert_eq!(log, ["/1.0/initrd.img 0", "/1.0/initrd.img 400000", "/1.0/initrd.img 800000"]);
+}
+
+#[test]
+fn server_that_ignores_range_restarts_the_download_and_verifies() {
+    let s = Server::start();
+    let lab = Lab::new(&s.url());
+    lab.serve(&s);
+    s.route("/1.0/initrd.img", Route::CutFirst { body: lab.initrd.clone(), after: 400_000, n: 1, ranges: false });
+    let o = lab.run(&["build"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(fs::read(lab.out().join("tftp/initrd.os")).unwrap(), lab.initrd);
+    let log: Vec<String> = s.requests().into_iter().filter(|r| r.starts_with("/1.0/initrd.img ")).collect();
+    assert_eq!(log, ["/1.0/initrd.img 0", "/1.0/initrd.img 400000"], "asked for the rest, got it all");
 }
 
 #[test]

@@ -122,6 +122,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
     // Keys first: a bad key file fails before any download.
     let mut keyrings = Vec::new();
     let mut problems = Vec::new();
+    let mut warned = BTreeSet::new();
     for img in images {
         match Keyring::load(&img.key, &img.name, img.insecure_sha1_key_before.as_deref()) {
             Ok(k) => {
@@ -134,7 +135,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
                         img.origin
                     ));
                 }
-                if let Some(w) = k.expiry_warning(now, &img.name) {
+                if let Some(w) = k.expiry_warning(now, &img.name).filter(|_| warned.insert(img.key.clone())) {
                     ui.warn(w);
                 }
                 keyrings.push(k);
