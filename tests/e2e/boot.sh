@@ -9,11 +9,16 @@
 #   ipxe: SeaBIOS + QEMU's iPXE ROM -> http .../ipxe/boot.ipxe -> <mac>.ipxe -> kernel over HTTP
 #   bios: SeaBIOS + a plain PXE client -> pxelinux.0 -> pxelinux.cfg/01-<mac> -> kernel over TFTP
 #   uefi: OVMF's own PXE client -> grubx64.efi -> grub/grub.cfg -> grub.cfg-01-<mac> -> TFTP
+#   efi-ipxe: OVMF + QEMU's iPXE EFI ROM -> the iPXE scripts (EFI kernels need `initrd=`)
+#   hexip: as uefi, for a host whose grub.cfg-01-<mac> is removed: GRUB's own search finds
+#          grub.cfg-<HEXIP> (the `normal` fallback in grub.cfg)
+#   proxy: the site rebuilt with `dhcp: proxy`; another DHCP server (a second dnsmasq with no
+#          boot options) hands out the address, pxebake's dnsmasq only the boot file (UEFI path)
 # The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
 # fetched from nginx on ttyS0, then powers off. Everything asserted comes from the serial console
 # and the dnsmasq and nginx logs.
 #
-# Needs root (network namespaces). Usage: tests/e2e/boot.sh [ipxe|bios|uefi ...]  (default: all)
+# Needs root (network namespaces). Usage: tests/e2e/boot.sh [PATH ...]  (default: all of them)
 # Env: PXEBAKE (binary, default target/release/pxebake), E2E_BOOT_TIMEOUT (seconds per boot, 150).
 set -euo pipefail
 
@@ -28,7 +33,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi)
+[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip proxy)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(ms)
@@ -238,6 +243,7 @@ boot() {
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no)
   case $fw in
     seabios) qemu+=(-device "virtio-net-pci,netdev=n0,mac=$mac" -boot n) ;;
+    ovmf-ipxe) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac") ;;
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
@@ -253,7 +259,7 @@ boot() {
   say "  $name booted and powered off in $(secs "$start") s"
 
   # dnsmasq handed out the reserved IP and host name (server log and client view).
-  grep -qF "DHCPACK(tap0) $ip $mac $name" "$W/dnsmasq.log" || fail "$name: no DHCPACK $ip $mac $name in the dnsmasq log"
+  grep -qF "DHCPACK(tap0) $ip $mac $name" "${DHCP_LOG:-$W/dnsmasq.log}" || fail "$name: no DHCPACK $ip $mac $name in the DHCP log"
   grep -q "^PXEBAKE-DHCP: ip=$ip hostname=$name router=$SERVER mtu=1500 domain=e2e.test" "$log.txt" \
     || fail "$name: lease seen by the VM: $(grep PXEBAKE-DHCP "$log.txt")"
   # The kernel command line is the rendered one.
@@ -306,7 +312,43 @@ for p in "${PATHS[@]}"; do
       grep -qxF "  linux /vmlinuz.testos $(expect_args vm-uefi)" "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)" \
         || fail "vm-uefi: unexpected GRUB config"
       ;;
-    *) fail "unknown path \`$p\` (ipxe, bios, uefi)" ;;
+    efi-ipxe)
+      say "boot: UEFI (OVMF) + QEMU's iPXE EFI ROM -> HTTP"
+      mac=52:54:00:e2:e0:05 ip=10.99.0.55
+      boot vm-efi-ipxe $mac $ip ovmf-ipxe
+      for f in ipxe/boot.ipxe "ipxe/$(hyphen $mac).ipxe" images/testos/1.0/vmlinuz images/testos/1.0/initramfs.cpio.gz; do
+        grep -q "\"GET /boot/$f HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-efi-ipxe: nginx did not serve $f"
+      done
+      ;;
+    hexip)
+      say "boot: UEFI PXE (OVMF) -> GRUB's own search -> grub.cfg-<HEXIP>"
+      mac=52:54:00:e2:e0:06 ip=10.99.0.56
+      rm "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)"
+      boot vm-hexip $mac $ip ovmf
+      sent grub/grub.cfg-0A630038 $ip
+      ;;
+    proxy)
+      say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> GRUB"
+      mac=52:54:00:e2:e0:07 ip=10.99.0.57
+      stop_dnsmasq
+      sed -i 's|pxe: true }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
+      (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" -q build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
+        || fail "pxebake build (proxy) failed"
+      grep -q '^dhcp-range=set:net-lab,10.99.0.0,proxy,255.255.255.0$' "$TREE/etc/dnsmasq.conf" || fail "no proxy dhcp-range"
+      dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test (proxy config)"
+      # The site's DHCP server: addresses and names only, no boot options.
+      ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --interface=tap0 --bind-interfaces \
+        --dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0 --dhcp-host=$mac,$ip,vm-proxy --dhcp-option=option:router,$SERVER \
+        --dhcp-option=option:mtu,1500 --domain=e2e.test --log-facility="$W/site-dhcp.log" --log-dhcp \
+        --dhcp-leasefile="$W/site-dhcp.leases" --pid-file="$W/site-dhcp.pid" </dev/null >>"$W/site-dhcp.out" 2>&1 &
+      PIDS+=("$!")
+      start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      DHCP_LOG=$W/site-dhcp.log boot vm-proxy $mac $ip ovmf
+      grep -q "PXE(tap0) $mac proxy" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq sent no proxy offer"
+      ! grep -q "DHCPACK" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq handed out an address in proxy mode"
+      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
+      ;;
+    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, proxy)" ;;
   esac
 done
 say "PASS: ${PATHS[*]}"
