@@ -1060,3 +1060,20 @@ fn fetch_one_image_and_unknown_image() {
     fs::File::open(lab.lock()).unwrap().read_to_string(&mut buf).unwrap();
     assert!(buf.contains("\"format\": 1"));
 }
+
+#[test]
+fn two_builds_sharing_a_cache_at_once_both_succeed() {
+    let s = Server::start();
+    let lab = Lab::new(&s.url());
+    lab.serve(&s);
+    let a = lab.cmd(&["build", "--out", "out-a"]).spawn().unwrap();
+    let b = lab.cmd(&["build", "--out", "out-b"]).spawn().unwrap();
+    for (child, out) in [(a, "out-a"), (b, "out-b")] {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+        assert_eq!(fs::read(lab.path().join(out).join("tftp/initrd.os")).unwrap(), lab.initrd);
+    }
+    // The per-file lock made one wait for the other: each file was downloaded once.
+    let data: Vec<String> = s.requests().into_iter().filter(|r| !r.contains(".sig")).collect();
+    assert_eq!(data.len(), 2, "{data:?}");
+}

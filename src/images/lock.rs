@@ -101,7 +101,7 @@ impl Lock {
 
     /// Writes the lock atomically (temporary file + rename).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let tmp = path.with_extension("lock.tmp");
+        let tmp = path.with_extension(format!("lock.{}.tmp", std::process::id()));
         std::fs::write(&tmp, self.to_text()).with_context(|| format!("cannot write `{}`", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot replace `{}`", path.display()))
     }
