@@ -76,6 +76,8 @@ pub const SITE_FILES: &[(&str, &str)] = &[
     ("ipxe-boot.ipxe", "http/ipxe/boot.ipxe"),
     ("ipxe-default.ipxe", "http/ipxe/default.ipxe"),
     ("dnsmasq.conf", "etc/dnsmasq.conf"),
+    // Host names have no dots, so this name is never a host's file.
+    ("dnsmasq-hosts.conf", "etc/dnsmasq.hosts/README.txt"),
     ("nginx.conf", "etc/nginx.conf"),
     ("nginx-standalone.conf", "etc/nginx-standalone.conf"),
 ];

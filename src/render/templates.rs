@@ -25,6 +25,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("ipxe-default.ipxe", include_str!("../../templates/ipxe-default.ipxe")),
     ("dnsmasq.conf", include_str!("../../templates/dnsmasq.conf")),
     ("dnsmasq-host.conf", include_str!("../../templates/dnsmasq-host.conf")),
+    ("dnsmasq-hosts.conf", include_str!("../../templates/dnsmasq-hosts.conf")),
     ("nginx.conf", include_str!("../../templates/nginx.conf")),
     ("nginx-standalone.conf", include_str!("../../templates/nginx-standalone.conf")),
 ];

@@ -45,7 +45,7 @@ fail() {
 }
 
 [ "$(id -u)" = 0 ] || fail "needs root for network namespaces (run .ci/run, or sudo make e2e)"
-for tool in dnsmasq nginx qemu-system-x86_64 curl cpio gzip gpg ip apt-get dpkg-deb modinfo; do
+for tool in dnsmasq nginx qemu-system-x86_64 curl cpio gzip gpg ip apt-get dpkg-deb mknod timeout; do
   command -v "$tool" >/dev/null || fail "\`$tool\` is missing; install the packages on the apt-get line of .ci/run"
 done
 [ -x "$BIN" ] || fail "$BIN does not exist; run \`make binary\` first"
@@ -187,7 +187,12 @@ start_dnsmasq() {
   DNSMASQ_PID=$!
   PIDS+=("$DNSMASQ_PID")
   for _ in $(seq 50); do
-    grep -q "TFTP root is" "$W/dnsmasq.log" 2>/dev/null && return 0
+    if grep -q "TFTP root is" "$W/dnsmasq.log" 2>/dev/null; then
+      # dnsmasq reports unusable lines of the hostsdir files (and the directory itself) as "bad ...".
+      sleep 0.2
+      ! grep -i "bad \|error\|failed" "$W/dnsmasq.log" || fail "dnsmasq complained about the generated config"
+      return 0
+    fi
     kill -0 "$DNSMASQ_PID" 2>/dev/null || fail "dnsmasq exited: $(tail -n 5 "$W/dnsmasq.log" 2>/dev/null)"
     sleep 0.1
   done
