@@ -12,6 +12,8 @@
 #   efi-ipxe: OVMF + QEMU's iPXE EFI ROM -> the iPXE scripts (EFI kernels need `initrd=`)
 #   hexip: as uefi, for a host whose grub.cfg-01-<mac> is removed: GRUB's own search finds
 #          grub.cfg-<HEXIP> (the `normal` fallback in grub.cfg)
+#   secureboot: OVMF with Secure Boot on (Microsoft keys), the site built with templates/dnsmasq.conf
+#          overridden to hand out shimx64.efi: shim -> grubx64.efi -> Debian's signed kernel
 #   proxy: the site rebuilt with `dhcp: proxy`; another DHCP server (a second dnsmasq with no
 #          boot options) hands out the address, pxebake's dnsmasq only the boot file (UEFI path)
 # The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
@@ -33,7 +35,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip proxy)
+[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip secureboot proxy)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(ms)
@@ -238,6 +240,12 @@ code=$(in_ns curl -s -o /dev/null -w '%{http_code}' "$URL/ipxe/")
 code=$(in_ns curl -s -o /dev/null -w '%{http_code}' --path-as-is "$URL/../etc/dnsmasq.conf")
 [ "$code" != 200 ] || fail "$URL/../etc/dnsmasq.conf is served"
 
+# pxebake build of the test site into $TREE (the configs name $TREE, so daemons keep serving it).
+rebuild() {
+  (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" -q build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline "$@") \
+    || fail "pxebake build $* failed"
+}
+
 # --- Boots -----------------------------------------------------------------------------------
 expect_args() { echo "console=ttyS0 cloud-config-url=$URL/cc/$1.yaml pxebake.host=$1 panic=-1"; }
 
@@ -249,6 +257,12 @@ boot() {
   case $fw in
     seabios) qemu+=(-device "virtio-net-pci,netdev=n0,mac=$mac" -boot n) ;;
     ovmf-ipxe) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac") ;;
+    ovmf-secureboot)
+      cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$W/ovmf-vars.fd"
+      qemu+=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
+        -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+        -drive "if=pflash,format=raw,unit=1,file=$W/ovmf-vars.fd"
+        -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
@@ -332,13 +346,28 @@ for p in "${PATHS[@]}"; do
       boot vm-hexip $mac $ip ovmf
       sent grub/grub.cfg-0A630038 $ip
       ;;
+    secureboot)
+      say "boot: UEFI Secure Boot (OVMF, Microsoft keys) -> shimx64.efi -> grubx64.efi -> signed kernel"
+      # The documented recipe: a site template that names shimx64.efi for x86-64 UEFI.
+      mkdir -p "$W/templates-sb"
+      sed 's/^dhcp-boot=tag:efi-x86_64,tag:!ipxe,grubx64.efi$/dhcp-boot=tag:efi-x86_64,tag:!ipxe,shimx64.efi/' \
+        "$REPO/templates/dnsmasq.conf" >"$W/templates-sb/dnsmasq.conf"
+      grep -q 'shimx64.efi$' "$W/templates-sb/dnsmasq.conf" || fail "templates/dnsmasq.conf has no grubx64.efi dhcp-boot line"
+      rebuild --templates "$W/templates-sb"
+      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      mac=52:54:00:e2:e0:08 ip=10.99.0.58
+      boot vm-secureboot $mac $ip ovmf-secureboot
+      grep -q "secureboot: Secure boot enabled" "$W/serial-vm-secureboot.log.txt" || fail "vm-secureboot: the kernel did not report Secure Boot"
+      for f in shimx64.efi grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
+      rebuild
+      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      ;;
     proxy)
       say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> GRUB"
       mac=52:54:00:e2:e0:07 ip=10.99.0.57
       stop_dnsmasq
       sed -i 's|pxe: true }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
-      (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" -q build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
-        || fail "pxebake build (proxy) failed"
+      rebuild
       grep -q '^dhcp-range=set:net-lab,10.99.0.0,proxy,255.255.255.0$' "$TREE/etc/dnsmasq.conf" || fail "no proxy dhcp-range"
       dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test (proxy config)"
       # The site's DHCP server: addresses and names only, no boot options.
@@ -353,7 +382,7 @@ for p in "${PATHS[@]}"; do
       ! grep -q "DHCPACK" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq handed out an address in proxy mode"
       for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
       ;;
-    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, proxy)" ;;
+    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, secureboot, proxy)" ;;
   esac
 done
 say "PASS: ${PATHS[*]}"
