@@ -58,6 +58,14 @@ pub fn paint(text: &str, code: &str) -> String {
     }
 }
 
+/// With `PXEBAKE_TIMINGS=1`, prints how long each stage took (for profiling and `make bench`).
+pub fn timing(stage: &str, since: Instant) -> Instant {
+    if std::env::var_os("PXEBAKE_TIMINGS").is_some() {
+        eprintln!("timing: {stage:<10} {:>8.1} ms", since.elapsed().as_secs_f64() * 1000.0);
+    }
+    Instant::now()
+}
+
 /// Set by Ctrl-C: long work stops at the next step and leaves `out/` alone.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -76,14 +84,17 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }
     let inv = inventory::load(&site.inventory)?;
+    let t = timing("load", start);
     let dir = templates_dir(&site.templates)?;
     let mut d = Diagnostics::default();
     let mut templates = Templates::load(dir, &inv, &mut d)?;
     d.finish()?;
+    let t = timing("templates", t);
     let pb = ui.progress(inv.hosts.len() as u64, "rendering");
     let tree = render::render(&inv, &mut templates, Some(&pb));
     pb.finish_and_clear();
     let mut tree = tree?;
+    timing("render", t);
     if !site.no_bootloaders {
         let mut d = Diagnostics::default();
         for (path, entry) in crate::serve::bootloaders(&inv, &mut d) {
@@ -123,12 +134,19 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         }
     }
     let Planned { inventory: inv, tree, elapsed } = &planned;
-    crate::check::lint(inv, tree, crate::check::Options { images_placed: !args.no_images })?;
-    let links = image_links(inv);
+    let t = Instant::now();
     write::check_replaceable(&args.out)?;
-    let changes = diff::compare(tree, &args.out);
+    write::recover(&args.out)?;
+    let opts = crate::check::Options { images_placed: !args.no_images };
+    let changes = diff::compare(tree, &args.out, &opts.context(inv));
+    let t = timing("compare", t);
+    // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
+    crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    let t = timing("lint", t);
+    let links = image_links(inv);
     let stats = write::write(tree, &args.out, &changes, &STOP)
         .with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
+    timing("write", t);
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {
         println!(
@@ -172,7 +190,7 @@ fn image_links(inv: &Inventory) -> usize {
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
-    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false })?;
+    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false }, None)?;
     if ui.output == Output::Json {
         println!(
             "{}",
@@ -191,7 +209,8 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let planned = plan(&args.site, ui)?;
-    let changes = diff::compare(&planned.tree, &args.out);
+    let opts = crate::check::Options { images_placed: false };
+    let changes = diff::compare(&planned.tree, &args.out, &opts.context(&planned.inventory));
     crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
     Ok(!changes.is_empty())
 }
@@ -200,7 +219,8 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
 pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
     use crate::check::{cloud_config, ignition};
     use crate::cli::ValidateKind;
-    let (files, validator): (&[std::path::PathBuf], fn(&str) -> Vec<crate::check::schema::Problem>) = match kind {
+    type Validator = fn(&str) -> Vec<crate::check::schema::Problem>;
+    let (files, validator): (&[std::path::PathBuf], Validator) = match kind {
         ValidateKind::CloudConfig { files } => (files, cloud_config::validate),
         ValidateKind::Ignition { files } => (files, ignition::validate),
     };

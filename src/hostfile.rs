@@ -13,8 +13,20 @@ use anyhow::Context as _;
 use crate::diag::{Diagnostics, Invalid};
 use crate::names::{self, Mac};
 
-const COLUMNS: [&str; 12] =
-    ["NAME", "APPLIANCE", "RACK", "RANK", "CPUS", "IP", "MAC", "INTERFACE", "NETWORK", "BOOT", "INSTALLACTION", "RUNACTION"];
+const COLUMNS: [&str; 12] = [
+    "NAME",
+    "APPLIANCE",
+    "RACK",
+    "RANK",
+    "CPUS",
+    "IP",
+    "MAC",
+    "INTERFACE",
+    "NETWORK",
+    "BOOT",
+    "INSTALLACTION",
+    "RUNACTION",
+];
 
 #[derive(Default)]
 struct Host {
@@ -46,7 +58,11 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
     let headers: Vec<String> = reader.headers()?.iter().map(|h| h.to_ascii_uppercase()).collect();
     for required in ["NAME", "APPLIANCE"] {
         if !headers.iter().any(|h| h == required) {
-            d.error(&file, Some(1), format!("the header row has no `{required}` column; columns are: {}", COLUMNS.join(", ")));
+            d.error(
+                &file,
+                Some(1),
+                format!("the header row has no `{required}` column; columns are: {}", COLUMNS.join(", ")),
+            );
         }
     }
     for h in &headers {
@@ -54,7 +70,11 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
             d.error(
                 &file,
                 Some(1),
-                format!("unknown column `{h}`{}; columns are: {}", crate::diag::did_you_mean(h, COLUMNS), COLUMNS.join(", ")),
+                format!(
+                    "unknown column `{h}`{}; columns are: {}",
+                    crate::diag::did_you_mean(h, COLUMNS),
+                    COLUMNS.join(", ")
+                ),
             );
         }
     }
@@ -110,12 +130,21 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
                 }
                 let ok = match col {
                     "BOOT" => matches!(v, "install" | "os"),
-                    _ => names::check_identifier(v).is_ok() && known.is_none_or(|k| k.bootactions.iter().any(|b| b == v)),
+                    _ => {
+                        names::check_identifier(v).is_ok() && known.is_none_or(|k| k.bootactions.iter().any(|b| b == v))
+                    }
                 };
                 if ok {
                     host.strs.push((col, v.to_string()));
                 } else {
-                    bad(col, format!("`{}` is not {}", names::printable(v), if col == "BOOT" { "`install` or `os`" } else { "a known bootaction" }));
+                    bad(
+                        col,
+                        format!(
+                            "`{}` is not {}",
+                            names::printable(v),
+                            if col == "BOOT" { "`install` or `os`" } else { "a known bootaction" }
+                        ),
+                    );
                 }
             }
             hosts.push(host);
@@ -169,8 +198,7 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
             }
         }
         let order = ["network", "name", "mac", "ip"];
-        let fields: Vec<String> =
-            order.iter().filter_map(|k| parts.get(k).map(|v| format!("{k}: {v}"))).collect();
+        let fields: Vec<String> = order.iter().filter_map(|k| parts.get(k).map(|v| format!("{k}: {v}"))).collect();
         if let Some(h) = hosts.last_mut() {
             h.interfaces.push(format!("{{ {} }}", fields.join(", ")));
         }

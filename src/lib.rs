@@ -14,7 +14,7 @@ pub mod list;
 pub mod names;
 pub mod render;
 pub mod selector;
-pub mod state;
 pub mod serve;
+pub mod state;
 pub mod tree;
 pub mod yaml;

@@ -37,8 +37,9 @@ pub fn read(dir: &Path) -> anyhow::Result<BTreeMap<String, BootState>> {
     let root = Node::parse(&text).map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line.unwrap_or(1), e))?;
     match root.get("boot") {
         None => Ok(BTreeMap::new()),
-        Some(section) => yaml::from_node(section)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line.unwrap_or(1), e)),
+        Some(section) => {
+            yaml::from_node(section).map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line.unwrap_or(1), e))
+        }
     }
 }
 
@@ -148,7 +149,11 @@ mod tests {
         st.insert("b".to_string(), BootState::Boot("os".into()));
         st.insert(
             "a".to_string(),
-            BootState::Full { boot: Some("install".into()), installaction: Some("flatcar-install".into()), runaction: None },
+            BootState::Full {
+                boot: Some("install".into()),
+                installaction: Some("flatcar-install".into()),
+                runaction: None,
+            },
         );
         let text = render(&st);
         assert!(text.ends_with("boot:\n  a: { boot: install, installaction: flatcar-install }\n  b: os\n"), "{text}");

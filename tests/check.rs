@@ -39,7 +39,8 @@ fn the_tutorials_cloud_config_is_rejected_at_line_1_and_out_is_kept() {
     assert_eq!(snapshot(&dir.path().join("out")), before);
 
     // With the header fixed, the placeholder key is the next problem, on its own line.
-    fs::write(dir.path().join("templates/cloud-config.yaml"), TUTORIAL_CLOUD_CONFIG.replace("confie", "config")).unwrap();
+    fs::write(dir.path().join("templates/cloud-config.yaml"), TUTORIAL_CLOUD_CONFIG.replace("confie", "config"))
+        .unwrap();
     let err = stderr(&build(dir.path()));
     assert!(err.contains("http/coreos/backend-0-4.yaml:9: `ssh_authorized_keys[0]`: `put your /root/.ssh/id_rsa.pub here` is not an OpenSSH public key"), "{err}");
 }
@@ -50,7 +51,11 @@ fn a_kernel_arg_url_that_nothing_serves_fails_the_build() {
     assert!(build(dir.path()).status.success());
     let before = snapshot(&dir.path().join("out"));
     let site = fs::read_to_string(dir.path().join("inventory/site.yaml")).unwrap();
-    fs::write(dir.path().join("inventory/site.yaml"), site.replace("/coreos/{{ host.name }}.yaml", "/coreos/{{ host.name }}.yml")).unwrap();
+    fs::write(
+        dir.path().join("inventory/site.yaml"),
+        site.replace("/coreos/{{ host.name }}.yaml", "/coreos/{{ host.name }}.yml"),
+    )
+    .unwrap();
     let o = build(dir.path());
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
@@ -94,7 +99,11 @@ fn validate_hand_written_files() {
     assert!(stderr(&o).contains("cc.yaml:1: the first line must be exactly `#cloud-config`"), "{}", stderr(&o));
     let o = run(dir.path(), &["validate", "ignition", "x.ign"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("x.ign:3: `systemd.units[0].name`: unit name `docker` needs a unit type suffix"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("x.ign:3: `systemd.units[0].name`: unit name `docker` needs a unit type suffix"),
+        "{}",
+        stderr(&o)
+    );
     fs::write(&ign, "{\"ignition\": {\"version\": \"3.4.0\"}}").unwrap();
     assert!(run(dir.path(), &["validate", "ignition", "x.ign"]).status.success());
 }
@@ -106,13 +115,19 @@ fn diff_shows_added_removed_changed_and_retargeted() {
     let inv = dir.path().join("inventory");
     let site = fs::read_to_string(inv.join("site.yaml")).unwrap();
     // changed: every backend's cloud-config; retargeted: the image version moves the links.
-    let site = site.replace("fleet.service", "fleet.service").replace("version: \"4230.2.4\"", "version: \"9999.0.0\"");
+    let site = site.replace("version: \"4230.2.4\"", "version: \"9999.0.0\"");
     fs::write(inv.join("site.yaml"), site).unwrap();
     let hosts = fs::read_to_string(inv.join("hosts.yaml")).unwrap();
     // removed: backend-0-4; added: backend-0-5.
     let hosts = hosts.replace("backend-0-4", "backend-0-5").replace("52:54:00:00:00:04", "52:54:00:00:00:05");
     fs::write(inv.join("hosts.yaml"), hosts).unwrap();
-    fs::write(dir.path().join("templates/cloud-config.yaml"), fs::read_to_string(dir.path().join("templates/cloud-config.yaml")).unwrap().replace("command: start\n    - name: fleet", "command: restart\n    - name: fleet")).unwrap();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        fs::read_to_string(dir.path().join("templates/cloud-config.yaml"))
+            .unwrap()
+            .replace("command: start\n    - name: fleet", "command: restart\n    - name: fleet"),
+    )
+    .unwrap();
     let o = run(dir.path(), &["diff", "--no-bootloaders"]);
     assert!(o.status.success(), "diff without --exit-code exits 0");
     let text = stdout(&o);
@@ -132,5 +147,9 @@ fn diff_shows_added_removed_changed_and_retargeted() {
     let o = run(dir.path(), &["diff", "--no-bootloaders", "--exit-code", "--output", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert!(v["changes"].as_array().unwrap().iter().any(|c| c["path"] == "http/coreos/backend-0-5.yaml" && c["change"] == "added"));
+    assert!(v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["path"] == "http/coreos/backend-0-5.yaml" && c["change"] == "added"));
 }

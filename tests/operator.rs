@@ -35,7 +35,11 @@ fn list_host_prints_the_tutorials_table() {
          backend-0-4: 0    4    2    backend   os        coreos        install\n"
     );
     let o = run(dir.path(), &["list", "network"]);
-    assert!(stdout(&o).contains("private:   10.2.0.0    255.255.0.0   10.2.1.1    1500 jkloud.com true\n"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("private:   10.2.0.0    255.255.0.0   10.2.1.1    1500 jkloud.com true\n"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(dir.path(), &["list", "bootaction", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v.as_array().unwrap().iter().any(|b| b["action"] == "os" && b["kernel"] == "localboot 0"));
@@ -50,7 +54,11 @@ fn selectors_that_match_nothing_are_errors() {
     let dir = example_site();
     let o = run(dir.path(), &["list", "host", "backnd"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("selector `backnd` is neither a host nor an appliance (did you mean `backend`?)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("selector `backnd` is neither a host nor an appliance (did you mean `backend`?)"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(dir.path(), &["set", "boot", "backend-9-*", "os"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("selector `backend-9-*` matches no host"), "{}", stderr(&o));
@@ -103,7 +111,11 @@ fn set_refuses_an_unknown_bootaction_and_leaves_the_state_file() {
     let state = fs::read_to_string(dir.path().join("inventory/boot.yaml")).unwrap();
     let o = run(dir.path(), &["set", "installaction", "backend", "flatcar-instal"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown bootaction `flatcar-instal` (did you mean `flatcar-install`?)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown bootaction `flatcar-instal` (did you mean `flatcar-install`?)"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(fs::read_to_string(dir.path().join("inventory/boot.yaml")).unwrap(), state);
 }
 
@@ -121,8 +133,13 @@ fn disk_install_renders_a_bootstrap_that_passes_the_tree_lint() {
     assert!(installer.contains("http://10.2.1.1/install/install/backend-0-1.sh"), "{installer}");
     let script = fs::read_to_string(out.join("http/install/backend-0-1.sh")).unwrap();
     assert!(!script.contains("sudo"), "non-interactive: {script}");
-    assert!(script.contains("flatcar-install -d \"${DISK}\" -b \"${MIRROR}\" -V \"${VERSION}\" -c /tmp/cloud-config.yaml"));
-    assert!(script.contains("MIRROR=\"http://10.2.1.1/install/images/flatcar-stable\""), "installs from the site's mirror");
+    assert!(
+        script.contains("flatcar-install -d \"${DISK}\" -b \"${MIRROR}\" -V \"${VERSION}\" -c /tmp/cloud-config.yaml")
+    );
+    assert!(
+        script.contains("MIRROR=\"http://10.2.1.1/install/images/flatcar-stable\""),
+        "installs from the site's mirror"
+    );
     assert!(script.contains("systemctl poweroff"), "ends without an install loop by default");
     // The lint really looks at the bootstrap: break its URL and the build fails.
     let t = dir.path().join("templates/flatcar-install.yaml");

@@ -18,11 +18,8 @@ const UNIT: Ty = Ty::Obj(&[
     f("drop-ins", Ty::List(&DROP_IN)),
 ]);
 
-const UPDATE: Ty = Ty::Obj(&[
-    f("reboot-strategy", Ty::StrWith(reboot_strategy)),
-    f("group", Ty::Str),
-    f("server", Ty::Str),
-]);
+const UPDATE: Ty =
+    Ty::Obj(&[f("reboot-strategy", Ty::StrWith(reboot_strategy)), f("group", Ty::Str), f("server", Ty::Str)]);
 
 const COREOS: Ty = Ty::Obj(&[
     f("units", Ty::List(&UNIT)),
@@ -174,7 +171,10 @@ mod tests {
         let text = "#cloud-config\ncoreos:\n  units:\n    - name: etcd2\n      command: begin\n      enable: yes\nssh_authorized_keys:\n  - put your /root/.ssh/id_rsa.pub here\nwrite_files:\n  - path: etc/x\n    permissions: \"999\"\n";
         let m = messages(text);
         assert!(m.iter().any(|s| s.starts_with("4: `coreos.units[0].name`: unit name `etcd2` needs")), "{m:?}");
-        assert!(m.iter().any(|s| s.starts_with("5: `coreos.units[0].command`: `begin` is not a unit command")), "{m:?}");
+        assert!(
+            m.iter().any(|s| s.starts_with("5: `coreos.units[0].command`: `begin` is not a unit command")),
+            "{m:?}"
+        );
         assert!(m.iter().any(|s| s.starts_with("6: `coreos.units[0].enable` must be true or false")), "{m:?}");
         assert!(m.iter().any(|s| s.starts_with("8: `ssh_authorized_keys[0]`: `put your")), "{m:?}");
         assert!(m.iter().any(|s| s.starts_with("10: `write_files[0].path`: path `etc/x` must be absolute")), "{m:?}");

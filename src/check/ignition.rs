@@ -54,8 +54,11 @@ const PARTITION: Ty = Ty::Obj(&[
     f("shouldExist", Ty::Bool),
     f("resize", Ty::Bool),
 ]);
-const DISK3: Ty =
-    Ty::Obj(&[req("device", Ty::StrWith(absolute_path)), f("wipeTable", Ty::Bool), f("partitions", Ty::List(&PARTITION))]);
+const DISK3: Ty = Ty::Obj(&[
+    req("device", Ty::StrWith(absolute_path)),
+    f("wipeTable", Ty::Bool),
+    f("partitions", Ty::List(&PARTITION)),
+]);
 const FS3: Ty = Ty::Obj(&[
     req("device", Ty::StrWith(absolute_path)),
     f("format", Ty::Str),
@@ -259,8 +262,9 @@ pub fn validate(text: &str) -> Vec<Problem> {
         None => {
             return vec![Problem {
                 line: node.line,
-                message: "missing `ignition.version`; Ignition refuses a config without a spec version (e.g. \"3.4.0\")"
-                    .into(),
+                message:
+                    "missing `ignition.version`; Ignition refuses a config without a spec version (e.g. \"3.4.0\")"
+                        .into(),
             }]
         }
     };

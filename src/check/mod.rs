@@ -11,6 +11,8 @@ pub mod cloud_config;
 pub mod ignition;
 pub mod schema;
 
+use std::collections::HashSet;
+
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, Diagnostics, Invalid};
@@ -26,14 +28,22 @@ pub struct Options {
     pub images_placed: bool,
 }
 
-/// Runs every lint; all problems are reported together.
-pub fn lint(inv: &Inventory, tree: &Tree, opts: Options) -> Result<(), Invalid> {
+impl Options {
+    /// What else the lint result depends on, besides the tree (for `tree::manifest`).
+    pub fn context(&self, inv: &Inventory) -> String {
+        format!("lint 1|{}|{}", inv.site.http, self.images_placed)
+    }
+}
+
+/// Runs every lint; all problems are reported together. Files in `skip` are known to have
+/// passed in a tree of the same shape (see `tree::manifest`) and are not read again.
+pub fn lint(inv: &Inventory, tree: &Tree, opts: Options, skip: Option<&HashSet<&str>>) -> Result<(), Invalid> {
     let mut d = Diagnostics::default();
     let configs: Vec<Diagnostic> = tree
         .entries
         .par_iter()
         .filter_map(|(path, entry)| match entry {
-            Entry::File(bytes) => Some((path, bytes)),
+            Entry::File(bytes) if !skip.is_some_and(|s| s.contains(path.as_str())) => Some((path, bytes)),
             _ => None,
         })
         .flat_map_iter(|(path, bytes)| {
@@ -103,7 +113,8 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         if trimmed.starts_with('#') && !trimmed.starts_with("#!") {
             continue;
         }
-        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in) {
+        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in)
+        {
             if url.contains("${") || url.contains('$') {
                 continue; // resolved by the loader at boot time
             }
@@ -134,8 +145,12 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         }
         let cmdline = match keyword.as_str() {
             "append" if pxelinux => Some(trimmed["append".len()..].trim()),
-            "linux" if grub => trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a),
-            "kernel" if ipxe => trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a),
+            "linux" if grub => {
+                trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a)
+            }
+            "kernel" if ipxe => {
+                trimmed.split_once(char::is_whitespace).and_then(|(_, r)| r.trim().split_once(' ')).map(|(_, a)| a)
+            }
             _ => None,
         };
         if let Some(args) = cmdline {

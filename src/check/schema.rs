@@ -145,7 +145,8 @@ pub fn ssh_public_key(s: &str) -> Result<(), String> {
         "ssh-dss",
     ];
     let shown = crate::names::printable(s);
-    let not_a_key = || format!("`{shown}` is not an OpenSSH public key (`TYPE BASE64 [comment]`, as in ~/.ssh/id_ed25519.pub)");
+    let not_a_key =
+        || format!("`{shown}` is not an OpenSSH public key (`TYPE BASE64 [comment]`, as in ~/.ssh/id_ed25519.pub)");
     let mut parts = s.split_whitespace();
     let (Some(ty), Some(data)) = (parts.next(), parts.next()) else {
         return Err(not_a_key());
@@ -156,10 +157,8 @@ pub fn ssh_public_key(s: &str) -> Result<(), String> {
     let blob = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|_| format!("`{shown}`: the key data is not valid base64"))?;
-    let named = blob
-        .get(..4)
-        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
-        .and_then(|n| blob.get(4..4 + n));
+    let named =
+        blob.get(..4).map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize).and_then(|n| blob.get(4..4 + n));
     if named != Some(ty.as_bytes()) {
         return Err(format!("`{shown}`: the key data does not encode a `{ty}` key"));
     }

@@ -700,9 +700,11 @@ fn validate_hosts(
                 d.error(f, line(k), format!("host `{shown}`: {k}: {e}"));
             }
         }
-        let installaction =
-            state_install.or_else(|| h.installaction.clone()).or_else(|| appliance.and_then(|a| a.installaction.clone()));
-        let runaction = state_run.or_else(|| h.runaction.clone()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
+        let installaction = state_install
+            .or_else(|| h.installaction.clone())
+            .or_else(|| appliance.and_then(|a| a.installaction.clone()));
+        let runaction =
+            state_run.or_else(|| h.runaction.clone()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
         let action = match boot {
             Boot::Install => installaction.clone(),
             Boot::Os => runaction.clone(),

@@ -108,11 +108,7 @@ pub struct Interface {
 #[serde(untagged)]
 pub enum BootState {
     Boot(String),
-    Full {
-        boot: Option<String>,
-        installaction: Option<String>,
-        runaction: Option<String>,
-    },
+    Full { boot: Option<String>, installaction: Option<String>, runaction: Option<String> },
 }
 
 impl BootState {

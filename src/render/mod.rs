@@ -101,10 +101,14 @@ pub fn render(
     t: &mut Templates,
     jobs_progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Tree, Invalid> {
+    // The whole host list is large at scale: only templates that use it pay for it.
+    let uses_hosts = t.uses("hosts");
     let global = t.tera.global_context();
     global.insert("site", &inv.site);
     global.insert("networks", &inv.networks);
-    global.insert("hosts", &inv.hosts);
+    if uses_hosts {
+        global.insert("hosts", &inv.hosts);
+    }
     global.insert("attributes", &inv.attributes);
     global.insert("images", &image_views(inv));
     global.insert("bootactions", &bootaction_views(inv));
@@ -156,9 +160,9 @@ pub fn render(
     Ok(tree)
 }
 
-fn host_context(inv: &Inventory, host: &Host, iface: Option<&Interface>) -> Context {
-    let mut ctx = Context::new();
-    ctx.insert("host", host);
+/// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
+fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Interface>) -> Context {
+    let mut ctx = base.clone(); // cheap: Tera values are reference-counted
     let iface =
         iface.or_else(|| host.pxe_interfaces(&inv.networks).next().map(|(i, _, _)| i)).or(host.interfaces.first());
     if let Some(i) = iface {
@@ -178,7 +182,9 @@ fn host_context(inv: &Inventory, host: &Host, iface: Option<&Interface>) -> Cont
 fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    let ctx = host_context(inv, host, None);
+    let mut base = Context::new();
+    base.insert("host", host);
+    let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
     if let Some(ba) = host.action.as_deref().and_then(|a| inv.bootactions.get(a)) {
@@ -245,7 +251,7 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
                 },
             };
             for (iface, mac, ip) in host.pxe_interfaces(&inv.networks) {
-                let mut ctx = host_context(inv, host, Some(iface));
+                let mut ctx = host_context(inv, &base, host, Some(iface));
                 ctx.insert("bootaction", &view);
                 let by = format!("host `{}` (bootaction `{}`)", host.name, ba.name);
                 for (template, paths) in HOST_CONFIGS {
@@ -373,7 +379,10 @@ fn image_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
     inv.images
         .values()
         .map(|i| {
-            (i.name.as_str(), serde_json::json!({ "name": i.name, "version": i.version, "url": i.url, "files": i.files }))
+            (
+                i.name.as_str(),
+                serde_json::json!({ "name": i.name, "version": i.version, "url": i.url, "files": i.files }),
+            )
         })
         .collect()
 }

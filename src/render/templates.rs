@@ -52,6 +52,11 @@ impl Templates {
         self.origin.get(name).cloned().unwrap_or_else(|| name.to_string())
     }
 
+    /// Does any template refer to the top-level variable `var`? (Tera's own over-approximation.)
+    pub fn uses(&self, var: &str) -> bool {
+        self.origin.keys().any(|n| self.tera.get_template_variables(n).is_ok_and(|vars| vars.contains(var)))
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.origin.contains_key(name)
     }

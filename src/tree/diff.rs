@@ -1,14 +1,14 @@
 //! Comparing a planned tree with what is on disk: the basis of incremental writes and of
 //! `pxebake diff`.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Entry, Tree};
+use super::{manifest, Entry, Tree};
 
 /// The marker file that says a directory is a pxebake tree (and may be replaced).
 pub const MARKER: &str = ".pxebake-tree";
@@ -22,15 +22,23 @@ pub enum Change {
 }
 
 /// What a write would do to the tree on disk.
-#[derive(Debug, Default, Serialize)]
-pub struct Changes {
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
     /// Paths that differ, sorted.
     pub paths: Vec<(String, Change)>,
     /// Paths already as planned.
-    pub unchanged: BTreeSet<String>,
+    pub unchanged: HashSet<&'a str>,
+    /// The digest of every planned entry (for the manifest).
+    pub digests: HashMap<&'a str, u128>,
+    /// The digest of the plan's shape and lint settings.
+    pub structure: u128,
+    /// The last successful build had the same shape and lint settings: unchanged files need no lint.
+    pub same_structure: bool,
+    /// Unchanged paths confirmed from the manifest without reading them.
+    pub quick: usize,
 }
 
-impl Changes {
+impl Changes<'_> {
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
@@ -39,7 +47,7 @@ impl Changes {
     }
 }
 
-/// Is the thing at `path` exactly what `entry` plans?
+/// Is the thing at `path` exactly what `entry` plans? (Reads the file.)
 pub fn same(path: &Path, entry: &Entry) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
@@ -62,16 +70,40 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
     }
 }
 
-/// Compares `tree` with the directory `out` (which may not exist).
-pub fn compare(tree: &Tree, out: &Path) -> Changes {
-    let results: Vec<(&String, bool)> = tree.entries.par_iter().map(|(p, e)| (p, same(&out.join(p), e))).collect();
-    let mut changes = Changes::default();
-    for (p, same) in results {
+/// Compares `tree` with the directory `out` (which may not exist). `context` is whatever else
+/// the lints depend on (it goes into the structure digest).
+pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
+    let manifest = manifest::load(out);
+    let structure = manifest::structure(tree, context);
+    let results: Vec<(&'a str, u128, bool, bool)> = tree
+        .entries
+        .par_iter()
+        .map(|(p, e)| {
+            let digest = manifest::digest(e);
+            let path = out.join(p);
+            // Quick check: planned digest as recorded, and the file untouched since.
+            let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
+            if let Some(rec) = recorded {
+                if std::fs::symlink_metadata(&path).is_ok_and(|meta| rec.matches(&meta)) {
+                    return (p.as_str(), digest, true, true);
+                }
+            }
+            (p.as_str(), digest, same(&path, e), false)
+        })
+        .collect();
+    let mut changes = Changes {
+        structure,
+        same_structure: manifest.as_ref().is_some_and(|m| m.structure == structure),
+        ..Changes::default()
+    };
+    for (p, digest, same, quick) in results {
+        changes.digests.insert(p, digest);
         if same {
-            changes.unchanged.insert(p.clone());
+            changes.unchanged.insert(p);
+            changes.quick += usize::from(quick);
         } else {
             let kind = if std::fs::symlink_metadata(out.join(p)).is_ok() { Change::Changed } else { Change::Added };
-            changes.paths.push((p.clone(), kind));
+            changes.paths.push((p.to_string(), kind));
         }
     }
     for p in existing(out) {

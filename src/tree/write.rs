@@ -1,13 +1,19 @@
-//! Writing a planned tree: atomic as a whole, incremental in effect.
+//! Writing a planned tree: atomic, and touching only what changed.
 //!
-//! The new tree is staged next to `out/` (same filesystem). Files that did not change are hard
-//! links to the ones in the current tree, so they keep their inode and mtime (rsync's quick check
-//! skips them); only changed files are written. The staged tree then replaces `out/` in one
-//! `renameat2(RENAME_EXCHANGE)`, and the old tree is removed. A build that fails or is
-//! interrupted before the exchange removes its stage and leaves `out/` as it was. When nothing
-//! changed, nothing is staged or written at all.
+//! Nothing changed: nothing is written. Otherwise the work is split in two phases:
+//!
+//! 1. **prepare** - every new or changed file is written under a temporary name next to its final
+//!    one (`.pxebake-new.NAME`); a failure or Ctrl-C here removes the temporaries, and `out/` is
+//!    exactly as it was;
+//! 2. **commit** - a journal of renames and removals is written and synced next to `out/`, then
+//!    applied. Each rename is atomic; if the process dies midway, the next build replays the
+//!    journal first, so the tree always ends up either wholly old or wholly new.
+//!
+//! Unchanged files are never touched: they keep their inode and mtime, and rsync skips them. A
+//! fresh `out/` (or a change of a file into a directory) is staged as a whole in a hidden sibling
+//! directory and renamed into place instead, unchanged files hard-linked into the stage.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::CString;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -17,8 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context as _};
 use rayon::prelude::*;
 
-use super::diff::{self, Changes, MARKER};
-use super::{Entry, Tree};
+use super::diff::{Change, Changes, MARKER};
+use super::{manifest, Entry, Tree};
+
+/// Prefix of the temporary names of the prepare phase.
+pub const TEMP: &str = ".pxebake-new.";
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
@@ -27,11 +36,10 @@ pub struct Stats {
     pub removed: usize,
 }
 
-/// The staging directory for `out`: a hidden sibling, so the final rename stays on one filesystem.
-fn stage_path(out: &Path) -> anyhow::Result<PathBuf> {
+fn sibling(out: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
     let name = out.file_name().with_context(|| format!("output directory `{}` has no name", out.display()))?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    Ok(parent.join(format!(".{}.pxebake-stage", name.to_string_lossy())))
+    Ok(parent.join(format!(".{}.{suffix}", name.to_string_lossy())))
 }
 
 /// Refuses to replace a non-empty directory that pxebake did not write.
@@ -52,43 +60,168 @@ pub fn check_replaceable(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `tree` to `out`. `changes` must come from `diff::compare(tree, out)`.
-pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> anyhow::Result<Stats> {
-    check_replaceable(out)?;
-    let stage = stage_path(out)?;
-    // A stage left by a killed build is debris: remove it first.
+/// Finishes a write that was interrupted after its commit began, and removes stale stages.
+/// Call before comparing, so the comparison sees a whole tree.
+pub fn recover(out: &Path) -> anyhow::Result<()> {
+    let stage = sibling(out, "pxebake-stage")?;
     if stage.exists() {
         std::fs::remove_dir_all(&stage).with_context(|| format!("cannot remove stale stage `{}`", stage.display()))?;
     }
-    let removed = changes.count(diff::Change::Removed);
-    if changes.is_empty() && out.join(MARKER).exists() {
-        return Ok(Stats { written: 0, unchanged: changes.unchanged.len(), removed: 0 });
+    let journal = sibling(out, "pxebake-journal")?;
+    if let Ok(text) = std::fs::read_to_string(&journal) {
+        manifest::remove(out);
+        replay(out, &text)?;
+        std::fs::remove_file(&journal).with_context(|| format!("cannot remove `{}`", journal.display()))?;
     }
-    let result = stage_tree(tree, out, &stage, &changes.unchanged, stop).and_then(|written| {
+    Ok(())
+}
+
+/// Writes `tree` to `out`. `changes` must come from `diff::compare(tree, out, ..)` after `recover`.
+pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> anyhow::Result<Stats> {
+    check_replaceable(out)?;
+    let removed = changes.count(Change::Removed);
+    let unchanged = changes.unchanged.len();
+    if changes.is_empty() && out.join(MARKER).exists() {
+        if changes.quick != unchanged {
+            manifest::save(out, tree, &changes.digests, changes.structure)?;
+        }
+        return Ok(Stats { written: 0, unchanged, removed: 0 });
+    }
+    let written = if out.join(MARKER).exists() && !needs_restructure(tree, out, changes) {
+        in_place(tree, out, changes, stop)?
+    } else {
+        staged(tree, out, &changes.unchanged, stop)?
+    };
+    manifest::save(out, tree, &changes.digests, changes.structure)?;
+    Ok(Stats { written, unchanged, removed })
+}
+
+/// Would writing in place need a file turned into a directory or back?
+fn needs_restructure(tree: &Tree, out: &Path, changes: &Changes) -> bool {
+    changes.paths.iter().any(|(p, c)| {
+        *c != Change::Removed
+            && (std::fs::symlink_metadata(out.join(p)).is_ok_and(|m| m.is_dir())
+                || parents(p).any(|d| std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir())))
+    }) || tree.entries.keys().any(|p| p.split('/').any(|c| c.starts_with(TEMP)))
+}
+
+fn temp_of(rel: &str) -> String {
+    match rel.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{TEMP}{name}"),
+        None => format!("{TEMP}{rel}"),
+    }
+}
+
+/// The two-phase in-place write; returns how many files were written.
+fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> anyhow::Result<usize> {
+    let to_write: Vec<&str> =
+        changes.paths.iter().filter(|(_, c)| *c != Change::Removed).map(|(p, _)| p.as_str()).collect();
+    // New directories, shallowest first, so a failure can remove exactly those.
+    let mut created: Vec<PathBuf> = Vec::new();
+    let needed: BTreeSet<&str> = to_write.iter().flat_map(|p| parents(p)).collect();
+    let prepare = (|| -> anyhow::Result<()> {
+        for d in needed {
+            let path = out.join(d);
+            if !path.exists() {
+                std::fs::create_dir(&path).with_context(|| format!("cannot create `{}`", path.display()))?;
+                created.push(path);
+            }
+        }
+        to_write.par_iter().try_for_each(|rel| {
+            if stop.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            let entry = tree.entries.get(*rel).context("planned entry missing")?;
+            let tmp = out.join(temp_of(rel));
+            let _ = std::fs::remove_file(&tmp);
+            place(entry, &tmp)
+        })
+    })();
+    if let Err(e) = prepare {
+        to_write.par_iter().for_each(|rel| {
+            let _ = std::fs::remove_file(out.join(temp_of(rel)));
+        });
+        for d in created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        return Err(e.context(format!("`{}` was left as it was", out.display())));
+    }
+    // Commit: from here on the write is finished, by this process or by the next one's `recover`.
+    let (jpath, journal) = write_journal(out, changes)?;
+    replay(out, &journal)?;
+    std::fs::remove_file(&jpath).with_context(|| format!("cannot remove `{}`", jpath.display()))?;
+    Ok(to_write.len())
+}
+
+/// Writes and syncs the journal of a prepared write: the commit point.
+fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, String)> {
+    let mut journal = String::new();
+    for (p, c) in &changes.paths {
+        match c {
+            Change::Removed => journal.push_str(&format!("D {p}\n")),
+            _ => journal.push_str(&format!("R {p}\n")),
+        }
+    }
+    let jpath = sibling(out, "pxebake-journal")?;
+    manifest::remove(out);
+    let mut f = std::fs::File::create(&jpath).with_context(|| format!("cannot write `{}`", jpath.display()))?;
+    f.write_all(journal.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write `{}`", jpath.display()))?;
+    Ok((jpath, journal))
+}
+
+/// Applies a journal; every step may already have been done (replays are idempotent).
+fn replay(out: &Path, journal: &str) -> anyhow::Result<()> {
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for line in journal.lines() {
+        let Some((op, rel)) = line.split_once(' ') else { continue };
+        let path = out.join(rel);
+        match op {
+            "R" => {
+                let tmp = out.join(temp_of(rel));
+                if tmp.symlink_metadata().is_ok() {
+                    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename into `{}`", path.display()))?;
+                }
+            }
+            "D" => {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| format!("cannot remove `{}`", path.display())),
+                }
+                dirs.extend(parents(rel).map(|d| out.join(d)));
+            }
+            _ => {}
+        }
+    }
+    // Directories left empty by removals go too (deepest first); non-empty ones stay.
+    for d in dirs.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
+    Ok(())
+}
+
+/// Builds the whole tree in a hidden sibling and renames it into place; returns files written.
+fn staged(tree: &Tree, out: &Path, unchanged: &HashSet<&str>, stop: &AtomicBool) -> anyhow::Result<usize> {
+    let stage = sibling(out, "pxebake-stage")?;
+    let result = stage_tree(tree, out, &stage, unchanged, stop).and_then(|written| {
         if stop.load(Ordering::SeqCst) {
-            bail!("interrupted; `{}` was left as it was", out.display());
+            bail!("interrupted");
         }
         swap(&stage, out)?;
         Ok(written)
     });
-    match result {
-        Ok(written) => {
-            // After the exchange the stage holds the old tree.
-            let _ = std::fs::remove_dir_all(&stage);
-            Ok(Stats { written, unchanged: changes.unchanged.len(), removed })
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&stage);
-            Err(e)
-        }
-    }
+    // After a swap the stage holds the old tree; after a failure, the partial new one.
+    let _ = std::fs::remove_dir_all(&stage);
+    result.with_context(|| format!("`{}` was left as it was", out.display()))
 }
 
 fn stage_tree(
     tree: &Tree,
     out: &Path,
     stage: &Path,
-    unchanged: &BTreeSet<String>,
+    unchanged: &HashSet<&str>,
     stop: &AtomicBool,
 ) -> anyhow::Result<usize> {
     std::fs::create_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
@@ -107,17 +240,17 @@ fn stage_tree(
         .par_iter()
         .map(|(rel, entry)| {
             if stop.load(Ordering::Relaxed) {
-                bail!("interrupted; `{}` was left as it was", out.display());
+                bail!("interrupted");
             }
             let dest = stage.join(rel);
-            if unchanged.contains(rel) && !matches!(entry, Entry::Symlink(_)) {
+            if unchanged.contains(rel.as_str()) && !matches!(entry, Entry::Symlink(_)) {
                 let cur = out.join(rel);
                 std::fs::hard_link(&cur, &dest)
                     .with_context(|| format!("cannot link `{}` to `{}`", cur.display(), dest.display()))?;
                 return Ok(0);
             }
             place(entry, &dest)?;
-            Ok(usize::from(!unchanged.contains(rel)))
+            Ok(usize::from(!unchanged.contains(rel.as_str())))
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(written.into_iter().sum())
@@ -166,4 +299,78 @@ fn swap(stage: &Path, out: &Path) -> anyhow::Result<()> {
         bail!("cannot swap the new tree into `{}`: {err}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::diff;
+
+    fn tree(files: &[(&str, &str)]) -> Tree {
+        let mut t = Tree::default();
+        for (p, c) in files {
+            t.entries.insert(p.to_string(), Entry::File(c.as_bytes().to_vec().into()));
+        }
+        t
+    }
+
+    fn read_all(out: &Path) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = diff::existing(out)
+            .into_iter()
+            .filter(|p| p != MARKER)
+            .map(|p| {
+                let c = std::fs::read_to_string(out.join(&p)).unwrap();
+                (p, c)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_commit_cut_short_is_finished_by_the_next_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stop = AtomicBool::new(false);
+        let old = tree(&[("a/keep", "k"), ("a/change", "1"), ("b/gone", "g")]);
+        let changes = diff::compare(&old, &out, "");
+        write(&old, &out, &changes, &stop).unwrap();
+
+        let new = tree(&[("a/keep", "k"), ("a/change", "2"), ("c/new", "n")]);
+        let changes = diff::compare(&new, &out, "");
+        assert_eq!(changes.unchanged.len(), 1);
+        // Prepare and commit the journal, then "crash" before replaying it.
+        let to_write = ["a/change", "c/new"];
+        std::fs::create_dir(out.join("c")).unwrap();
+        for p in to_write {
+            place(&new.entries[p], &out.join(temp_of(p))).unwrap();
+        }
+        write_journal(&out, &changes).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("a/change")).unwrap(), "1", "not applied yet");
+
+        recover(&out).unwrap();
+        assert_eq!(
+            read_all(&out),
+            [("a/change".into(), "2".into()), ("a/keep".into(), "k".into()), ("c/new".into(), "n".into())]
+        );
+        assert!(!out.join("b").exists(), "emptied directories go");
+        assert!(!sibling(&out, "pxebake-journal").unwrap().exists());
+        // Replaying twice changes nothing.
+        recover(&out).unwrap();
+        assert_eq!(read_all(&out).len(), 3);
+    }
+
+    #[test]
+    fn a_prepare_cut_short_leaves_debris_the_next_build_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stop = AtomicBool::new(false);
+        let t = tree(&[("a/x", "1")]);
+        write(&t, &out, &diff::compare(&t, &out, ""), &stop).unwrap();
+        std::fs::write(out.join(temp_of("a/x")), "half").unwrap();
+        let changes = diff::compare(&t, &out, "");
+        assert_eq!(changes.paths, [(temp_of("a/x"), diff::Change::Removed)]);
+        write(&t, &out, &changes, &stop).unwrap();
+        assert_eq!(read_all(&out), [("a/x".into(), "1".into())]);
+    }
 }

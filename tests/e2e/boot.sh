@@ -14,6 +14,8 @@
 #          grub.cfg-<HEXIP> (the `normal` fallback in grub.cfg)
 #   secureboot: OVMF with Secure Boot on (Microsoft keys), the site built with templates/dnsmasq.conf
 #          overridden to hand out shimx64.efi: shim -> grubx64.efi -> Debian's signed kernel
+#   localboot: a host whose action is `localboot`, over iPXE (BIOS) and GRUB (UEFI): the firmware
+#          gets `exit`, goes on to its next boot device, and loads no kernel
 #   proxy: the site rebuilt with `dhcp: proxy`; another DHCP server (a second dnsmasq with no
 #          boot options) hands out the address, pxebake's dnsmasq only the boot file (UEFI path)
 # The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
@@ -35,7 +37,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip secureboot proxy)
+[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip secureboot localboot proxy)
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(ms)
@@ -249,9 +251,10 @@ rebuild() {
 # --- Boots -----------------------------------------------------------------------------------
 expect_args() { echo "console=ttyS0 cloud-config-url=$URL/cc/$1.yaml pxebake.host=$1 panic=-1"; }
 
-# boot NAME MAC IP FIRMWARE: one VM, until its initramfs powers it off.
-boot() {
-  local name=$1 mac=$2 ip=$3 fw=$4 log=$W/serial-$1.log start rc=0
+# run_vm NAME MAC FIRMWARE [UNTIL]: runs one VM until it powers off, or with UNTIL (an extended
+# regex), until its serial console shows that; the console is then in $W/serial-NAME.log.txt.
+run_vm() {
+  local name=$1 mac=$2 fw=$3 until=${4:-} log=$W/serial-$1.log rc=0
   local qemu=(qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no)
   case $fw in
@@ -266,12 +269,24 @@ boot() {
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
-  start=$(ms)
   ip netns exec "$NS" timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
   local qpid=$!
   PIDS+=("$qpid")
+  if [ -n "$until" ]; then
+    while kill -0 "$qpid" 2>/dev/null && ! tr -d '\r' <"$log" | grep -Eq "$until"; do sleep 0.5; done
+    kill "$qpid" 2>/dev/null && rc=0 # timeout(1) passes the signal on to QEMU
+  fi
   wait "$qpid" || rc=$?
   tr -d '\r' <"$log" >"$log.txt"
+  [ -z "$until" ] || grep -Eq "$until" "$log.txt" || fail "$name: the console never showed /$until/: $(tail -c 1500 "$log.txt")"
+  return $rc
+}
+
+# boot NAME MAC IP FIRMWARE: one VM, until its initramfs powers it off; then every assertion.
+boot() {
+  local name=$1 mac=$2 ip=$3 fw=$4 log=$W/serial-$1.log start rc=0
+  start=$(ms)
+  run_vm "$name" "$mac" "$fw" || rc=$?
   [ $rc -ne 124 ] || fail "$name: no power-off within ${TIMEOUT}s; serial: $(tail -c 1500 "$log.txt")"
   [ $rc -eq 0 ] || fail "$name: qemu exited $rc; serial: $(tail -c 1500 "$log.txt")"
   grep -q '^PXEBAKE-DONE' "$log.txt" || fail "$name: the initramfs did not finish; serial: $(tail -c 1500 "$log.txt")"
@@ -362,6 +377,20 @@ for p in "${PATHS[@]}"; do
       rebuild
       stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
       ;;
+    localboot)
+      say "boot: localboot host over iPXE (BIOS) and GRUB (UEFI) -> exit to the next boot device"
+      mac=52:54:00:e2:e0:04 ip=10.99.0.54
+      grep -qx exit "$TREE/http/ipxe/$(hyphen $mac).ipxe" || fail "vm-local: no exit in its iPXE script"
+      # SeaBIOS after iPXE's exit: no disk either, so it says so (and would retry in 60 s).
+      run_vm vm-local-bios $mac seabios 'No bootable device'
+      grep -q "\"GET /boot/ipxe/$(hyphen $mac).ipxe HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-local: iPXE script not served"
+      # OVMF after GRUB's exit: it tries its next boot option.
+      run_vm vm-local-uefi $mac ovmf 'BdsDxe: (loading|failed to load) Boot0002'
+      sent "grub/grub.cfg-01-$(hyphen $mac)" $ip
+      grep -qF "DHCPACK(tap0) $ip $mac vm-local" "$W/dnsmasq.log" || fail "vm-local: no DHCPACK"
+      ! grep -q "^$ip .*GET /boot/images/" "$W/nginx/access.log" || fail "vm-local: fetched a kernel over HTTP"
+      ! grep -q "sent $TREE/tftp/vmlinuz.testos to $ip" "$W/dnsmasq.log" || fail "vm-local: fetched a kernel over TFTP"
+      ;;
     proxy)
       say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> GRUB"
       mac=52:54:00:e2:e0:07 ip=10.99.0.57
@@ -382,7 +411,7 @@ for p in "${PATHS[@]}"; do
       ! grep -q "DHCPACK" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq handed out an address in proxy mode"
       for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
       ;;
-    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, secureboot, proxy)" ;;
+    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, secureboot, localboot, proxy)" ;;
   esac
 done
 say "PASS: ${PATHS[*]}"

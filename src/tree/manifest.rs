@@ -1,0 +1,149 @@
+//! A cache of what the last build wrote, so a rebuild need not read every file to know it is
+//! unchanged.
+//!
+//! For each path: a digest of what was planned, and the size, mtime and inode the file had once
+//! written. A file whose digest matches and whose stat still matches is unchanged without being
+//! read (the quick check rsync and make use). The manifest lives next to `out/`, not in it, so the
+//! tree itself stays byte-identical across machines; it is only a cache: when it is missing or
+//! stale, files are compared by content.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use super::{Entry, Tree};
+
+const VERSION: &str = "pxebake-manifest 1";
+
+/// What one written path looked like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    pub digest: u128,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ino: u64,
+}
+
+impl Rec {
+    /// Does the file on disk still look as it did when written?
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        (meta.len(), mtime, meta.ino()) == (self.size, self.mtime_ns, self.ino)
+    }
+}
+
+pub struct Manifest {
+    /// Digest of the tree's structure (paths, kinds, link targets) and lint settings at write time.
+    pub structure: u128,
+    pub recs: HashMap<String, Rec>,
+}
+
+/// Where the manifest of `out` lives: a hidden sibling.
+pub fn path_for(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.pxebake-manifest"))
+}
+
+fn sha(parts: &[&[u8]]) -> u128 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    u128::from_le_bytes(d[..16].try_into().unwrap_or([0; 16]))
+}
+
+/// The digest of what `entry` plans (copies by source identity, not content: they are large).
+pub fn digest(entry: &Entry) -> u128 {
+    match entry {
+        Entry::File(bytes) => sha(&[b"F", bytes]),
+        Entry::Symlink(t) => sha(&[b"L", t.as_bytes()]),
+        Entry::Copy(src) => {
+            let id = std::fs::metadata(src)
+                .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.len(), m.mtime()))
+                .unwrap_or_default();
+            sha(&[b"C", src.as_os_str().as_encoded_bytes(), id.as_bytes()])
+        }
+    }
+}
+
+/// The digest of the tree's shape: what lints depend on besides a file's own content.
+pub fn structure(tree: &Tree, context: &str) -> u128 {
+    let mut h = Sha256::new();
+    h.update(context.as_bytes());
+    for (p, e) in &tree.entries {
+        h.update(p.as_bytes());
+        match e {
+            Entry::File(_) => h.update(b"\0F\0"),
+            Entry::Copy(_) => h.update(b"\0C\0"),
+            Entry::Symlink(t) => {
+                h.update(b"\0L");
+                h.update(t.as_bytes());
+                h.update(b"\0");
+            }
+        }
+    }
+    let d = h.finalize();
+    u128::from_le_bytes(d[..16].try_into().unwrap_or([0; 16]))
+}
+
+/// Reads the manifest of `out`; None when missing or unreadable (then everything is compared).
+pub fn load(out: &Path) -> Option<Manifest> {
+    let text = std::fs::read_to_string(path_for(out)).ok()?;
+    let mut lines = text.lines();
+    let header = lines.next()?;
+    let structure = u128::from_str_radix(header.strip_prefix(VERSION)?.trim(), 16).ok()?;
+    let mut recs = HashMap::new();
+    for line in lines {
+        let mut f = line.splitn(5, ' ');
+        let (Some(d), Some(s), Some(m), Some(i), Some(p)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
+            return None;
+        };
+        let rec = Rec {
+            digest: u128::from_str_radix(d, 16).ok()?,
+            size: s.parse().ok()?,
+            mtime_ns: m.parse().ok()?,
+            ino: i.parse().ok()?,
+        };
+        recs.insert(p.to_string(), rec);
+    }
+    Some(Manifest { structure, recs })
+}
+
+/// Records every path of `tree` as it now is in `out` (atomically replacing the old manifest).
+pub fn save(out: &Path, tree: &Tree, digests: &HashMap<&str, u128>, structure: u128) -> anyhow::Result<()> {
+    let lines: Vec<String> = tree
+        .entries
+        .par_iter()
+        .filter_map(|(p, _)| {
+            let meta = std::fs::symlink_metadata(out.join(p)).ok()?;
+            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let d = digests.get(p.as_str())?;
+            Some(format!("{d:032x} {} {mtime} {} {p}\n", meta.len(), meta.ino()))
+        })
+        .collect();
+    let path = path_for(out);
+    let tmp = path.with_extension("tmp");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?,
+    );
+    writeln!(f, "{VERSION} {structure:032x}")?;
+    for l in lines {
+        f.write_all(l.as_bytes())?;
+    }
+    f.into_inner().map_err(|e| e.into_error())?.sync_all().ok();
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Forgets the manifest (after a write that did not finish, nothing in it can be trusted).
+pub fn remove(out: &Path) {
+    let _ = std::fs::remove_file(path_for(out));
+}
