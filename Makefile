@@ -37,3 +37,10 @@ lint:
 clean:
 	$(CARGO) clean
 	rm -rf out .out.pxebake-stage
+
+# Benchmarks: image verification and download (bench/images.sh), then scale (benches/scale.rs);
+# both record their results in BENCHMARKS.md. Takes about 15 minutes on 2 cores.
+bench: binary
+	mkdir -p target
+	bench/images.sh > target/bench-images.md
+	$(CARGO) bench --locked --bench scale

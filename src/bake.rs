@@ -61,7 +61,16 @@ pub fn paint(text: &str, code: &str) -> String {
 /// With `PXEBAKE_TIMINGS=1`, prints how long each stage took (for profiling and `make bench`).
 pub fn timing(stage: &str, since: Instant) -> Instant {
     if std::env::var_os("PXEBAKE_TIMINGS").is_some() {
-        eprintln!("timing: {stage:<10} {:>8.1} ms", since.elapsed().as_secs_f64() * 1000.0);
+        // Resident and peak memory so far, from /proc (Linux).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field =
+            |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
+        eprintln!(
+            "timing: {stage:<10} {:>8.1} ms  rss {}  peak {}",
+            since.elapsed().as_secs_f64() * 1000.0,
+            field("VmRSS:"),
+            field("VmHWM:")
+        );
     }
     Instant::now()
 }

@@ -384,8 +384,8 @@ for p in "${PATHS[@]}"; do
       # SeaBIOS after iPXE's exit: no disk either, so it says so (and would retry in 60 s).
       run_vm vm-local-bios $mac seabios 'No bootable device'
       grep -q "\"GET /boot/ipxe/$(hyphen $mac).ipxe HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-local: iPXE script not served"
-      # OVMF after GRUB's exit: it tries its next boot option.
-      run_vm vm-local-uefi $mac ovmf 'BdsDxe: (loading|failed to load) Boot0002'
+      # OVMF after GRUB's exit: every boot option has failed or returned, so it starts its setup UI.
+      run_vm vm-local-uefi $mac ovmf 'BdsDxe: loading Boot0000 "UiApp"'
       sent "grub/grub.cfg-01-$(hyphen $mac)" $ip
       grep -qF "DHCPACK(tap0) $ip $mac vm-local" "$W/dnsmasq.log" || fail "vm-local: no DHCPACK"
       ! grep -q "^$ip .*GET /boot/images/" "$W/nginx/access.log" || fail "vm-local: fetched a kernel over HTTP"
