@@ -49,7 +49,7 @@ pub fn lint(inv: &Inventory, tree: &Tree, opts: Options, skip: Option<&HashSet<&
         .flat_map_iter(|(path, bytes)| {
             let text = String::from_utf8_lossy(bytes);
             let mut out = lint_config(inv, tree, path, &text, opts);
-            out.extend(lint_document(tree, path, &text));
+            out.extend(lint_document(inv, tree, path, &text));
             out
         })
         .collect();
@@ -80,13 +80,19 @@ fn kind_of(path: &str, text: &str) -> Option<&'static str> {
     None
 }
 
-fn lint_document(tree: &Tree, path: &str, text: &str) -> Vec<Diagnostic> {
+fn lint_document(inv: &Inventory, tree: &Tree, path: &str, text: &str) -> Vec<Diagnostic> {
     let problems = match kind_of(path, text) {
         Some("cloud-config") => cloud_config::validate(text),
         Some("ignition") => ignition::validate(text),
         _ => return Vec::new(),
     };
-    let from = tree.origins.get(path).map(|o| format!(" (rendered from {o})")).unwrap_or_default();
+    let from = tree
+        .origins
+        .get(path)
+        .map(|(rule, host)| {
+            format!(" (rendered from {})", crate::render::rule_origin(inv, *rule as usize, *host as usize))
+        })
+        .unwrap_or_default();
     problems
         .into_iter()
         .map(|p| Diagnostic { file: path.to_string(), line: Some(p.line), message: format!("{}{from}", p.message) })

@@ -639,6 +639,7 @@ fn validate_hosts(
     let mut by_name: HashMap<&str, Origin> = HashMap::new();
     let mut by_mac: HashMap<Mac, (String, Origin)> = HashMap::new();
     let mut by_ip: HashMap<Ipv4Addr, (String, Origin)> = HashMap::new();
+    let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
     for item in &raw.hosts {
         let h = &item.value;
         let f = item.file;
@@ -796,11 +797,21 @@ fn validate_hosts(
             };
             interfaces.push(Interface { network: i.network.clone(), name: i.name.clone(), mac, ip });
         }
-        let mut attributes = global.clone();
-        if let Some(a) = appliance {
-            attributes.extend(a.attributes.clone());
-        }
-        attributes.extend(h.attributes.clone());
+        // Hosts without attributes of their own share their appliance's merged map (memory at scale).
+        let base = merged.entry(h.appliance.clone()).or_insert_with(|| {
+            let mut m = global.clone();
+            if let Some(a) = appliance {
+                m.extend(a.attributes.clone());
+            }
+            Arc::new(m)
+        });
+        let attributes = if h.attributes.is_empty() {
+            Arc::clone(base)
+        } else {
+            let mut m = (**base).clone();
+            m.extend(h.attributes.clone());
+            Arc::new(m)
+        };
         hosts.push(Host {
             name: name.clone(),
             appliance: h.appliance.clone(),

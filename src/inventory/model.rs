@@ -156,8 +156,8 @@ pub struct Host {
     /// The bootaction in force: `installaction` when `boot: install`, else `runaction`.
     pub action: Option<String>,
     pub interfaces: Vec<Interface>,
-    /// Global, then appliance, then host attributes (host wins).
-    pub attributes: Attributes,
+    /// Global, then appliance, then host attributes (host wins); shared between hosts that add none.
+    pub attributes: Arc<Attributes>,
     #[serde(skip)]
     pub origin: Origin,
 }

@@ -83,10 +83,39 @@ pub const SITE_FILES: &[(&str, &str)] = &[
 ];
 
 /// One planned output and what produced it (for collision messages).
-struct Output {
+struct Output<'a> {
     path: String,
     entry: Entry,
-    by: String,
+    by: By<'a>,
+}
+
+/// What produced an output; formatted only when a message needs it.
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Host(&'a Host, Option<&'a str>),
+    Rule(usize, &'a Inventory, usize),
+    Site,
+    Bootaction(&'a str),
+}
+
+impl std::fmt::Display for By<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            By::Host(h, Some(ba)) => write!(f, "host `{}` (bootaction `{ba}`)", h.name),
+            By::Host(h, None) => write!(f, "host `{}`", h.name),
+            By::Rule(rule, inv, host) => f.write_str(&rule_origin(inv, *rule, *host)),
+            By::Site => f.write_str("the site"),
+            By::Bootaction(ba) => write!(f, "bootaction `{ba}`"),
+        }
+    }
+}
+
+/// "template `x` for host `y` (files rule at file:line)", for messages about rendered files.
+pub fn rule_origin(inv: &Inventory, rule: usize, host: usize) -> String {
+    match (inv.files.get(rule), inv.hosts.get(host)) {
+        (Some(r), Some(h)) => format!("template `{}` for host `{}` (files rule at {})", r.template, h.name, r.origin),
+        _ => "a files rule".into(),
+    }
 }
 
 /// A render failure, located in the template that failed and naming the host.
@@ -119,8 +148,9 @@ pub fn render(
     let per_host: Vec<Result<Vec<Output>, Vec<Diagnostic>>> = inv
         .hosts
         .par_iter()
-        .map(|host| {
-            let r = render_host(inv, t, host);
+        .enumerate()
+        .map(|(index, host)| {
+            let r = render_host(inv, t, index, host);
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
             }
@@ -140,23 +170,25 @@ pub fn render(
         Ok(o) => outputs.extend(o),
         Err(e) => d.extend(e),
     }
-    let mut tree = Tree::default();
-    let mut by: BTreeMap<String, String> = BTreeMap::new();
+    let mut planned: BTreeMap<String, (Entry, By)> = BTreeMap::new();
     for o in outputs {
-        if let Some(first) = by.get(&o.path) {
-            let same_link = matches!(o.entry, Entry::Symlink(_)) && tree.entries.get(&o.path) == Some(&o.entry);
+        if let Some((first_entry, first)) = planned.get(&o.path) {
+            let same_link = matches!(o.entry, Entry::Symlink(_)) && *first_entry == o.entry;
             if !same_link {
                 d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
             }
             continue;
         }
-        if o.by.starts_with("template ") {
-            tree.origins.insert(o.path.clone(), o.by.clone());
-        }
-        by.insert(o.path.clone(), o.by);
-        tree.entries.insert(o.path, o.entry);
+        planned.insert(o.path, (o.entry, o.by));
     }
     d.finish()?;
+    let mut tree = Tree::default();
+    for (path, (entry, by)) in planned {
+        if let By::Rule(rule, _, host) = by {
+            tree.origins.insert(path.clone(), (rule as u32, host as u32));
+        }
+        tree.entries.insert(path, entry);
+    }
     Ok(tree)
 }
 
@@ -179,7 +211,12 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
     ctx
 }
 
-fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output>, Vec<Diagnostic>> {
+fn render_host<'a>(
+    inv: &'a Inventory,
+    t: &Templates,
+    index: usize,
+    host: &'a Host,
+) -> Result<Vec<Output<'a>>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut base = Context::new();
@@ -253,13 +290,13 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
             for (iface, mac, ip) in host.pxe_interfaces(&inv.networks) {
                 let mut ctx = host_context(inv, &base, host, Some(iface));
                 ctx.insert("bootaction", &view);
-                let by = format!("host `{}` (bootaction `{}`)", host.name, ba.name);
+                let by = By::Host(host, Some(&ba.name));
                 for (template, paths) in HOST_CONFIGS {
                     match t.tera.render(template, &ctx) {
                         Ok(text) => {
                             let entry = text_entry(text);
                             for path in paths(mac, ip) {
-                                out.push(Output { path, entry: entry.clone(), by: by.clone() });
+                                out.push(Output { path, entry: entry.clone(), by });
                             }
                         }
                         Err(e) => errors.push(render_error(t, template, host, &e)),
@@ -273,7 +310,7 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
     for (template, path) in HOST_FILES {
         let Some(path) = path(host) else { continue };
         match t.tera.render(template, &ctx) {
-            Ok(text) => out.push(Output { path, entry: text_entry(text), by: format!("host `{}`", host.name) }),
+            Ok(text) => out.push(Output { path, entry: text_entry(text), by: By::Host(host, None) }),
             Err(e) => errors.push(render_error(t, template, host, &e)),
         }
     }
@@ -303,11 +340,9 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
             continue; // reported when templates were loaded
         }
         match t.tera.render(&rule.template, &ctx) {
-            Ok(text) => out.push(Output {
-                path: format!("http/{path}"),
-                entry: text_entry(text),
-                by: format!("template `{}` for host `{}` (files rule at {})", rule.template, host.name, rule.origin),
-            }),
+            Ok(text) => {
+                out.push(Output { path: format!("http/{path}"), entry: text_entry(text), by: By::Rule(i, inv, index) })
+            }
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }
     }
@@ -319,13 +354,13 @@ fn render_host(inv: &Inventory, t: &Templates, host: &Host) -> Result<Vec<Output
 }
 
 /// Site-wide files: the fallback pxelinux config and the kernel/initrd links.
-fn render_site(inv: &Inventory, t: &Templates) -> Result<Vec<Output>, Vec<Diagnostic>> {
+fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let ctx = Context::new();
     for (template, path) in SITE_FILES {
         match t.tera.render(template, &ctx) {
-            Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: "the site".into() }),
+            Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
                 errors.push(Diagnostic { file, line, message: format!("rendering `{template}`: {msg}") });
@@ -340,7 +375,7 @@ fn render_site(inv: &Inventory, t: &Templates) -> Result<Vec<Output>, Vec<Diagno
                 out.push(Output {
                     path: format!("tftp/{name}"),
                     entry: Entry::Symlink(format!("../{}", image_path(&img.name, &img.version, file))),
-                    by: format!("bootaction `{}`", ba.name),
+                    by: By::Bootaction(&ba.name),
                 });
             }
         }

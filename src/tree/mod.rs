@@ -27,7 +27,8 @@ pub enum Entry {
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
     /// For files rendered from `files` rules: which template and host produced them (for messages).
-    pub origins: BTreeMap<String, String>,
+    /// (files rule index, host index); see `render::rule_origin`.
+    pub origins: BTreeMap<String, (u32, u32)>,
 }
 
 impl Tree {
