@@ -269,6 +269,7 @@ run_vm() {
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
+  : >"$log" # exists before the wait loop reads it
   ip netns exec "$NS" timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
   local qpid=$!
   PIDS+=("$qpid")
