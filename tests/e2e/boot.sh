@@ -67,6 +67,8 @@ cleanup() {
     kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   ip netns del "$NS" 2>/dev/null
+  # gpg starts an agent for the throwaway keyring; it must not outlive the test.
+  [ -n "${GNUPGHOME:-}" ] && gpgconf --homedir "$GNUPGHOME" --kill gpg-agent 2>/dev/null
   if [ $rc -ne 0 ] && [ -d "$W" ]; then
     for f in "$W"/dnsmasq.log "$W"/nginx/error.log "$W"/nginx/access.log; do
       [ -s "$f" ] && { echo "--- last lines of $f"; tail -n 25 "$f"; }
