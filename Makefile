@@ -39,7 +39,7 @@ clean:
 	rm -rf out .out.pxebake-stage
 
 # Benchmarks: image verification and download (bench/images.sh), then scale (benches/scale.rs);
-# both record their results in BENCHMARKS.md. Takes about 15 minutes on 2 cores.
+# both record their results in BENCHMARKS.md. Takes about 20-25 minutes on 2 cores.
 bench: binary
 	mkdir -p target
 	bench/images.sh > target/bench-images.md

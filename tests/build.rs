@@ -103,7 +103,7 @@ fn example_backend_0_0_installs_flatcar_with_its_cloud_config() {
     assert!(default.contains("LOCALBOOT 0") && !default.contains("KERNEL"));
     assert_eq!(
         fs::read_link(out.join("tftp/vmlinuz.coreos")).unwrap().to_string_lossy(),
-        "../images/flatcar-stable/4230.2.4/flatcar_production_pxe.vmlinuz"
+        "../images/flatcar-stable/4757.2.1/flatcar_production_pxe.vmlinuz"
     );
     assert!(stderr(&o).contains("rendered"), "summary line: {}", stderr(&o));
     assert!(stderr(&o).contains("--no-images"), "says the images are missing: {}", stderr(&o));

@@ -115,7 +115,7 @@ fn diff_shows_added_removed_changed_and_retargeted() {
     let inv = dir.path().join("inventory");
     let site = fs::read_to_string(inv.join("site.yaml")).unwrap();
     // changed: every backend's cloud-config; retargeted: the image version moves the links.
-    let site = site.replace("version: \"4230.2.4\"", "version: \"9999.0.0\"");
+    let site = site.replace("version: \"4757.2.1\"", "version: \"9999.0.0\"");
     fs::write(inv.join("site.yaml"), site).unwrap();
     let hosts = fs::read_to_string(inv.join("hosts.yaml")).unwrap();
     // removed: backend-0-4; added: backend-0-5.
@@ -138,7 +138,7 @@ fn diff_shows_added_removed_changed_and_retargeted() {
         "removed: tftp/pxelinux.cfg/01-52-54-00-00-00-04\n",
         "changed: http/coreos/backend-0-0.yaml\n",
         "-      command: start\n+      command: restart\n",
-        "changed: tftp/vmlinuz.coreos -> ../images/flatcar-stable/9999.0.0/flatcar_production_pxe.vmlinuz (was -> ../images/flatcar-stable/4230.2.4/flatcar_production_pxe.vmlinuz)\n",
+        "changed: tftp/vmlinuz.coreos -> ../images/flatcar-stable/9999.0.0/flatcar_production_pxe.vmlinuz (was -> ../images/flatcar-stable/4757.2.1/flatcar_production_pxe.vmlinuz)\n",
     ] {
         assert!(text.contains(expected), "expected {expected:?} in\n{text}");
     }
