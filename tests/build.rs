@@ -65,14 +65,6 @@ fn build(dir: &Path, extra: &[&str]) -> std::process::Output {
     run(dir, &args)
 }
 
-fn example_site() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["inventory", "templates", "keys"] {
-        copy_dir(&repo().join(sub), &dir.path().join(sub));
-    }
-    dir
-}
-
 #[test]
 fn example_site_matches_golden_tree() {
     let dir = example_site();

@@ -7,14 +7,6 @@ use std::path::Path;
 
 use common::*;
 
-fn example_site() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["inventory", "templates", "keys"] {
-        copy_dir(&repo().join(sub), &dir.path().join(sub));
-    }
-    dir
-}
-
 fn build(dir: &Path) -> std::process::Output {
     run(dir, &["build", "--no-images", "--no-bootloaders"])
 }
