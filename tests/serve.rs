@@ -51,6 +51,15 @@ fn bootloaders_are_copied_from_site_bootloaders_and_null_drops_a_default() {
     assert_eq!(fs::read_to_string(tftp.join("pxelinux.0")).unwrap(), "pxelinux");
     assert_eq!(fs::read_to_string(tftp.join("ldlinux.c32")).unwrap(), "ldlinux");
     assert!(!tftp.join("grubx64.efi").exists());
+    // A copy, never a hard link: editing the tree must not change the source (a system file).
+    use std::os::unix::fs::MetadataExt;
+    let src = fs::metadata(dir.path().join("inventory/loaders/pxelinux.0")).unwrap();
+    let copy = fs::metadata(tftp.join("pxelinux.0")).unwrap();
+    assert_ne!(src.ino(), copy.ino());
+    // An unchanged bootloader is not rewritten by the next build.
+    let o = build(dir.path());
+    assert!(stderr(&o).contains(" 0 written"), "{}", stderr(&o));
+    assert_eq!(fs::metadata(tftp.join("pxelinux.0")).unwrap().ino(), copy.ino());
 }
 
 #[test]

@@ -48,8 +48,8 @@ pub fn place(inv: &Inventory, source: &ImageSource, ui: &Ui) -> anyhow::Result<V
     let mut out = Vec::new();
     for d in &done.files {
         let dir = format!("images/{}/{}", d.entry.image, d.entry.version);
-        out.push((format!("{dir}/{}", d.entry.file), Entry::Copy(d.file.clone())));
-        out.push((format!("{dir}/{}.sig", d.entry.file), Entry::Copy(d.sig.clone())));
+        out.push((format!("{dir}/{}", d.entry.file), Entry::Link(d.file.clone())));
+        out.push((format!("{dir}/{}.sig", d.entry.file), Entry::Link(d.sig.clone())));
     }
     if !inv.images.is_empty() {
         out.push(("http/images".into(), Entry::Symlink("../images".into())));

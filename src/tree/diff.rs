@@ -59,7 +59,7 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
         Entry::Symlink(target) => {
             meta.file_type().is_symlink() && std::fs::read_link(path).is_ok_and(|t| t.as_os_str() == target.as_str())
         }
-        Entry::Copy(src) => match std::fs::metadata(src) {
+        Entry::Copy(src) | Entry::Link(src) => match std::fs::metadata(src) {
             Ok(s) => {
                 meta.is_file()
                     && ((meta.dev(), meta.ino()) == (s.dev(), s.ino())

@@ -65,11 +65,12 @@ pub fn digest(entry: &Entry) -> u128 {
     match entry {
         Entry::File(bytes) => sha(&[b"F", bytes]),
         Entry::Symlink(t) => sha(&[b"L", t.as_bytes()]),
-        Entry::Copy(src) => {
+        Entry::Copy(src) | Entry::Link(src) => {
             let id = std::fs::metadata(src)
                 .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.len(), m.mtime()))
                 .unwrap_or_default();
-            sha(&[b"C", src.as_os_str().as_encoded_bytes(), id.as_bytes()])
+            let kind: &[u8] = if matches!(entry, Entry::Link(_)) { b"H" } else { b"C" };
+            sha(&[kind, src.as_os_str().as_encoded_bytes(), id.as_bytes()])
         }
     }
 }
@@ -82,7 +83,7 @@ pub fn structure(tree: &Tree, context: &str) -> u128 {
         h.update(p.as_bytes());
         match e {
             Entry::File(_) => h.update(b"\0F\0"),
-            Entry::Copy(_) => h.update(b"\0C\0"),
+            Entry::Copy(_) | Entry::Link(_) => h.update(b"\0C\0"),
             Entry::Symlink(t) => {
                 h.update(b"\0L");
                 h.update(t.as_bytes());

@@ -18,8 +18,12 @@ pub enum Entry {
     File(Arc<[u8]>),
     /// A relative symbolic link.
     Symlink(String),
-    /// A verified file copied or hard-linked from the image cache (or a bootloader binary).
+    /// A file copied into the tree (bootloader binaries: never linked, so editing the tree can
+    /// never change a system file).
     Copy(PathBuf),
+    /// A verified file from the image cache, hard-linked (copied across filesystems): 400 MB
+    /// initrds are not duplicated, and the cache re-verifies its files on every build.
+    Link(PathBuf),
 }
 
 /// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.

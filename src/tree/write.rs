@@ -267,13 +267,13 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
             std::os::unix::fs::symlink(target, dest)
                 .with_context(|| format!("cannot create symlink `{}`", dest.display()))?;
         }
-        Entry::Copy(src) => {
-            if std::fs::hard_link(src, dest).is_err() {
-                std::fs::copy(src, dest)
-                    .with_context(|| format!("cannot copy `{}` to `{}`", src.display(), dest.display()))?;
-                let mtime = std::fs::metadata(src)?.modified()?;
-                std::fs::File::options().write(true).open(dest)?.set_modified(mtime)?;
-            }
+        Entry::Link(src) if std::fs::hard_link(src, dest).is_ok() => {}
+        Entry::Copy(src) | Entry::Link(src) => {
+            std::fs::copy(src, dest)
+                .with_context(|| format!("cannot copy `{}` to `{}`", src.display(), dest.display()))?;
+            // The source's mtime, so an unchanged copy is recognised by size and mtime.
+            let mtime = std::fs::metadata(src)?.modified()?;
+            std::fs::File::options().write(true).open(dest)?.set_modified(mtime)?;
         }
     }
     Ok(())
