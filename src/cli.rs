@@ -136,7 +136,7 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub site: SiteArgs,
 
-    /// Output directory (replaced as a whole; must be empty or a pxebake tree).
+    /// Output directory: empty or a pxebake tree. It ends up holding exactly the planned tree.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
 

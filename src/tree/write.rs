@@ -232,7 +232,7 @@ fn stage_tree(
     }
     std::fs::write(
         stage.join(MARKER),
-        "This directory is written by pxebake; it is replaced as a whole on every build.\n",
+        "This directory is written by pxebake; every build makes it hold exactly the planned tree.\n",
     )
     .with_context(|| format!("cannot write into `{}`", stage.display()))?;
     let written: Vec<usize> = tree
