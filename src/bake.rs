@@ -153,8 +153,10 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
     let t = timing("lint", t);
     let links = image_links(inv);
-    let stats = write::write(tree, &args.out, &changes, &STOP)
-        .with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
+    let pb = ui.progress(0, "writing");
+    let stats = write::write(tree, &args.out, &changes, &STOP, &pb);
+    pb.finish_and_clear();
+    let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {

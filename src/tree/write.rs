@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use super::diff::{Change, Changes, MARKER};
@@ -77,7 +78,8 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes `tree` to `out`. `changes` must come from `diff::compare(tree, out, ..)` after `recover`.
-pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> anyhow::Result<Stats> {
+/// `pb` counts the files written (a hidden bar when nobody watches).
+pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &ProgressBar) -> anyhow::Result<Stats> {
     check_replaceable(out)?;
     let removed = changes.count(Change::Removed);
     let unchanged = changes.unchanged.len();
@@ -88,9 +90,11 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> a
         return Ok(Stats { written: 0, unchanged, removed: 0 });
     }
     let written = if out.join(MARKER).exists() && !needs_restructure(tree, out, changes) {
-        in_place(tree, out, changes, stop)?
+        pb.set_length(changes.paths.len() as u64);
+        in_place(tree, out, changes, stop, pb)?
     } else {
-        staged(tree, out, &changes.unchanged, stop)?
+        pb.set_length(tree.entries.len() as u64);
+        staged(tree, out, &changes.unchanged, stop, pb)?
     };
     manifest::save(out, tree, &changes.digests, changes.structure)?;
     Ok(Stats { written, unchanged, removed })
@@ -113,7 +117,7 @@ fn temp_of(rel: &str) -> String {
 }
 
 /// The two-phase in-place write; returns how many files were written.
-fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> anyhow::Result<usize> {
+fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &ProgressBar) -> anyhow::Result<usize> {
     let to_write: Vec<&str> =
         changes.paths.iter().filter(|(_, c)| *c != Change::Removed).map(|(p, _)| p.as_str()).collect();
     // New directories, shallowest first, so a failure can remove exactly those.
@@ -134,7 +138,9 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool) -> an
             let entry = tree.entries.get(*rel).context("planned entry missing")?;
             let tmp = out.join(temp_of(rel));
             let _ = std::fs::remove_file(&tmp);
-            place(entry, &tmp)
+            place(entry, &tmp)?;
+            pb.inc(1);
+            Ok(())
         })
     })();
     if let Err(e) = prepare {
@@ -203,9 +209,15 @@ fn replay(out: &Path, journal: &str) -> anyhow::Result<()> {
 }
 
 /// Builds the whole tree in a hidden sibling and renames it into place; returns files written.
-fn staged(tree: &Tree, out: &Path, unchanged: &HashSet<&str>, stop: &AtomicBool) -> anyhow::Result<usize> {
+fn staged(
+    tree: &Tree,
+    out: &Path,
+    unchanged: &HashSet<&str>,
+    stop: &AtomicBool,
+    pb: &ProgressBar,
+) -> anyhow::Result<usize> {
     let stage = sibling(out, "pxebake-stage")?;
-    let result = stage_tree(tree, out, &stage, unchanged, stop).and_then(|written| {
+    let result = stage_tree(tree, out, &stage, unchanged, stop, pb).and_then(|written| {
         if stop.load(Ordering::SeqCst) {
             bail!("interrupted");
         }
@@ -223,6 +235,7 @@ fn stage_tree(
     stage: &Path,
     unchanged: &HashSet<&str>,
     stop: &AtomicBool,
+    pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
     std::fs::create_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
     let dirs: BTreeSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
@@ -247,9 +260,11 @@ fn stage_tree(
                 let cur = out.join(rel);
                 std::fs::hard_link(&cur, &dest)
                     .with_context(|| format!("cannot link `{}` to `{}`", cur.display(), dest.display()))?;
+                pb.inc(1);
                 return Ok(0);
             }
             place(entry, &dest)?;
+            pb.inc(1);
             Ok(usize::from(!unchanged.contains(rel.as_str())))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -334,7 +349,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         let old = tree(&[("a/keep", "k"), ("a/change", "1"), ("b/gone", "g")]);
         let changes = diff::compare(&old, &out, "");
-        write(&old, &out, &changes, &stop).unwrap();
+        write(&old, &out, &changes, &stop, &ProgressBar::hidden()).unwrap();
 
         let new = tree(&[("a/keep", "k"), ("a/change", "2"), ("c/new", "n")]);
         let changes = diff::compare(&new, &out, "");
@@ -366,11 +381,11 @@ mod tests {
         let out = dir.path().join("out");
         let stop = AtomicBool::new(false);
         let t = tree(&[("a/x", "1")]);
-        write(&t, &out, &diff::compare(&t, &out, ""), &stop).unwrap();
+        write(&t, &out, &diff::compare(&t, &out, ""), &stop, &ProgressBar::hidden()).unwrap();
         std::fs::write(out.join(temp_of("a/x")), "half").unwrap();
         let changes = diff::compare(&t, &out, "");
         assert_eq!(changes.paths, [(temp_of("a/x"), diff::Change::Removed)]);
-        write(&t, &out, &changes, &stop).unwrap();
+        write(&t, &out, &changes, &stop, &ProgressBar::hidden()).unwrap();
         assert_eq!(read_all(&out), [("a/x".into(), "1".into())]);
     }
 }
