@@ -425,6 +425,13 @@ fn control_characters_cannot_reach_config_lines() {
 }
 
 #[test]
+fn files_rules_cannot_write_over_the_served_images() {
+    let err =
+        check_error(&SITE.replace("path: \"cc/{{ host.name }}.yaml\"", "path: \"images/{{ host.name }}\""), HOSTS);
+    assert_has(&err, "inventory/site.yaml:26: files: path rendered for host `n1`: `images/n1` is reserved for the verified OS images");
+}
+
+#[test]
 fn template_errors_name_template_line_and_host() {
     let dir = lab(SITE, HOSTS);
     fs::create_dir_all(dir.path().join("templates")).unwrap();

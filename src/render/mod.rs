@@ -328,7 +328,10 @@ fn render_host<'a>(
                 continue;
             }
         };
-        if let Err(e) = names::check_relative_path(&path) {
+        // http/images is where the verified images are served; nothing else may write there.
+        let reserved = (path == "images" || path.starts_with("images/"))
+            .then(|| format!("`{path}` is reserved for the verified OS images (http/images)"));
+        if let Some(e) = names::check_relative_path(&path).err().or(reserved) {
             errors.push(Diagnostic {
                 file: rule.origin.file.to_string(),
                 line: Some(rule.origin.line),
