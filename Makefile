@@ -36,7 +36,7 @@ lint:
 
 clean:
 	$(CARGO) clean
-	rm -rf out .out.pxebake-stage
+	rm -rf out .out.pxebake-*
 
 # Benchmarks: image verification and download (bench/images.sh), then scale (benches/scale.rs);
 # both record their results in BENCHMARKS.md. Takes about 20-25 minutes on 2 cores.

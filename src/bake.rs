@@ -145,6 +145,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let t = Instant::now();
     write::check_replaceable(&args.out)?;
+    let _lock = write::lock(&args.out)?;
     write::recover(&args.out)?;
     let opts = crate::check::Options { images_placed: !args.no_images };
     let changes = diff::compare(tree, &args.out, &opts.context(inv));

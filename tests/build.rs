@@ -299,6 +299,21 @@ fn interrupting_a_build_never_leaves_a_half_tree() {
 }
 
 #[test]
+fn a_second_build_on_the_same_tree_waits_for_no_one_and_fails_clearly() {
+    use std::os::fd::AsRawFd;
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let lock = fs::File::create(dir.path().join(".out.pxebake-lock")).unwrap();
+    // SAFETY: flock on our own descriptor, as a concurrent build would hold it.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    let o = build(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("another pxebake build is writing `out`"), "{}", stderr(&o));
+    drop(lock);
+    assert!(build(dir.path(), &[]).status.success());
+}
+
+#[test]
 fn refuses_to_replace_a_directory_pxebake_did_not_write() {
     let dir = lab(SITE, HOSTS);
     fs::create_dir(dir.path().join("out")).unwrap();

@@ -61,6 +61,31 @@ pub fn check_replaceable(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Held while a build compares and writes `out`: a second build on the same tree fails at once
+/// instead of interleaving its temporaries and journal with the first one's.
+pub struct Lock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the write lock of `out` (a sibling lock file, released when the process ends).
+pub fn lock(out: &Path) -> anyhow::Result<Lock> {
+    use std::os::fd::AsRawFd;
+    let path = sibling(out, "pxebake-lock")?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file `{}`", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!(
+            "another pxebake build is writing `{}` (lock `{}`); wait for it to finish",
+            out.display(),
+            path.display()
+        );
+    }
+    Ok(Lock(file))
+}
+
 /// Finishes a write that was interrupted after its commit began, and removes stale stages.
 /// Call before comparing, so the comparison sees a whole tree.
 pub fn recover(out: &Path) -> anyhow::Result<()> {
