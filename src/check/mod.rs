@@ -29,9 +29,10 @@ pub struct Options {
 }
 
 impl Options {
-    /// What else the lint result depends on, besides the tree (for `tree::manifest`).
+    /// What else the lint result depends on, besides the tree (for `tree::manifest`); the version
+    /// because another pxebake may check more.
     pub fn context(&self, inv: &Inventory) -> String {
-        format!("lint 1|{}|{}", inv.site.http, self.images_placed)
+        format!("lint {}|{}|{}", env!("CARGO_PKG_VERSION"), inv.site.http, self.images_placed)
     }
 }
 
