@@ -134,7 +134,21 @@ fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
     }
 }
 
+/// The output directory to work on: a symlinked `out` means the directory it points to.
+fn real_out(out: &Path) -> anyhow::Result<std::path::PathBuf> {
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        if let Ok(real) = std::fs::canonicalize(out) {
+            return Ok(real);
+        }
+        // A link to a directory that does not exist yet: the first build creates it.
+        let target = std::fs::read_link(out).with_context(|| format!("cannot read link `{}`", out.display()))?;
+        return Ok(out.parent().unwrap_or(Path::new(".")).join(target));
+    }
+    Ok(out.to_path_buf())
+}
+
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
+    let out = real_out(&args.out)?;
     let mut planned = plan(&args.site, ui)?;
     if !args.no_images {
         // Only verified files come back from here; they join the plan before anything is written.
@@ -144,18 +158,18 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let t = Instant::now();
-    write::check_replaceable(&args.out)?;
-    let _lock = write::lock(&args.out)?;
-    write::recover(&args.out)?;
+    write::check_replaceable(&out)?;
+    let _lock = write::lock(&out)?;
+    write::recover(&out)?;
     let opts = crate::check::Options { images_placed: !args.no_images };
-    let changes = diff::compare(tree, &args.out, &opts.context(inv));
+    let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
     crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
     let t = timing("lint", t);
     let links = image_links(inv);
     let pb = ui.progress(0, "writing");
-    let stats = write::write(tree, &args.out, &changes, &STOP, &pb);
+    let stats = write::write(tree, &out, &changes, &STOP, &pb);
     pb.finish_and_clear();
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);

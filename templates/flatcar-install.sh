@@ -2,7 +2,7 @@
 {#- pxebake: the disk-install bootstrap. The image comes from the `install_image` attribute. #}
 {%- set image = images[host.attributes.install_image] %}
 # pxebake: install Flatcar {{ image.version }} on {{ host.name }} from this site's own mirror, then
-# {{ host.attributes.install_finish | default(value="poweroff") }}. Generated; edit templates/flatcar-install.sh, not this file.
+# power off or reboot. Generated; edit templates/flatcar-install.sh, not this file.
 set -euo pipefail
 
 DISK={{ host.attributes.install_disk | default(value="/dev/sda") | json }}
@@ -22,4 +22,4 @@ if [ -d /sys/firmware/efi ] && command -v efibootmgr >/dev/null; then
   if [ -n "${entry}" ]; then efibootmgr --bootnext "${entry}" || true; fi
 fi
 echo "pxebake: install of {{ host.name }} finished"
-systemctl {{ host.attributes.install_finish | default(value="poweroff") }}
+systemctl {{ host.attributes.install_finish | default(value="poweroff") | json }}

@@ -314,6 +314,41 @@ fn a_second_build_on_the_same_tree_waits_for_no_one_and_fails_clearly() {
 }
 
 #[test]
+fn a_path_that_other_paths_need_as_a_directory_is_an_error() {
+    // A files rule whose path is the directory of another rule's files.
+    let site = SITE.replace("files:\n", "files:\n  - { path: \"cc\", template: cloud-config.yaml, hosts: n1 }\n");
+    let err = check_error(&site, HOSTS);
+    assert_has(&err, "http/cc: this path is a file, but `http/cc/n1.yaml` needs it to be a directory");
+}
+
+#[test]
+fn a_symlinked_out_updates_the_directory_it_points_to() {
+    let dir = lab(SITE, HOSTS);
+    let real = dir.path().join("real-out");
+    std::os::unix::fs::symlink("real-out", dir.path().join("out")).unwrap();
+    assert!(build(dir.path(), &[]).status.success());
+    assert!(real.join("tftp/pxelinux.cfg/0A00000B").exists());
+    assert!(fs::symlink_metadata(dir.path().join("out")).unwrap().file_type().is_symlink(), "the link stays");
+    fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replacen("boot: install", "boot: os", 1)).unwrap();
+    assert!(build(dir.path(), &[]).status.success());
+    assert!(fs::read_to_string(real.join("tftp/pxelinux.cfg/0A00000B")).unwrap().contains("LOCALBOOT 0"));
+}
+
+#[test]
+fn names_pxebake_cannot_handle_are_refused_not_mangled() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    fs::create_dir(dir.path().join("out/x\nD ..")).unwrap();
+    fs::write(dir.path().join("out/x\nD ../y"), "keep").unwrap();
+    fs::write(dir.path().join("y"), "outside").unwrap();
+    fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replacen("boot: install", "boot: os", 1)).unwrap();
+    let o = build(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot remove safely: \"x\\nD ..\"; remove them by hand"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(dir.path().join("y")).unwrap(), "outside");
+}
+
+#[test]
 fn refuses_to_replace_a_directory_pxebake_did_not_write() {
     let dir = lab(SITE, HOSTS);
     fs::create_dir(dir.path().join("out")).unwrap();

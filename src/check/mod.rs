@@ -55,6 +55,18 @@ pub fn lint(inv: &Inventory, tree: &Tree, opts: Options, skip: Option<&HashSet<&
         })
         .collect();
     d.extend(configs);
+    // A path that is also a directory of other paths cannot be both.
+    for path in tree.entries.keys() {
+        for (i, _) in path.match_indices('/') {
+            if tree.entries.contains_key(&path[..i]) {
+                d.error(
+                    &path[..i],
+                    None,
+                    format!("this path is a file, but `{path}` needs it to be a directory; rename one of them"),
+                );
+            }
+        }
+    }
     for (path, entry) in &tree.entries {
         if let Entry::Symlink(_) = entry {
             if let Err(e) = resolve(tree, path) {

@@ -36,6 +36,8 @@ pub struct Changes<'a> {
     pub same_structure: bool,
     /// Unchanged paths confirmed from the manifest without reading them.
     pub quick: usize,
+    /// Names in the tree that are not UTF-8 or hold control characters (never written by pxebake).
+    pub odd_names: Vec<String>,
 }
 
 impl Changes<'_> {
@@ -106,7 +108,9 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
             changes.paths.push((p.to_string(), kind));
         }
     }
-    for p in existing(out) {
+    let (found, odd) = existing_checked(out);
+    changes.odd_names = odd;
+    for p in found {
         if !tree.entries.contains_key(&p) && p != MARKER {
             changes.paths.push((p, Change::Removed));
         }
@@ -117,22 +121,36 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
 
 /// Every file and symlink under `root`, as relative `/`-separated paths.
 pub fn existing(root: &Path) -> Vec<String> {
+    existing_checked(root).0
+}
+
+/// Like `existing`, and separately the names pxebake cannot handle safely (not UTF-8, or with
+/// control characters): something put there by hand, shown escaped.
+pub fn existing_checked(root: &Path) -> (Vec<String>, Vec<String>) {
     let mut out = Vec::new();
+    let mut odd = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
         for e in rd.flatten() {
             let path = e.path();
             let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().into_owned());
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            match rel.to_str() {
+                Some(r) if !r.chars().any(char::is_control) => {
+                    if ft.is_dir() {
+                        stack.push(path);
+                    } else {
+                        out.push(r.to_string());
+                    }
+                }
+                _ => odd.push(format!("{:?}", rel.as_os_str())),
             }
         }
     }
     out.sort();
-    out
+    odd.sort();
+    (out, odd)
 }
 
 /// Prints `changes` for people (with unified diffs of text files) or as JSON.

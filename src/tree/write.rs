@@ -96,7 +96,13 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
     let journal = sibling(out, "pxebake-journal")?;
     if let Ok(text) = std::fs::read_to_string(&journal) {
         manifest::remove(out);
-        replay(out, &text)?;
+        replay(out, &text, false).with_context(|| {
+            format!(
+                "cannot finish the write recorded in `{}` (a build was interrupted while committing); fix the cause, or delete it and `{}` and build again",
+                journal.display(),
+                out.display()
+            )
+        })?;
         std::fs::remove_file(&journal).with_context(|| format!("cannot remove `{}`", journal.display()))?;
     }
     Ok(())
@@ -106,6 +112,13 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
 /// `pb` counts the files written (a hidden bar when nobody watches).
 pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &ProgressBar) -> anyhow::Result<Stats> {
     check_replaceable(out)?;
+    if !changes.odd_names.is_empty() {
+        bail!(
+            "`{}` holds names pxebake does not write and cannot remove safely: {}; remove them by hand",
+            out.display(),
+            changes.odd_names.join(", ")
+        );
+    }
     let removed = changes.count(Change::Removed);
     let unchanged = changes.unchanged.len();
     if changes.is_empty() && out.join(MARKER).exists() {
@@ -118,6 +131,8 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: 
         pb.set_length(changes.paths.len() as u64);
         in_place(tree, out, changes, stop, pb)?
     } else {
+        // The manifest describes the old tree; it must not outlive a swap that is cut short.
+        manifest::remove(out);
         pb.set_length(tree.entries.len() as u64);
         staged(tree, out, &changes.unchanged, stop, pb)?
     };
@@ -179,19 +194,20 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &
     }
     // Commit: from here on the write is finished, by this process or by the next one's `recover`.
     let (jpath, journal) = write_journal(out, changes)?;
-    replay(out, &journal)?;
+    replay(out, &journal, true)?;
     std::fs::remove_file(&jpath).with_context(|| format!("cannot remove `{}`", jpath.display()))?;
     Ok(to_write.len())
 }
 
 /// Writes and syncs the journal of a prepared write: the commit point.
 fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, String)> {
+    // Renames first: a removal may name a stale temporary of a file that is also renamed.
     let mut journal = String::new();
-    for (p, c) in &changes.paths {
-        match c {
-            Change::Removed => journal.push_str(&format!("D {p}\n")),
-            _ => journal.push_str(&format!("R {p}\n")),
-        }
+    for (p, _) in changes.paths.iter().filter(|(_, c)| *c != Change::Removed) {
+        journal.push_str(&format!("R {p}\n"));
+    }
+    for (p, _) in changes.paths.iter().filter(|(_, c)| *c == Change::Removed) {
+        journal.push_str(&format!("D {p}\n"));
     }
     let jpath = sibling(out, "pxebake-journal")?;
     manifest::remove(out);
@@ -202,8 +218,9 @@ fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, Stri
     Ok((jpath, journal))
 }
 
-/// Applies a journal; every step may already have been done (replays are idempotent).
-fn replay(out: &Path, journal: &str) -> anyhow::Result<()> {
+/// Applies a journal. Replays after a crash (`strict` false) are idempotent: a rename whose
+/// temporary is gone was done before. In the writing process itself, a missing temporary is a bug.
+fn replay(out: &Path, journal: &str, strict: bool) -> anyhow::Result<()> {
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for line in journal.lines() {
         let Some((op, rel)) = line.split_once(' ') else { continue };
@@ -213,6 +230,8 @@ fn replay(out: &Path, journal: &str) -> anyhow::Result<()> {
                 let tmp = out.join(temp_of(rel));
                 if tmp.symlink_metadata().is_ok() {
                     std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename into `{}`", path.display()))?;
+                } else if strict {
+                    bail!("prepared file `{}` disappeared before the commit", tmp.display());
                 }
             }
             "D" => {
@@ -398,6 +417,24 @@ mod tests {
         // Replaying twice changes nothing.
         recover(&out).unwrap();
         assert_eq!(read_all(&out).len(), 3);
+    }
+
+    #[test]
+    fn a_prepare_cut_short_before_a_change_still_lets_the_change_through() {
+        // A killed build left the temporary of a file that the next build changes too.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stop = AtomicBool::new(false);
+        let t = tree(&[("a/x", "1")]);
+        write(&t, &out, &diff::compare(&t, &out, ""), &stop, &ProgressBar::hidden()).unwrap();
+        std::fs::write(out.join(temp_of("a/x")), "half").unwrap();
+        let t = tree(&[("a/x", "2")]);
+        let changes = diff::compare(&t, &out, "");
+        write(&t, &out, &changes, &stop, &ProgressBar::hidden()).unwrap();
+        assert_eq!(read_all(&out), [("a/x".into(), "2".into())]);
+        // And the manifest now vouches for the right content.
+        let again = diff::compare(&t, &out, "");
+        assert!(again.is_empty() && again.quick == 1);
     }
 
     #[test]
