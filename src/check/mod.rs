@@ -248,18 +248,25 @@ pub fn resolve(tree: &Tree, path: &str) -> Result<(), Unresolved> {
 }
 
 /// Joins a relative link target to its directory; None when it leaves the tree.
+/// Only leading `..` are accepted: after a name, `..` would be resolved by the kernel through
+/// that name (which may itself be a link), not lexically as here.
 fn normalize(dir: &[&str], target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }
     let mut parts: Vec<&str> = dir.to_vec();
+    let mut named = false;
     for c in target.split('/') {
         match c {
             "" | "." => {}
+            ".." if named => return None,
             ".." => {
                 parts.pop()?;
             }
-            c => parts.push(c),
+            c => {
+                named = true;
+                parts.push(c);
+            }
         }
     }
     Some(parts.join("/"))
@@ -290,6 +297,15 @@ mod tests {
         assert!(resolve(&t, "tftp/k").is_ok());
         assert!(resolve(&t, "http/images/a/1/k").is_ok());
         assert!(resolve(&t, "tftp/bad").unwrap_err().message.contains("outside the tree"));
+        let t2 = tree(&[
+            ("t/k", f.clone()),
+            ("t/up", Entry::Symlink("..".into())),
+            ("t/esc", Entry::Symlink("up/../../t/k".into())),
+        ]);
+        assert!(
+            resolve(&t2, "t/esc").unwrap_err().message.contains("outside the tree"),
+            "`..` after a name is refused"
+        );
         let gone = resolve(&t, "tftp/gone").unwrap_err();
         assert_eq!((gone.path.as_str(), gone.message.as_str()), ("images/a/2/k", "`images/a/2/k` does not exist"));
     }
