@@ -5,10 +5,10 @@
 # power off or reboot. Generated; edit templates/flatcar-install.sh, not this file.
 set -euo pipefail
 
-DISK={{ host.attributes.install_disk | default(value="/dev/sda") | json }}
-MIRROR={{ (site.http ~ "/images/" ~ image.name) | json }}
-VERSION={{ image.version | json }}
-CONFIG_URL={{ (site.http ~ "/coreos/" ~ host.name ~ ".yaml") | json }}
+DISK={{ host.attributes.install_disk | default(value="/dev/sda") | shell }}
+MIRROR={{ (site.http ~ "/images/" ~ image.name) | shell }}
+VERSION={{ image.version | shell }}
+CONFIG_URL={{ (site.http ~ "/coreos/" ~ host.name ~ ".yaml") | shell }}
 
 echo "pxebake: installing Flatcar ${VERSION} on ${DISK} from ${MIRROR}"
 curl -fsSL --retry 10 --retry-delay 3 -o /tmp/cloud-config.yaml "${CONFIG_URL}"
@@ -22,4 +22,4 @@ if [ -d /sys/firmware/efi ] && command -v efibootmgr >/dev/null; then
   if [ -n "${entry}" ]; then efibootmgr --bootnext "${entry}" || true; fi
 fi
 echo "pxebake: install of {{ host.name }} finished"
-systemctl {{ host.attributes.install_finish | default(value="poweroff") | json }}
+systemctl {{ host.attributes.install_finish | default(value="poweroff") | shell }}

@@ -129,10 +129,10 @@ fn disk_install_renders_a_bootstrap_that_passes_the_tree_lint() {
         script.contains("flatcar-install -d \"${DISK}\" -b \"${MIRROR}\" -V \"${VERSION}\" -c /tmp/cloud-config.yaml")
     );
     assert!(
-        script.contains("MIRROR=\"http://10.2.1.1/install/images/flatcar-stable\""),
+        script.contains("MIRROR='http://10.2.1.1/install/images/flatcar-stable'"),
         "installs from the site's mirror"
     );
-    assert!(script.contains("systemctl \"poweroff\""), "ends without an install loop by default");
+    assert!(script.contains("systemctl 'poweroff'"), "ends without an install loop by default");
     // The lint really looks at the bootstrap: break its URL and the build fails.
     let t = dir.path().join("templates/flatcar-install.yaml");
     fs::write(&t, fs::read_to_string(&t).unwrap().replace("{{ host.name }}.sh", "{{ host.name }}.bash")).unwrap();

@@ -68,6 +68,7 @@ impl Templates {
         tera.register_filter("json", |v: tera::Value, _: tera::Kwargs, _: &tera::State| {
             serde_json::to_string(&v).unwrap_or_default()
         });
+        tera.register_filter("shell", |v: tera::Value, _: tera::Kwargs, _: &tera::State| shell_quote(&v));
         let mut sources: BTreeMap<String, (String, String)> =
             BUILTIN.iter().map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string()))).collect();
         if let Some(dir) = dir {
@@ -176,4 +177,22 @@ pub fn locate(templates: &Templates, name: &str, e: &tera::Error) -> (String, Op
     let (line, msg) = describe(e);
     let (file, line) = split_origin(&templates.origin(name), line);
     (file, line, msg)
+}
+
+/// One shell word, single-quoted: nothing inside is expanded (`$`, backticks, newlines included).
+fn shell_quote(v: &tera::Value) -> String {
+    let text = match v.as_str() {
+        Some(s) => s.to_string(),
+        None => v.to_string(),
+    };
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words_expand_nothing() {
+        let v = tera::Value::from("a'b $(x)\n");
+        assert_eq!(super::shell_quote(&v), "'a'\\''b $(x)\n'");
+    }
 }
