@@ -137,6 +137,35 @@ fn switching_a_host_to_os_rewrites_exactly_its_boot_files() {
 }
 
 #[test]
+fn readdressing_a_host_touches_only_its_files() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out");
+    let before = snapshot(&out);
+    fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replace("10.0.0.12", "10.0.0.22")).unwrap();
+    let o = build(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = snapshot(&out);
+    let mut touched: Vec<&String> =
+        after.keys().chain(before.keys()).filter(|p| before.get(*p) != after.get(*p)).collect();
+    touched.sort();
+    touched.dedup();
+    // Its DHCP reservation and boot configs (the IP-named ones move), nothing of the other hosts.
+    assert_eq!(
+        touched,
+        [
+            "etc/dnsmasq.hosts/n2",
+            "tftp/grub/grub.cfg-0A00000C",
+            "tftp/grub/grub.cfg-0A000016",
+            "tftp/pxelinux.cfg/0A00000C",
+            "tftp/pxelinux.cfg/0A000016"
+        ]
+    );
+    assert!(!out.join("tftp/pxelinux.cfg/0A00000C").exists());
+    assert!(stderr(&o).contains(" 3 written") && stderr(&o).contains(" 2 removed"), "{}", stderr(&o));
+}
+
+#[test]
 fn unchanged_rebuild_writes_nothing() {
     let dir = lab(SITE, HOSTS);
     assert!(build(dir.path(), &[]).status.success());
