@@ -12,7 +12,7 @@ use crate::cli::{BuildArgs, DiffArgs, Output, SiteArgs};
 use crate::diag::Diagnostics;
 use crate::inventory::{self, Inventory};
 use crate::render::{self, Templates};
-use crate::tree::{diff, write, Tree};
+use crate::tree::{diff, write, Entry, Tree};
 
 /// How to talk to the user.
 #[derive(Clone, Copy)]
@@ -167,7 +167,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
     crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
     let t = timing("lint", t);
-    let links = image_links(inv);
+    let links = image_links(tree);
     let pb = ui.progress(0, "writing");
     let stats = write::write(tree, &out, &changes, &STOP, &pb);
     pb.finish_and_clear();
@@ -203,15 +203,12 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How many tftp/ links point into images/.
-fn image_links(inv: &Inventory) -> usize {
-    render::used_bootactions(inv)
+/// How many tftp/ links point into images/ (counted in the plan: bootactions may share names).
+fn image_links(tree: &Tree) -> usize {
+    tree.entries
         .iter()
-        .map(|b| match &b.action {
-            inventory::Action::Kernel { ramdisk, .. } => 1 + usize::from(ramdisk.is_some()),
-            inventory::Action::LocalBoot { .. } => 0,
-        })
-        .sum()
+        .filter(|(p, e)| p.starts_with("tftp/") && matches!(e, Entry::Symlink(t) if t.starts_with("../images/")))
+        .count()
 }
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {

@@ -118,6 +118,8 @@ fn disk_install_renders_a_bootstrap_that_passes_the_tree_lint() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = build(dir.path());
     assert!(o.status.success(), "lint must pass: {}", stderr(&o));
+    // Both actions use vmlinuz.coreos and initrd.coreos: two links, not four.
+    assert!(stderr(&o).contains("--no-images: 2 kernel/initrd links"), "{}", stderr(&o));
     let out = dir.path().join("out");
     let pxe = fs::read_to_string(out.join("tftp/pxelinux.cfg/0A02FFFD")).unwrap();
     assert!(pxe.contains("APPEND cloud-config-url=http://10.2.1.1/install/install/backend-0-1.yaml "), "{pxe}");

@@ -127,7 +127,7 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: 
         }
         return Ok(Stats { written: 0, unchanged, removed: 0 });
     }
-    let written = if out.join(MARKER).exists() && !needs_restructure(tree, out, changes) {
+    let written = if out.join(MARKER).exists() && !needs_restructure(out, changes) {
         pb.set_length(changes.paths.len() as u64);
         in_place(tree, out, changes, stop, pb)?
     } else {
@@ -141,12 +141,12 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: 
 }
 
 /// Would writing in place need a file turned into a directory or back?
-fn needs_restructure(tree: &Tree, out: &Path, changes: &Changes) -> bool {
+fn needs_restructure(out: &Path, changes: &Changes) -> bool {
     changes.paths.iter().any(|(p, c)| {
         *c != Change::Removed
             && (std::fs::symlink_metadata(out.join(p)).is_ok_and(|m| m.is_dir())
                 || parents(p).any(|d| std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir())))
-    }) || tree.entries.keys().any(|p| p.split('/').any(|c| c.starts_with(TEMP)))
+    })
 }
 
 fn temp_of(rel: &str) -> String {
