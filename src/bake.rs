@@ -28,6 +28,15 @@ impl Ui {
         }
     }
 
+    /// Prints the warnings of a passing check (JSON output carries them in its own object).
+    pub fn warnings(&self, warnings: &[crate::diag::Diagnostic]) {
+        if self.output == Output::Text {
+            for w in warnings {
+                self.warn(w.to_string());
+            }
+        }
+    }
+
     pub fn warn(&self, msg: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("{} {}", paint("warning:", "33"), msg.as_ref());
@@ -161,11 +170,12 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
     write::recover(&out)?;
-    let opts = crate::check::Options { images_placed: !args.no_images };
+    let opts = crate::check::Options { images_placed: !args.no_images, deny_warnings: args.site.deny_warnings };
     let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
-    crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    let warnings = crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    ui.warnings(&warnings);
     let t = timing("lint", t);
     let links = image_links(tree);
     let pb = ui.progress(0, "writing");
@@ -181,6 +191,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
                 "files": tree.files(), "hosts": hosts, "written": stats.written,
                 "unchanged": stats.unchanged, "removed": stats.removed,
                 "images": !args.no_images, "out": args.out.display().to_string(),
+                "problems": warnings,
             })
         );
     }
@@ -213,11 +224,13 @@ fn image_links(tree: &Tree) -> usize {
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
-    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false }, None)?;
+    let opts = crate::check::Options { images_placed: false, deny_warnings: site.deny_warnings };
+    let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None)?;
+    ui.warnings(&warnings);
     if ui.output == Output::Json {
         println!(
             "{}",
-            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] })
+            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": warnings })
         );
     }
     ui.say(format!(
@@ -232,29 +245,47 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let planned = plan(&args.site, ui)?;
-    let opts = crate::check::Options { images_placed: false };
+    let opts = crate::check::Options { images_placed: false, deny_warnings: args.site.deny_warnings };
     let changes = diff::compare(&planned.tree, &args.out, &opts.context(&planned.inventory));
     crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
     Ok(!changes.is_empty())
 }
 
-/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file.
-pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
+/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file; warnings are
+/// printed and pass unless denied.
+pub fn validate(kind: &crate::cli::ValidateKind, ui: &Ui) -> anyhow::Result<()> {
     use crate::check::{cloud_config, ignition};
     use crate::cli::ValidateKind;
     type Validator = fn(&str) -> Vec<crate::check::schema::Problem>;
-    let (files, validator): (&[std::path::PathBuf], Validator) = match kind {
-        ValidateKind::CloudConfig { files } => (files, cloud_config::validate),
-        ValidateKind::Ignition { files } => (files, ignition::validate),
+    let (files, validator, deny, what): (&[std::path::PathBuf], Validator, bool, &str) = match kind {
+        ValidateKind::CloudConfig { files, deny_warnings } => {
+            (files, cloud_config::validate, *deny_warnings, "cloud-config")
+        }
+        ValidateKind::Ignition { files, deny_warnings } => (files, ignition::validate, *deny_warnings, "Ignition"),
     };
     let mut d = Diagnostics::default();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let name = file.display().to_string();
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            d.error(&name, None, format!("not UTF-8 text (compressed or binary?); a {what} config is plain text"));
+            continue;
+        };
         for p in validator(&text) {
-            d.error(&file.display().to_string(), Some(p.line), p.message);
+            d.push(crate::diag::Diagnostic {
+                file: name.clone(),
+                line: Some(p.line),
+                message: p.message,
+                severity: p.severity,
+            });
         }
     }
-    d.finish()?;
+    let warnings = d.finish_with_warnings(deny)?;
+    ui.warnings(&warnings);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": files.len(), "problems": warnings }));
+    }
+    ui.say(format!("ok: {} file{} valid", files.len(), if files.len() == 1 { "" } else { "s" }));
     Ok(())
 }
 

@@ -129,6 +129,11 @@ pub struct SiteArgs {
     /// (for machines without the Debian packages; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,
+
+    /// Fail on warnings too (things the machine still applies but should not be written so,
+    /// e.g. deprecated services), for CI.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 #[derive(Args, Debug)]
@@ -168,11 +173,17 @@ pub enum ValidateKind {
     CloudConfig {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail on warnings too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Ignition JSON configs (spec 3.x or 2.x).
     Ignition {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail on warnings too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
 }
 

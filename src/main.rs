@@ -22,10 +22,7 @@ fn main() -> ExitCode {
             bake::set(*field, selector, value, inventory, &ui).map(|()| ExitCode::SUCCESS)
         }
         Command::Import { kind } => bake::import(kind, &ui).map(|()| ExitCode::SUCCESS),
-        Command::Validate { kind } => bake::validate(kind).map(|()| {
-            ui.say("ok");
-            ExitCode::SUCCESS
-        }),
+        Command::Validate { kind } => bake::validate(kind, &ui).map(|()| ExitCode::SUCCESS),
         Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -46,12 +43,18 @@ fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
         // A systematic mistake can hit every host: show enough to act on, count the rest.
         const SHOWN: usize = 100;
         for d in invalid.0.iter().take(SHOWN) {
-            eprintln!("{} {d}", paint("error:", "31"));
+            let (label, color) = if d.is_error() { ("error:", "31") } else { ("warning:", "33") };
+            eprintln!("{} {d}", paint(label, color));
         }
         if invalid.0.len() > SHOWN {
             eprintln!("... and {} more (all of them with --output json)", invalid.0.len() - SHOWN);
         }
-        let n = invalid.0.len();
+        let n = invalid.0.iter().filter(|d| d.is_error()).count();
+        let warned = invalid.0.len() - n;
+        if n == 0 {
+            eprintln!("{warned} warning{} denied (--deny-warnings)", if warned == 1 { "" } else { "s" });
+            return ExitCode::from(2);
+        }
         let note = if writes { "; nothing was written" } else { "" };
         eprintln!("{n} problem{} found{note}", if n == 1 { "" } else { "s" });
         return ExitCode::from(2);

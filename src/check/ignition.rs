@@ -239,33 +239,27 @@ const V2: [&str; 4] = ["2.0.0", "2.1.0", "2.2.0", "2.3.0"];
 /// Validates an Ignition config; problems carry lines in `text`.
 pub fn validate(text: &str) -> Vec<Problem> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-        return vec![Problem { line: e.line().max(1), message: format!("not valid JSON: {e}") }];
+        return vec![Problem::error(e.line().max(1), format!("not valid JSON: {e}"))];
     }
     let node = match Node::parse(text) {
         Ok(n) => n,
-        Err(e) => return vec![Problem { line: e.line.unwrap_or(1), message: e.message }],
+        Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
     };
     let version = node.get("ignition").and_then(|i| i.get("version"));
     let top = match version.and_then(Node::as_str) {
         Some(v) if V3.contains(&v) => TOP3,
         Some(v) if V2.contains(&v) => TOP2,
         Some(v) => {
-            return vec![Problem {
-                line: version.map_or(1, |n| n.line),
-                message: format!(
-                    "Ignition spec version `{v}` is not recognised (known: {}, {})",
-                    V3.join(", "),
-                    V2.join(", ")
-                ),
-            }]
+            return vec![Problem::error(
+                version.map_or(1, |n| n.line),
+                format!("Ignition spec version `{v}` is not recognised (known: {}, {})", V3.join(", "), V2.join(", ")),
+            )]
         }
         None => {
-            return vec![Problem {
-                line: node.line,
-                message:
-                    "missing `ignition.version`; Ignition refuses a config without a spec version (e.g. \"3.4.0\")"
-                        .into(),
-            }]
+            return vec![Problem::error(
+                node.line,
+                "missing `ignition.version`; Ignition refuses a config without a spec version (e.g. \"3.4.0\")",
+            )]
         }
     };
     let mut out = Vec::new();

@@ -121,7 +121,7 @@ pub fn rule_origin(inv: &Inventory, rule: usize, host: usize) -> String {
 /// A render failure, located in the template that failed and naming the host.
 fn render_error(t: &Templates, name: &str, host: &Host, e: &tera::Error) -> Diagnostic {
     let (file, line, msg) = templates::locate(t, name, e);
-    Diagnostic { file, line, message: format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin) }
+    Diagnostic::error(file, line, format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin))
 }
 
 /// Renders the whole tree in memory. Every failure (any host, any template) is reported.
@@ -234,14 +234,11 @@ fn render_host<'a>(
                         match names::check_line(&a) {
                             Ok(()) => Some(a),
                             Err(e) => {
-                                errors.push(Diagnostic {
-                                    file: ba.origin.file.to_string(),
-                                    line: Some(ba.origin.line),
-                                    message: format!(
-                                        "bootaction `{}` args rendered for host `{}`: {e}",
-                                        ba.name, host.name
-                                    ),
-                                });
+                                errors.push(Diagnostic::error(
+                                    ba.origin.file.to_string(),
+                                    Some(ba.origin.line),
+                                    format!("bootaction `{}` args rendered for host `{}`: {e}", ba.name, host.name),
+                                ));
                                 None
                             }
                         }
@@ -332,11 +329,11 @@ fn render_host<'a>(
         let reserved = (path == "images" || path.starts_with("images/"))
             .then(|| format!("`{path}` is reserved for the verified OS images (http/images)"));
         if let Some(e) = names::check_relative_path(&path).err().or(reserved) {
-            errors.push(Diagnostic {
-                file: rule.origin.file.to_string(),
-                line: Some(rule.origin.line),
-                message: format!("files: path rendered for host `{}`: {e}", host.name),
-            });
+            errors.push(Diagnostic::error(
+                rule.origin.file.to_string(),
+                Some(rule.origin.line),
+                format!("files: path rendered for host `{}`: {e}", host.name),
+            ));
             continue;
         }
         if !t.contains(&rule.template) {
@@ -366,7 +363,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
             Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
-                errors.push(Diagnostic { file, line, message: format!("rendering `{template}`: {msg}") });
+                errors.push(Diagnostic::error(file, line, format!("rendering `{template}`: {msg}")));
             }
         }
     }
