@@ -236,6 +236,12 @@ const TOP2: &[Field] = &[
 const V3: [&str; 6] = ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"];
 const V2: [&str; 4] = ["2.0.0", "2.1.0", "2.2.0", "2.3.0"];
 
+/// The spec version a config declares (`ignition.version`), if it is JSON and declares one.
+pub fn spec_version(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v.get("ignition")?.get("version")?.as_str().map(str::to_string)
+}
+
 /// Validates an Ignition config; problems carry lines in `text`.
 pub fn validate(text: &str) -> Vec<Problem> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {

@@ -9,6 +9,7 @@
 
 pub mod cloud_config;
 pub mod ignition;
+pub mod ignition_release;
 pub mod schema;
 
 use std::collections::HashSet;

@@ -443,6 +443,18 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                 ),
             );
         }
+        if let Some(v) = &i.ignition {
+            if crate::check::ignition_release::parse(v).is_none() {
+                d.error(
+                    f,
+                    line("ignition"),
+                    format!(
+                        "image `{name}`: ignition `{}` is not an Ignition release like \"2.24.0\" (see the OS's release notes)",
+                        names::printable(v)
+                    ),
+                );
+            }
+        }
         let url = i.url.replace("{version}", &i.version);
         if let Err(e) = names::check_url(&url) {
             d.error(f, line("url"), format!("image `{name}`: url {e}"));
@@ -480,6 +492,7 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                 files: i.files.clone(),
                 mirror: i.mirror.clone(),
                 insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
+                ignition: i.ignition.clone(),
                 origin: item.origin(),
             },
         );
@@ -498,14 +511,14 @@ fn validate_bootactions(
         let f = item.file;
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let action = match (b.localboot, &b.kernel) {
-            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => {
+            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() && b.ignition.is_none() => {
                 Action::LocalBoot { localboot: n }
             }
             (Some(_), _) => {
                 d.error(
                     f,
                     line("localboot"),
-                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"),
+                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image, args or ignition"),
                 );
                 continue;
             }
@@ -568,10 +581,20 @@ fn validate_bootactions(
                     d.error(f, line("args"), format!("bootaction `{name}`: args {e}"));
                     ok = false;
                 }
+                if let Some(Err(e)) = b.ignition.as_deref().map(names::check_line) {
+                    d.error(f, line("ignition"), format!("bootaction `{name}`: ignition {e}"));
+                    ok = false;
+                }
                 if !ok {
                     continue;
                 }
-                Action::Kernel { kernel: kernel.clone(), ramdisk: b.ramdisk.clone(), image: image.clone(), args }
+                Action::Kernel {
+                    kernel: kernel.clone(),
+                    ramdisk: b.ramdisk.clone(),
+                    image: image.clone(),
+                    args,
+                    ignition: b.ignition.clone(),
+                }
             }
         };
         out.insert(name.clone(), BootAction { name: name.clone(), action, origin: item.origin() });

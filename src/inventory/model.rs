@@ -95,6 +95,8 @@ pub struct Image {
     pub files: BTreeMap<String, String>,
     pub mirror: Option<String>,
     pub insecure_sha1_key_before: Option<String>,
+    /// The Ignition release the image ships, e.g. "2.24.0".
+    pub ignition: Option<String>,
     pub origin: Origin,
 }
 
@@ -107,6 +109,9 @@ pub enum Action {
         image: String,
         #[serde(skip)]
         args: String,
+        /// A path template under `http/`: the host's Ignition config, passed as `ignition.config.url`.
+        #[serde(skip)]
+        ignition: Option<String>,
     },
     LocalBoot {
         localboot: u32,
