@@ -301,8 +301,38 @@ pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui
 }
 
 /// `pxebake set`.
-pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
-    let changes = crate::state::set(dir, selector, field, value)?;
+pub fn set(
+    field: crate::state::Field,
+    selector: &str,
+    value: Option<&str>,
+    installed_from: &[std::path::PathBuf],
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let changes = if installed_from.is_empty() {
+        let Some(value) = value else {
+            return Err(crate::diag::usage("missing VALUE: `pxebake set FIELD SELECTOR VALUE`").into());
+        };
+        crate::state::set(dir, selector, field, value)?
+    } else {
+        // `set boot --installed-from LOG... os`: the one word given is the value.
+        if field != crate::state::Field::Boot || value.is_some() || selector != "os" {
+            return Err(crate::diag::usage(
+                "--installed-from takes only `pxebake set boot --installed-from LOG... os`",
+            )
+            .into());
+        }
+        let log = crate::events::Log::read(installed_from)?;
+        let summary = crate::events::summarize(&log, &inventory::load(dir)?);
+        let hosts = crate::discover::installed_hosts(dir, &summary)?;
+        if hosts.is_empty() {
+            ui.say("no host with `boot: install` has reported a completed install; nothing changed");
+            Vec::new()
+        } else {
+            let selector: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            crate::state::set(dir, &selector.join(","), field, "os")?
+        }
+    };
     if ui.output == Output::Json {
         let rows: Vec<_> =
             changes.iter().map(|(h, old, new)| serde_json::json!({ "host": h, "old": old, "new": new })).collect();
@@ -318,6 +348,84 @@ pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, 
         dir.join(crate::state::FILE).display()
     ));
     Ok(())
+}
+
+/// `pxebake events LOG...`: unknown machines, completed installs and install loops.
+pub fn events(logs: &[std::path::PathBuf], dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(dir)?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    let unknown = table_rows(&summary.unknown);
+    let cols = ["MAC", "SERIAL", "MANUFACTURER", "PRODUCT", "ARCH", "PLATFORM", "NETWORK", "FIRST_SEEN", "LAST_SEEN", "HELLOS"];
+    if !ui.quiet {
+        println!("unknown machines: {}", summary.unknown.len());
+        if !unknown.is_empty() {
+            print!("{}", crate::list::table(&cols, &unknown));
+        }
+        println!("installs: {}", summary.installs.len());
+        let installs = table_rows(&summary.installs);
+        if !installs.is_empty() {
+            print!(
+                "{}",
+                crate::list::table(&["HOST", "LAST_START", "LAST_INSTALLED", "VERSION", "LOOPS", "KNOWN"], &installs)
+            );
+        }
+    }
+    for i in summary.installs.iter().filter(|i| i.loops > 0) {
+        ui.warn(format!(
+            "host `{}` started its install again after a completed install ({} time{}): an install loop; `pxebake set boot --installed-from LOG os`, or boot disk first (docs/install-to-disk.md)",
+            i.host,
+            i.loops,
+            if i.loops == 1 { "" } else { "s" }
+        ));
+    }
+    if summary.skipped > 0 {
+        ui.warn(format!(
+            "{} of {} log lines were not pxebake events and were skipped (e.g. {})",
+            summary.skipped,
+            summary.lines,
+            summary.skipped_examples.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// `pxebake discover LOG... --appliance A --network N [--rack R]`.
+pub fn discover(
+    logs: &[std::path::PathBuf],
+    at: &crate::discover::Placement,
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let inv = inventory::load(dir).context("the inventory does not load; fix it first, nothing was written")?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    let (added, left) = crate::discover::discover(dir, &summary, at)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "added": added, "left_out": left }));
+    }
+    for h in &added {
+        ui.say(format!("{}: {} {} (first seen {})", h.name, h.mac, h.ip, h.first_seen));
+    }
+    for l in &left {
+        ui.warn(format!("left out: {l}"));
+    }
+    ui.say(format!(
+        "{} host{} added to `{}`; run `make build` (and deploy) so they boot their install action",
+        added.len(),
+        if added.len() == 1 { "" } else { "s" },
+        dir.join(crate::discover::FILE).display()
+    ));
+    Ok(())
+}
+
+/// Rows for `list::table` from serializable records (keys as the table looks them up).
+fn table_rows<T: serde::Serialize>(records: &[T]) -> Vec<serde_json::Value> {
+    records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
 }
 
 /// `pxebake import hostfile`.

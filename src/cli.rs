@@ -50,13 +50,53 @@ pub enum Command {
     /// Set a host's boot state (`install`/`os`) or its install/run action, in inventory/boot.yaml.
     ///
     /// Example: `pxebake set boot backend-0-[1-3] os`, then `make build` (and deploy).
+    /// `pxebake set boot --installed-from events.log os` flips to `os` the hosts whose install
+    /// completed (as their bootstraps reported to the events endpoint).
     Set {
         #[arg(value_enum)]
         field: crate::state::Field,
-        /// Host selector: a host, an appliance, `rack:N`, or a pattern like `backend-0-[1-3]`.
+        /// Host selector: a host, an appliance, `rack:N`, or a pattern like `backend-0-[1-3]`
+        /// (with --installed-from: only the value).
         selector: String,
         /// `install` or `os` for boot; a bootaction name for installaction/runaction.
-        value: String,
+        value: Option<String>,
+        /// The hosts are those whose install completed after it last started, per these events
+        /// logs (plain or gzipped); only with `boot ... os`.
+        #[arg(long, value_name = "LOG", num_args = 1..)]
+        installed_from: Vec<PathBuf>,
+        /// Inventory directory.
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// What machines reported to the events endpoint: unknown machines (MAC, serial, vendor,
+    /// product, arch, first and last seen, network), completed installs, install loops.
+    ///
+    /// Reads nginx's events log (site.events_log on the boot server; rotated and gzipped
+    /// files too). Lines that do not parse are counted and skipped.
+    Events {
+        /// Events logs, oldest first.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Inventory directory (which MACs and hosts are known).
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// Add the unknown machines of the events logs to inventory/discovered.yaml, in the order
+    /// they were first seen, named APPLIANCE-RACK-RANK with the next free IPs (like Stacki's
+    /// insert-ethers).
+    Discover {
+        /// Events logs, oldest first.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Appliance of the new hosts.
+        #[arg(long)]
+        appliance: String,
+        /// Network their PXE interface is on (addresses are taken from its top down).
+        #[arg(long)]
+        network: String,
+        /// Rack of the new hosts.
+        #[arg(long, default_value_t = 0)]
+        rack: u32,
         /// Inventory directory.
         #[arg(long, default_value = "inventory")]
         inventory: PathBuf,

@@ -7,6 +7,8 @@ pub mod bake;
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod discover;
+pub mod events;
 pub mod hostfile;
 pub mod images;
 pub mod inventory;

@@ -18,8 +18,13 @@ fn main() -> ExitCode {
         Command::List { what, selector, inventory } => {
             bake::list(*what, selector.as_deref(), inventory, &ui).map(|()| ExitCode::SUCCESS)
         }
-        Command::Set { field, selector, value, inventory } => {
-            bake::set(*field, selector, value, inventory, &ui).map(|()| ExitCode::SUCCESS)
+        Command::Set { field, selector, value, installed_from, inventory } => {
+            bake::set(*field, selector, value.as_deref(), installed_from, inventory, &ui).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Events { logs, inventory } => bake::events(logs, inventory, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Discover { logs, appliance, network, rack, inventory } => {
+            let at = pxebake::discover::Placement { appliance, network, rack: *rack };
+            bake::discover(logs, &at, inventory, &ui).map(|()| ExitCode::SUCCESS)
         }
         Command::Import { kind } => bake::import(kind, &ui).map(|()| ExitCode::SUCCESS),
         Command::Validate { kind } => bake::validate(kind, &ui).map(|()| ExitCode::SUCCESS),

@@ -11,7 +11,13 @@ DISK={{ host.attributes.install_disk | default(value="/dev/sda") | shell }}
 MIRROR={{ (site.http ~ "/images/" ~ image.name) | shell }}
 VERSION={{ image.version | shell }}
 IGNITION_URL={{ (site.http ~ "/ignition/" ~ host.name ~ ".ign") | shell }}
+EVENTS={{ (site.http ~ "/events") | shell }}
+HOST={{ host.name | shell }}
 
+# Tell the boot server (its events log, read by `pxebake events` and `set boot --installed-from`).
+report() { curl -fsS -m 10 -o /dev/null "${EVENTS}?$1" || echo "pxebake: could not report $1"; }
+
+report "ev=install-start&host=${HOST}"
 echo "pxebake: installing Flatcar ${VERSION} on ${DISK} from ${MIRROR}"
 curl -fsSL --retry 10 --retry-delay 3 -o /tmp/ignition.ign "${IGNITION_URL}"
 # On UEFI, -u creates a boot entry for the disk at the front of BootOrder: the machine boots its
@@ -25,4 +31,5 @@ if [ -d /sys/firmware/efi ]; then uefi=(-u); fi
 flatcar-install -d "${DISK}" -b "${MIRROR}" -V "${VERSION}" -i /tmp/ignition.ign "${uefi[@]}"
 
 echo "pxebake: install of {{ host.name }} finished"
+report "ev=installed&host=${HOST}&version=${VERSION}"
 systemctl {{ host.attributes.install_finish | default(value="poweroff") | shell }}

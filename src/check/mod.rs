@@ -153,6 +153,9 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
             }
             if let Some(rel) = url.strip_prefix(&base) {
                 let rel = rel.split(['?', '#']).next().unwrap_or("");
+                if rel == crate::events::ENDPOINT {
+                    continue; // answered by nginx itself (see templates/nginx.conf)
+                }
                 let target = format!("http/{rel}");
                 if let Err(e) = resolve(tree, &target) {
                     if opts.report(&e) {

@@ -280,6 +280,9 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     check("http", names::check_url(&s.http).and_then(|()| crate::serve::HttpBase::parse(&s.http).map(|_| ())));
     let root = s.root.clone().unwrap_or_else(|| "/srv/pxebake".to_string());
     check("root", check_root(&root));
+    // Outside the tree: `make deploy` replaces the tree, and must not delete the log.
+    let events_log = s.events_log.clone().unwrap_or_else(|| "/var/log/nginx/pxebake-events.log".to_string());
+    check("events_log", check_root(&events_log));
     if let Some(m) = &s.mirror {
         check("mirror", names::check_line(m));
     }
@@ -313,6 +316,7 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
         frontend: parse_ip(&s.frontend).ok()?,
         http: s.http.trim_end_matches('/').to_string(),
         root,
+        events_log,
         mirror: s.mirror.clone(),
         bootloaders,
         origin: item.origin(),
@@ -323,6 +327,9 @@ fn check_root(root: &str) -> Result<(), String> {
     names::check_line(root)?;
     if !root.starts_with('/') {
         return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
+    }
+    if root.contains(['*', '?', '[', ']']) {
+        return Err(format!("`{root}` must not contain glob characters (`*`, `?`, `[`, `]`): nginx expands them in `include`"));
     }
     if root.contains(char::is_whitespace)
         || root.split('/').any(|c| c == "..")

@@ -48,6 +48,8 @@ pub struct Site {
     pub http: String,
     /// Deployed location of the tree on the boot server.
     pub root: String,
+    /// Where nginx logs requests to the events endpoint (an absolute path on the boot server).
+    pub events_log: String,
     #[serde(skip)]
     pub mirror: Option<String>,
     /// `site.bootloaders`: overrides of the default bootloaders (`None` drops one).

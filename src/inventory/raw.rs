@@ -18,6 +18,8 @@ pub struct Site {
     pub root: Option<String>,
     /// Default mirror for images (directory or URL), see `pxebake build --mirror`.
     pub mirror: Option<String>,
+    /// Where nginx on the boot server logs requests to the events endpoint.
+    pub events_log: Option<String>,
     /// Bootloader binaries for the TFTP root: file name -> source path (`null` drops a default).
     #[serde(default)]
     pub bootloaders: BTreeMap<String, Option<String>>,

@@ -143,6 +143,7 @@ pub fn render(
     global.insert("bootactions", &bootaction_views(inv));
     // `site.http` taken apart (validated when the inventory was loaded).
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
+    global.insert("events_format", crate::events::LOG_FORMAT);
     let t: &Templates = t;
 
     let per_host: Vec<Result<(Vec<Output>, Option<IgnitionRef>), Vec<Diagnostic>>> = inv
