@@ -289,6 +289,37 @@ pub fn validate(kind: &crate::cli::ValidateKind, ui: &Ui) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `pxebake butane FILE`: the Ignition JSON on stdout, warnings on stderr.
+pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
+    let (name, text) = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        ("<stdin>".to_string(), text)
+    } else {
+        let text =
+            std::fs::read_to_string(&args.file).with_context(|| format!("cannot read `{}`", args.file.display()))?;
+        (args.file.display().to_string(), text)
+    };
+    let opts = crate::butane::Options { files_dir: args.files_dir.as_deref(), strict: args.strict };
+    match crate::butane::translate(&text, &opts) {
+        Ok(t) => {
+            for w in &t.warnings {
+                ui.warn(format!("{name}:{}: {}", w.line, w.message));
+            }
+            print!("{}", t.json);
+            Ok(())
+        }
+        Err(problems) => {
+            let mut d = Diagnostics::default();
+            for p in problems {
+                d.error(&name, Some(p.line), p.message);
+            }
+            d.finish()?;
+            Ok(())
+        }
+    }
+}
+
 /// `pxebake list`.
 pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
     let inv = inventory::load(dir)?;

@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         kind: ValidateKind,
     },
+    /// Translate a Butane config (variant `flatcar`) to Ignition JSON, like the `butane` tool.
+    ///
+    /// Prints the Ignition config on standard output and warnings on standard error. Invalid
+    /// input exits 2 with every problem and its line. Versions: flatcar 1.0.0 (Ignition 3.3.0)
+    /// and 1.1.0 (Ignition 3.4.0). See docs/butane.md.
+    Butane(ButaneArgs),
     /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
     Fetch(FetchArgs),
 }
@@ -205,6 +211,21 @@ pub struct DiffArgs {
     /// Exit with status 1 when anything would change (for CI gates).
     #[arg(long)]
     pub exit_code: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ButaneArgs {
+    /// The Butane YAML file (`-` for standard input). It is not a Tera template here.
+    pub file: PathBuf,
+
+    /// Directory that `local`, `contents_local`, `ssh_authorized_keys_local` and `trees` are
+    /// relative to; nothing outside it is read. Builds use the inventory's `files/`.
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
+
+    /// Treat warnings (e.g. a mode written without its leading 0) as errors.
+    #[arg(short = 's', long)]
+    pub strict: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 //! check (lint the plan) -> tree::write (atomic, incremental). Nothing below `main` exits.
 
 pub mod bake;
+pub mod butane;
 pub mod check;
 pub mod cli;
 pub mod diag;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         }
         Command::Import { kind } => bake::import(kind, &ui).map(|()| ExitCode::SUCCESS),
         Command::Validate { kind } => bake::validate(kind, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Butane(a) => bake::butane(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })

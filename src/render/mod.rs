@@ -427,9 +427,10 @@ fn render_host<'a>(
             continue; // reported when templates were loaded
         }
         match t.tera.render(&rule.template, &ctx) {
-            Ok(text) => {
-                out.push(Output { path: format!("http/{path}"), entry: text_entry(text), by: By::Rule(i, inv, index) })
-            }
+            Ok(text) => match rule_entry(inv, t, &rule.template, host, text) {
+                Ok(entry) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
+                Err(problems) => errors.extend(problems),
+            },
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }
     }
@@ -437,6 +438,45 @@ fn render_host<'a>(
         Ok((out, ignition))
     } else {
         Err(errors)
+    }
+}
+
+/// A rendered `files` rule: a `.bu` template renders Butane, and what is written is the Ignition
+/// JSON it translates to (`local` and `trees` read the inventory's `files/`).
+fn rule_entry(inv: &Inventory, t: &Templates, template: &str, host: &Host, text: String) -> Result<Entry, Vec<Diagnostic>> {
+    if !template.ends_with(".bu") {
+        return Ok(text_entry(text));
+    }
+    let files_dir = inv.dir.join("files");
+    let opts = crate::butane::Options { files_dir: Some(&files_dir), strict: false };
+    match crate::butane::translate(&text, &opts) {
+        Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
+        Err(problems) => Err(problems
+            .into_iter()
+            .map(|p| Diagnostic {
+                file: t.origin(template),
+                line: template_line(&t.origin(template), &text, p.line),
+                message: format!(
+                    "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
+                    host.name, p.line, p.message
+                ),
+            })
+            .collect()),
+    }
+}
+
+/// The template line that rendered line `line` of `rendered`, when that text occurs on exactly
+/// one line of the template file (Tera tags can shift lines; an unsure guess is no line).
+fn template_line(file: &str, rendered: &str, line: usize) -> Option<usize> {
+    let wanted = rendered.lines().nth(line.checked_sub(1)?)?.trim_end();
+    if wanted.trim().is_empty() {
+        return None;
+    }
+    let source = std::fs::read_to_string(file).ok()?;
+    let mut hits = source.lines().enumerate().filter(|(_, l)| l.trim_end() == wanted);
+    match (hits.next(), hits.next()) {
+        (Some((i, _)), None) => Some(i + 1),
+        _ => None,
     }
 }
 
