@@ -391,7 +391,18 @@ pub fn events(logs: &[std::path::PathBuf], dir: &Path, ui: &Ui) -> anyhow::Resul
         return Ok(());
     }
     let unknown = table_rows(&summary.unknown);
-    let cols = ["MAC", "SERIAL", "MANUFACTURER", "PRODUCT", "ARCH", "PLATFORM", "NETWORK", "FIRST_SEEN", "LAST_SEEN", "HELLOS"];
+    let cols = [
+        "MAC",
+        "SERIAL",
+        "MANUFACTURER",
+        "PRODUCT",
+        "ARCH",
+        "PLATFORM",
+        "NETWORK",
+        "FIRST_SEEN",
+        "LAST_SEEN",
+        "HELLOS",
+    ];
     if !ui.quiet {
         println!("unknown machines: {}", summary.unknown.len());
         if !unknown.is_empty() {

@@ -49,7 +49,8 @@ pub fn discover(dir: &Path, events: &Summary, at: &Placement) -> anyhow::Result<
         return Err(usage(format!("unknown network `{}`{hint}", at.network)).into());
     };
     let names: HashSet<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
-    let mut used_ips: HashSet<Ipv4Addr> = inv.hosts.iter().flat_map(|h| h.interfaces.iter().filter_map(|i| i.ip)).collect();
+    let mut used_ips: HashSet<Ipv4Addr> =
+        inv.hosts.iter().flat_map(|h| h.interfaces.iter().filter_map(|i| i.ip)).collect();
     used_ips.extend([inv.site.frontend, net.address.network(), net.address.broadcast()]);
     used_ips.extend(net.gateway);
     let mut rank = inv
@@ -66,7 +67,12 @@ pub fn discover(dir: &Path, events: &Summary, at: &Placement) -> anyhow::Result<
     let mut left = Vec::new();
     for u in &events.unknown {
         if u.network.as_deref().is_some_and(|n| n != at.network) {
-            left.push(format!("{} was seen on network `{}`, not `{}`", u.mac, u.network.as_deref().unwrap_or("?"), at.network));
+            left.push(format!(
+                "{} was seen on network `{}`, not `{}`",
+                u.mac,
+                u.network.as_deref().unwrap_or("?"),
+                at.network
+            ));
             continue;
         }
         while names.contains(format!("{}-{}-{rank}", at.appliance, at.rack).as_str()) {

@@ -419,8 +419,14 @@ mod tests {
             ("GET /x HTTP/1.1 200", "does not start"),
             ("pxebake-events/1 yesterday 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:01\"", "malformed time"),
             ("pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:zz\"", "`mac`"),
-            ("pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:01&serial=a%0Ab\"", "not printable"),
-            ("pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:01&serial=\\x22\"", "escaped"),
+            (
+                "pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:01&serial=a%0Ab\"",
+                "not printable",
+            ),
+            (
+                "pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=hello&mac=52:54:00:00:00:01&serial=\\x22\"",
+                "escaped",
+            ),
             ("pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=installed&host=../etc\"", "`host`"),
             ("pxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=reboot\"", "unknown `ev`"),
         ] {
@@ -442,7 +448,10 @@ mod tests {
     #[test]
     fn long_lines_are_bounded_and_skipped() {
         let mut log = Log::default();
-        let text = format!("{}\npxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=installed&host=a\"\n", "y".repeat(100_000));
+        let text = format!(
+            "{}\npxebake-events/1 2026-11-26T08:30:00+00:00 10.2.0.9 \"ev=installed&host=a\"\n",
+            "y".repeat(100_000)
+        );
         log.add("t", text.as_bytes()).unwrap();
         assert_eq!((log.lines, log.skipped, log.events.len()), (2, 1, 1));
     }

@@ -567,15 +567,30 @@ systemd:
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("files/escape")).unwrap();
     let err = problems(dir.path(), &[]);
     assert_has(&err, "config.bu:6: unknown key `storage.files[0].contens` (did you mean `contents`?)");
-    assert_has(&err, "config.bu:7: `storage.files[1]`: path `/etc/a` is already declared by `storage.files[0]` at line 5");
+    assert_has(
+        &err,
+        "config.bu:7: `storage.files[1]`: path `/etc/a` is already declared by `storage.files[0]` at line 5",
+    );
     assert_has(&err, "config.bu:8: `storage.files[1].mode` must be an integer, not `big`");
     assert_has(&err, "config.bu:10: `storage.files[1].contents.local`: local file `missing.txt` not found in the files directory `files`");
-    assert_has(&err, "config.bu:13: `storage.files[2].contents.local`: local path `../outside` leaves the files directory `files`");
+    assert_has(
+        &err,
+        "config.bu:13: `storage.files[2].contents.local`: local path `../outside` leaves the files directory `files`",
+    );
     assert_has(&err, "config.bu:16: `storage.files[3].contents.local`: local path `/etc/passwd` must be relative to the files directory");
-    assert_has(&err, "config.bu:19: `storage.files[4].contents.local`: local path `escape` resolves outside the files directory");
+    assert_has(
+        &err,
+        "config.bu:19: `storage.files[4].contents.local`: local path `escape` resolves outside the files directory",
+    );
     assert_has(&err, "config.bu:21: `storage.files[5].overwrite` must be true or false");
-    assert_has(&err, "config.bu:22: `storage.files[5].contents`: only one of `inline`, `local` and `source` can be set");
-    assert_has(&err, "config.bu:24: `storage.directories[0]`: path `/etc/a` is already declared by `storage.files[0]` at line 5");
+    assert_has(
+        &err,
+        "config.bu:22: `storage.files[5].contents`: only one of `inline`, `local` and `source` can be set",
+    );
+    assert_has(
+        &err,
+        "config.bu:24: `storage.directories[0]`: path `/etc/a` is already declared by `storage.files[0]` at line 5",
+    );
     assert_has(&err, "config.bu:28: `systemd.units[0].enabled` must be true or false");
     assert_has(&err, "11 problems found");
 }
@@ -587,7 +602,10 @@ fn unknown_variant_and_version_name_the_known_ones() {
     assert_has(&err, "config.bu:1: variant `fcos` is not supported; pxebake translates `flatcar`");
     assert_has(&err, "config.bu:2: version `1.5.0` of the flatcar variant is not supported; known versions: 1.0.0 (Ignition 3.3.0), 1.1.0 (Ignition 3.4.0)");
     let dir = workdir("variant: flatcar\nversion: 1.2.0-experimental\n", &[]);
-    assert_has(&problems(dir.path(), &[]), "config.bu:2: version `1.2.0-experimental` of the flatcar variant is not supported");
+    assert_has(
+        &problems(dir.path(), &[]),
+        "config.bu:2: version `1.2.0-experimental` of the flatcar variant is not supported",
+    );
 }
 
 #[test]
@@ -595,7 +613,10 @@ fn local_files_need_a_files_dir() {
     let dir = workdir("variant: flatcar\nversion: 1.1.0\nstorage:\n  trees:\n    - local: t\n", &[]);
     let o = run(dir.path(), &["butane", "config.bu"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_has(&stderr(&o), "config.bu:5: `storage.trees[0]`: local paths are relative to a files directory: pass `--files-dir DIR`");
+    assert_has(
+        &stderr(&o),
+        "config.bu:5: `storage.trees[0]`: local paths are relative to a files directory: pass `--files-dir DIR`",
+    );
 }
 
 #[test]
@@ -726,7 +747,9 @@ fn a_bu_files_rule_writes_valid_ignition_per_host() {
 
 #[test]
 fn a_bad_bu_template_names_template_line_and_host_and_writes_nothing() {
-    let bad = TEMPLATE.replace("        local: motd\n", "        local: ../site.yaml\n").replace("      mode: 0644\n", "      mood: 0644\n");
+    let bad = TEMPLATE
+        .replace("        local: motd\n", "        local: ../site.yaml\n")
+        .replace("      mode: 0644\n", "      mood: 0644\n");
     let dir = bu_site(&bad);
     let o = run(dir.path(), &["build", "--no-images", "--no-bootloaders"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

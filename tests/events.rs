@@ -74,7 +74,11 @@ fn events_reports_unknown_machines_installs_and_loops() {
     let o = run(dir.path(), &["events", old, new]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("unknown machines: 2\n"), "{}", stdout(&o));
-    assert!(stderr(&o).contains("host `backend-0-1` started its install again after a completed install"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("host `backend-0-1` started its install again after a completed install"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("5 of 14 log lines were not pxebake events"), "{}", stderr(&o));
     assert!(stderr(&o).contains("events.log:4: does not start with `pxebake-events/1`"), "{}", stderr(&o));
     // Nothing from a hostile line reaches the output.
@@ -118,7 +122,8 @@ fn discover_adds_unknown_machines_like_insert_ethers_once() {
 fn set_boot_installed_from_flips_only_completed_installs() {
     let dir = example_site();
     let (old, new) = write_logs(dir.path());
-    let o = run(dir.path(), &["set", "boot", "--installed-from", old.to_str().unwrap(), new.to_str().unwrap(), "--", "os"]);
+    let o =
+        run(dir.path(), &["set", "boot", "--installed-from", old.to_str().unwrap(), new.to_str().unwrap(), "--", "os"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(dir.path(), &["list", "host", "backend-0-[0-1]", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -86,7 +86,9 @@ mod tests {
         let text = pretty(&v);
         let order = |a: &str, b: &str| text.find(a).unwrap() < text.find(b).unwrap();
         assert!(order("\"config\"", "\"version\""));
-        assert!(order("\"path\"", "\"contents\"") && order("\"user\"", "\"contents\"") && order("\"contents\"", "\"mode\""));
+        assert!(
+            order("\"path\"", "\"contents\"") && order("\"user\"", "\"contents\"") && order("\"contents\"", "\"mode\"")
+        );
         assert!(order("\"sshAuthorizedKeys\"", "\"shell\"") && order("\"shell\"", "\"uid\""));
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
     }

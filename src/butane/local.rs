@@ -33,7 +33,10 @@ impl Files<'_> {
                 .to_string()
         })?;
         let base = dir.canonicalize().map_err(|e| {
-            format!("files directory `{}` cannot be opened ({e}); create it or pass another `--files-dir`", dir.display())
+            format!(
+                "files directory `{}` cannot be opened ({e}); create it or pass another `--files-dir`",
+                dir.display()
+            )
         })?;
         Ok((base, dir))
     }
@@ -50,7 +53,10 @@ impl Files<'_> {
             return Err(format!("local path `{shown}` must be relative to the files directory `{}`", dir.display()));
         }
         if path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("local path `{shown}` leaves the files directory `{}` (`..` is not allowed)", dir.display()));
+            return Err(format!(
+                "local path `{shown}` leaves the files directory `{}` (`..` is not allowed)",
+                dir.display()
+            ));
         }
         let real = base.join(path).canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
@@ -126,13 +132,16 @@ impl Files<'_> {
                 use std::os::unix::fs::PermissionsExt as _;
                 out.push(TreeEntry::File { rel, data, executable: meta.permissions().mode() & 0o111 != 0 });
             } else if ty.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(|e| format!("cannot read link `{rel}` in a tree: {e}"))?;
+                let target =
+                    std::fs::read_link(&path).map_err(|e| format!("cannot read link `{rel}` in a tree: {e}"))?;
                 let Some(target) = target.to_str() else {
                     return Err(format!("link `{rel}` in a tree points at a name that is not UTF-8"));
                 };
                 out.push(TreeEntry::Link { rel, target: target.to_string() });
             } else {
-                return Err(format!("`{rel}` in a tree is not a file, directory or symlink; trees may hold only those"));
+                return Err(format!(
+                    "`{rel}` in a tree is not a file, directory or symlink; trees may hold only those"
+                ));
             }
         }
         Ok(())

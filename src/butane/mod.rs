@@ -59,7 +59,10 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
         // checks above, so it names the generated JSON's path and line.
         let at = root.get("version").map_or(1, |v| v.line);
         for p in crate::check::ignition::validate(&json) {
-            errors.push(problem(at, format!("the Ignition config this translates to is invalid (its line {}): {}", p.line, p.message)));
+            errors.push(problem(
+                at,
+                format!("the Ignition config this translates to is invalid (its line {}): {}", p.line, p.message),
+            ));
         }
     }
     let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| problem(l, m)).collect();
@@ -75,7 +78,7 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
 }
 
 fn problem(line: usize, message: String) -> Problem {
-    Problem { line, message }
+    Problem::error(line, message)
 }
 
 /// The schema and Ignition version for the document's `variant` and `version`.

@@ -43,7 +43,9 @@ impl Translator<'_> {
             match seen.get(&k) {
                 Some(first) => self.errors.push((
                     item.line,
-                    format!("`{path}[{i}]`: {what} `{k}` is already declared at line {first}; each needs a unique {what}"),
+                    format!(
+                        "`{path}[{i}]`: {what} `{k}` is already declared at line {first}; each needs a unique {what}"
+                    ),
                 )),
                 None => {
                     seen.insert(k, item.line);
@@ -109,7 +111,10 @@ impl Translator<'_> {
                 let f = format.as_str().unwrap_or_default();
                 self.errors.push((
                     format.line,
-                    format!("`storage.filesystems[{i}].format`: `{f}` is not a format Ignition creates ({})", FORMATS.join(", ")),
+                    format!(
+                        "`storage.filesystems[{i}].format`: `{f}` is not a format Ignition creates ({})",
+                        FORMATS.join(", ")
+                    ),
                 ));
             }
         }
@@ -129,7 +134,10 @@ impl Translator<'_> {
         self.unique(luks, "storage.luks", "name", |l| text(l, "name").map(str::to_string));
         for (i, l) in luks.iter().enumerate() {
             if let Some(name) = l.get("name").filter(|n| n.as_str().is_some_and(|s| s.contains('/'))) {
-                self.errors.push((name.line, format!("`storage.luks[{i}].name` must not contain `/` (it names /dev/mapper/NAME)")));
+                self.errors.push((
+                    name.line,
+                    format!("`storage.luks[{i}].name` must not contain `/` (it names /dev/mapper/NAME)"),
+                ));
             }
         }
     }
@@ -138,7 +146,8 @@ impl Translator<'_> {
         if let Some(label) = part.get("label") {
             let l = label.as_str().unwrap_or_default();
             if l.chars().count() > 36 {
-                self.errors.push((label.line, format!("`{path}.label`: `{l}` is longer than the 36 characters GPT allows")));
+                self.errors
+                    .push((label.line, format!("`{path}.label`: `{l}` is longer than the 36 characters GPT allows")));
             }
         }
         for key in ["guid", "type_guid"] {
@@ -159,10 +168,8 @@ impl Translator<'_> {
                 .filter(|k| part.get(k).is_some())
                 .collect();
             if !set.is_empty() {
-                self.errors.push((
-                    part.line,
-                    format!("`{path}`: `should_exist: false` cannot go with {}", set.join(", ")),
-                ));
+                self.errors
+                    .push((part.line, format!("`{path}`: `should_exist: false` cannot go with {}", set.join(", "))));
             }
         }
     }
@@ -199,7 +206,9 @@ impl Translator<'_> {
         self.unique(users, "passwd.users", "name", |u| text(u, "name").map(str::to_string));
         for (i, user) in users.iter().enumerate() {
             let keys = items(Some(user), "ssh_authorized_keys");
-            self.unique(keys, &format!("passwd.users[{i}].ssh_authorized_keys"), "key", |k| k.as_str().map(str::to_string));
+            self.unique(keys, &format!("passwd.users[{i}].ssh_authorized_keys"), "key", |k| {
+                k.as_str().map(str::to_string)
+            });
         }
         self.unique(items(passwd, "groups"), "passwd.groups", "name", |g| text(g, "name").map(str::to_string));
     }
@@ -210,7 +219,9 @@ impl Translator<'_> {
             if let Some(a) = arg.as_str().filter(|a| exist.contains(a)) {
                 self.errors.push((
                     arg.line,
-                    format!("`kernel_arguments.should_not_exist[{i}]`: `{a}` is also in `should_exist`; keep it in one"),
+                    format!(
+                        "`kernel_arguments.should_not_exist[{i}]`: `{a}` is also in `should_exist`; keep it in one"
+                    ),
                 ));
             }
         }

@@ -59,8 +59,7 @@ const PARTITION: Ty = Ty::Obj(&[
     f("should_exist", Ty::Bool),
     f("resize", Ty::Bool),
 ]);
-const DISK: Ty =
-    Ty::Obj(&[req("device", PATH), f("wipe_table", Ty::Bool), f("partitions", Ty::List(&PARTITION))]);
+const DISK: Ty = Ty::Obj(&[req("device", PATH), f("wipe_table", Ty::Bool), f("partitions", Ty::List(&PARTITION))]);
 const RAID: Ty = Ty::Obj(&[
     req("name", Ty::Str),
     req("level", Ty::Str),

@@ -44,8 +44,11 @@ impl Translator<'_> {
         match (ty, &node.kind) {
             (Ty::Obj(fields), Kind::Map(_)) => self.object(node, fields, path),
             (Ty::List(inner), Kind::Seq(items)) => {
-                let v: Vec<Value> =
-                    items.iter().enumerate().filter_map(|(i, n)| self.value(n, inner, &format!("{path}[{i}]"))).collect();
+                let v: Vec<Value> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| self.value(n, inner, &format!("{path}[{i}]")))
+                    .collect();
                 (!v.is_empty()).then_some(Value::Array(v))
             }
             (Ty::Bool, Kind::Scalar { value, plain: true }) => match value.as_str() {
@@ -114,7 +117,10 @@ impl Translator<'_> {
                 n
             }
             Kind::Scalar { value, plain: false } => {
-                self.error(node.line, format!("`{path}` must be an integer, not the string \"{value}\"; remove the quotes"));
+                self.error(
+                    node.line,
+                    format!("`{path}` must be an integer, not the string \"{value}\"; remove the quotes"),
+                );
                 None
             }
             _ => None,
@@ -146,14 +152,20 @@ impl Translator<'_> {
         let given: Vec<&str> = ["inline", "local", "source"].into_iter().filter(|k| present(k).is_some()).collect();
         if given.len() > 1 {
             let line = present(given[1]).map_or(node.line, |n| n.line);
-            self.error(line, format!("`{path}`: only one of `inline`, `local` and `source` can be set, not {}", given.join(" and ")));
+            self.error(
+                line,
+                format!("`{path}`: only one of `inline`, `local` and `source` can be set, not {}", given.join(" and ")),
+            );
             return;
         }
         let compression = out.get("compression").and_then(Value::as_str).map(str::to_string);
         if let Some(c) = &compression {
             if !matches!(c.as_str(), "" | "gzip") {
                 let line = present("compression").map_or(node.line, |n| n.line);
-                self.error(line, format!("`{path}.compression`: `{c}` is not a compression Ignition knows (`gzip` or none)"));
+                self.error(
+                    line,
+                    format!("`{path}.compression`: `{c}` is not a compression Ignition knows (`gzip` or none)"),
+                );
             }
         }
         let (data, at) = match (present("inline"), present("local")) {
@@ -179,7 +191,8 @@ impl Translator<'_> {
                 out.insert("compression".into(), (if gz { "gzip" } else { "" }).into());
             }
         }
-        if let (Some(src), Some(n)) = (out.get("source").and_then(Value::as_str).map(str::to_string), present("source")) {
+        if let (Some(src), Some(n)) = (out.get("source").and_then(Value::as_str).map(str::to_string), present("source"))
+        {
             if let Err(e) = check_url(&src, self.ignition) {
                 self.error(n.line, format!("`{path}.source`: {e}"));
             }
@@ -203,7 +216,10 @@ impl Translator<'_> {
     fn embedded_config(&mut self, data: &[u8], line: usize, path: &str) {
         let text = String::from_utf8_lossy(data);
         for p in crate::check::ignition::validate(&text) {
-            self.error(line, format!("`{path}`: the Ignition config it embeds is invalid (its line {}): {}", p.line, p.message));
+            self.error(
+                line,
+                format!("`{path}`: the Ignition config it embeds is invalid (its line {}): {}", p.line, p.message),
+            );
         }
     }
 
@@ -312,8 +328,11 @@ impl Translator<'_> {
                 let Some(Value::Object(obj)) = own.get_mut(j) else { continue };
                 match entry {
                     TreeEntry::File { data, executable, .. } => {
-                        let user_compression =
-                            obj.get("contents").and_then(|c| c.get("compression")).and_then(Value::as_str).unwrap_or("");
+                        let user_compression = obj
+                            .get("contents")
+                            .and_then(|c| c.get("compression"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         let compressed = !user_compression.is_empty();
                         let (url, gz) = data_url(&data, !compressed);
                         let contents = obj.entry("contents").or_insert_with(|| Value::Object(Map::new()));
@@ -360,12 +379,13 @@ impl Translator<'_> {
                 Some(Kind::Seq(items)) => items.iter().filter_map(Node::as_str).collect(),
                 _ => Vec::new(),
             };
-            let options =
-                if options.is_empty() { String::new() } else { format!("\nOptions={}", options.join(",")) };
+            let options = if options.is_empty() { String::new() } else { format!("\nOptions={}", options.join(",")) };
             let (name, contents) = if format == "swap" {
                 (
                     format!("{}.swap", escape_path(device)),
-                    format!("# Generated by Butane\n[Swap]\nWhat={device}{options}\n\n[Install]\nRequiredBy=swap.target"),
+                    format!(
+                        "# Generated by Butane\n[Swap]\nWhat={device}{options}\n\n[Install]\nRequiredBy=swap.target"
+                    ),
                 )
             } else {
                 let Some(path) = fs.get("path").and_then(Node::as_str) else {
@@ -614,10 +634,7 @@ pub fn check_hash(h: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{}` is not `sha512-<128 hex digits>` or `sha256-<64 hex digits>`",
-            crate::names::printable(h)
-        ))
+        Err(format!("`{}` is not `sha512-<128 hex digits>` or `sha256-<64 hex digits>`", crate::names::printable(h)))
     }
 }
 

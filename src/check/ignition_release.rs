@@ -4,8 +4,11 @@
 //! version that release does not know is refused at boot, so it is refused at build time.
 //! The table is Ignition's own (docs/specs.md: the first release that reads each stable spec).
 
+/// A version as (major, minor, patch).
+type Version = (u32, u32, u32);
+
 /// (spec version, first Ignition release that reads it), oldest first.
-const STABLE: [((u32, u32, u32), (u32, u32, u32)); 7] = [
+const STABLE: [(Version, Version); 7] = [
     ((3, 0, 0), (2, 0, 0)),
     ((3, 1, 0), (2, 3, 0)),
     ((3, 2, 0), (2, 7, 0)),
@@ -16,7 +19,7 @@ const STABLE: [((u32, u32, u32), (u32, u32, u32)); 7] = [
 ];
 
 /// `"2.24.0"` -> (2, 24, 0); None for anything that is not three dot-separated numbers.
-pub fn parse(v: &str) -> Option<(u32, u32, u32)> {
+pub fn parse(v: &str) -> Option<Version> {
     let mut it = v.split('.').map(|p| (!p.is_empty() && p.len() <= 6).then(|| p.parse::<u32>().ok()).flatten());
     let out = (it.next()??, it.next()??, it.next()??);
     it.next().is_none().then_some(out)
@@ -24,7 +27,7 @@ pub fn parse(v: &str) -> Option<(u32, u32, u32)> {
 
 /// The newest stable spec version an Ignition release reads (None before Ignition 2.0.0, which
 /// read only spec 2.x).
-pub fn max_spec(release: (u32, u32, u32)) -> Option<(u32, u32, u32)> {
+pub fn max_spec(release: Version) -> Option<Version> {
     STABLE.iter().rev().find(|(_, first)| release >= *first).map(|(spec, _)| *spec)
 }
 

@@ -146,8 +146,9 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         if trimmed.starts_with('#') && !trimmed.starts_with("#!") {
             continue;
         }
-        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in)
-        {
+        // A backslash ends a URL too: in JSON (Ignition) text it starts an escape like `\n`.
+        let words = trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '\\'));
+        for url in words.filter_map(url_in) {
             if url.contains("${") || url.contains('$') {
                 continue; // resolved by the loader at boot time
             }

@@ -329,7 +329,9 @@ fn check_root(root: &str) -> Result<(), String> {
         return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
     }
     if root.contains(['*', '?', '[', ']']) {
-        return Err(format!("`{root}` must not contain glob characters (`*`, `?`, `[`, `]`): nginx expands them in `include`"));
+        return Err(format!(
+            "`{root}` must not contain glob characters (`*`, `?`, `[`, `]`): nginx expands them in `include`"
+        ));
     }
     if root.contains(char::is_whitespace)
         || root.split('/').any(|c| c == "..")

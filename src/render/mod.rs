@@ -146,7 +146,7 @@ pub fn render(
     global.insert("events_format", crate::events::LOG_FORMAT);
     let t: &Templates = t;
 
-    let per_host: Vec<Result<(Vec<Output>, Option<IgnitionRef>), Vec<Diagnostic>>> = inv
+    let per_host: Vec<Result<HostOutputs, Vec<Diagnostic>>> = inv
         .hosts
         .par_iter()
         .enumerate()
@@ -221,6 +221,9 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
     ctx
 }
 
+/// What one host renders: its outputs and the Ignition config its boot configs name.
+type HostOutputs<'a> = (Vec<Output<'a>>, Option<IgnitionRef<'a>>);
+
 /// A host whose boot config passes `ignition.config.url`: the config must be planned, be
 /// Ignition, and be readable by the image's Ignition.
 struct IgnitionRef<'a> {
@@ -288,13 +291,12 @@ fn ignition_args<'a>(
     Ok(Some((args, IgnitionRef { host, bootaction: ba, image, path: format!("http/{path}") })))
 }
 
-#[allow(clippy::type_complexity)]
 fn render_host<'a>(
     inv: &'a Inventory,
     t: &Templates,
     index: usize,
     host: &'a Host,
-) -> Result<(Vec<Output<'a>>, Option<IgnitionRef<'a>>), Vec<Diagnostic>> {
+) -> Result<HostOutputs<'a>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut ignition = None;
@@ -443,7 +445,13 @@ fn render_host<'a>(
 
 /// A rendered `files` rule: a `.bu` template renders Butane, and what is written is the Ignition
 /// JSON it translates to (`local` and `trees` read the inventory's `files/`).
-fn rule_entry(inv: &Inventory, t: &Templates, template: &str, host: &Host, text: String) -> Result<Entry, Vec<Diagnostic>> {
+fn rule_entry(
+    inv: &Inventory,
+    t: &Templates,
+    template: &str,
+    host: &Host,
+    text: String,
+) -> Result<Entry, Vec<Diagnostic>> {
     if !template.ends_with(".bu") {
         return Ok(text_entry(text));
     }
@@ -460,6 +468,7 @@ fn rule_entry(inv: &Inventory, t: &Templates, template: &str, host: &Host, text:
                     "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
                     host.name, p.line, p.message
                 ),
+                severity: p.severity,
             })
             .collect()),
     }
