@@ -129,6 +129,11 @@ pub struct SiteArgs {
     /// (for machines without the Debian packages; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,
+
+    /// Leave the OS images out of the plan (the kernel/initrd links then dangle). Give it to
+    /// `diff` and `check` too when the tree was built with it.
+    #[arg(long)]
+    pub no_images: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,10 +144,6 @@ pub struct BuildArgs {
     /// Output directory: empty or a pxebake tree. It ends up holding exactly the planned tree.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
-
-    /// Render everything but the OS images (the kernel/initrd links then dangle).
-    #[arg(long)]
-    pub no_images: bool,
 
     #[command(flatten)]
     pub images: ImageSource,

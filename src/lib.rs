@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod list;
 pub mod names;
 pub mod render;
+pub mod report;
 pub mod selector;
 pub mod serve;
 pub mod state;

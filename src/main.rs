@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             ui.say("ok");
             ExitCode::SUCCESS
         }),
-        Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Fetch(a) => bake::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }

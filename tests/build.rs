@@ -579,10 +579,10 @@ fn boot_state_file_overrides_the_hosts_own_boot() {
 fn diff_shows_exactly_the_edited_hosts_files() {
     let dir = lab(SITE, HOSTS);
     assert!(build(dir.path(), &[]).status.success());
-    let o = run(dir.path(), &["diff", "--no-bootloaders", "--exit-code"]);
+    let o = run(dir.path(), &["diff", "--no-images", "--no-bootloaders", "--exit-code"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     fs::write(dir.path().join("inventory/hosts.yaml"), HOSTS.replacen("boot: install", "boot: os", 1)).unwrap();
-    let o = run(dir.path(), &["diff", "--no-bootloaders", "--exit-code"]);
+    let o = run(dir.path(), &["diff", "--no-images", "--no-bootloaders", "--exit-code"]);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     assert_has(&text, "changed: tftp/pxelinux.cfg/01-52-54-00-00-01-01\n");
