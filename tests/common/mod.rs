@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: run the real binary, compare trees.
 #![allow(dead_code)]
 
+pub mod images;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -121,4 +123,34 @@ pub fn assert_tree_eq(actual: &Path, expected: &Path) {
         expected.display(),
         problems.join("\n")
     );
+}
+
+/// Everything about a tree a server would notice: every directory, file and symlink with its
+/// mode, a file's bytes (as a SHA-256) and a link's target. Two trees with equal states are
+/// byte-identical.
+pub fn state(root: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = fs::symlink_metadata(e.path()).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let what = if meta.is_dir() {
+                stack.push(e.path());
+                format!("dir {mode:o}")
+            } else if meta.file_type().is_symlink() {
+                format!("link -> {}", fs::read_link(e.path()).unwrap().display())
+            } else {
+                let sum: String =
+                    sha2::Sha256::digest(fs::read(e.path()).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+                format!("file {mode:o} {sum}")
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
 }
