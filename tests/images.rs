@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -383,22 +383,7 @@ fn disk_full_in_the_cache_fails_cleanly() {
     lab.serve(&s);
     let before = lab.previous_tree();
     fs::create_dir_all(lab.cache()).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(lab.cache())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root); disk-full behaviour not tested here");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(lab.cache());
+    let Some(_disk) = common::tmpfs(&lab.cache(), "512k") else { return };
     let o = lab.run(&["build"]);
     let e = failed(&o, INITRD, &format!("{}1.0/initrd.img", s.url()), &lab);
     assert!(e.contains("No space left on device") && e.contains("PXEBAKE_CACHE"), "{e}");

@@ -154,3 +154,32 @@ pub fn state(root: &Path) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// Unmounts a test tmpfs when dropped.
+pub struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (e.g. `256k`) on `dir`, for full-disk tests. When that is not
+/// possible (not root, no mount namespace) the test fails with the reason; only an explicit
+/// `PXEBAKE_TEST_NO_TMPFS=1` (never set by CI) switches such tests off, and then `None` says so.
+pub fn tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
+    let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output();
+    match o {
+        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+        _ if std::env::var_os("PXEBAKE_TEST_NO_TMPFS").is_some_and(|v| v == "1") => {
+            eprintln!("SWITCHED OFF by PXEBAKE_TEST_NO_TMPFS=1: the full-disk case is not exercised");
+            None
+        }
+        Ok(o) => panic!(
+            "cannot mount a tmpfs on `{}` for the full-disk test: {}; run the tests as root, or set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!("cannot run `mount` for the full-disk test: {e}; set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly"),
+    }
+}
