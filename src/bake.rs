@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BuildArgs, DiffArgs, FetchArgs, ImageSource, Output, SiteArgs};
+use crate::cli::{BuildArgs, DeployArgs, DiffArgs, FetchArgs, ImageSource, Output, SiteArgs};
 use crate::diag::Diagnostics;
 use crate::inventory::{self, Inventory};
 use crate::render::{self, Templates};
@@ -295,6 +295,34 @@ pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     if ui.output == Output::Json {
         println!("{}", serde_json::json!({ "ok": true, "files": fetched.entries() }));
+    }
+    Ok(())
+}
+
+/// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
+pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
+    if args.rollback {
+        let (from, to) = crate::deploy::rollback(&args.dest, ui)?;
+        if ui.output == Output::Json {
+            println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
+        }
+        return Ok(());
+    }
+    let out = real_out(&args.out)?;
+    if !out.join(crate::tree::diff::MARKER).is_file() {
+        bail!("`{}` is not a pxebake tree; run `pxebake build` first", args.out.display());
+    }
+    let _lock = write::lock(&out)?;
+    if write::pending(&out)? {
+        bail!(
+            "refusing to deploy `{}`: a build of it was cut short (pending journal or temporaries); run `pxebake build` or `pxebake diff` to finish or undo it, then deploy again",
+            args.out.display()
+        );
+    }
+    let opts = crate::deploy::Options { dest: args.dest.clone(), keep: args.keep, reload: args.reload.clone() };
+    let done = crate::deploy::deploy(&out, &opts, ui)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "deploy": done }));
     }
     Ok(())
 }

@@ -73,6 +73,32 @@ pub enum Command {
     },
     /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
     Fetch(FetchArgs),
+    /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Where the tree is served from (the `site.root` the configs name): a local path or
+    /// `[user@]host:/path` (over ssh). It becomes a symlink to `DEST.releases/<release>`.
+    pub dest: String,
+
+    /// The built tree to deploy.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+
+    /// How many releases to keep on the server (the current one always stays).
+    #[arg(long, default_value_t = 5)]
+    pub keep: usize,
+
+    /// Switch back to the release before the current one (nothing is copied).
+    #[arg(long)]
+    pub rollback: bool,
+
+    /// Run this command where DEST is when the DHCP reservations changed, e.g.
+    /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
+    #[arg(long, value_name = "CMD")]
+    pub reload: Option<String>,
 }
 
 /// Where OS images come from.

@@ -6,6 +6,7 @@
 pub mod bake;
 pub mod check;
 pub mod cli;
+pub mod deploy;
 pub mod diag;
 pub mod hostfile;
 pub mod images;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Fetch(a) => bake::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Deploy(a) => bake::deploy(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }

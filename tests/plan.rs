@@ -338,3 +338,88 @@ fn every_failure_answers_in_json_when_asked() {
     assert_eq!(v["ok"], false);
     assert!(v["error"].as_str().unwrap().contains("--no-such-flag"), "{v}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deploys as releases
+
+fn release_of(dest: &Path) -> String {
+    let t = fs::read_link(dest).unwrap();
+    assert!(t.starts_with("pxebake.releases"), "{}", t.display());
+    t.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn releases(dest: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dest.with_file_name("pxebake.releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn deploys_are_releases_switched_at_once_kept_and_rolled_back() {
+    use std::os::unix::fs::MetadataExt as _;
+    let s = Server::start();
+    let lab = served_lab(&s, OLD);
+    let srv = lab.path().join("srv");
+    fs::create_dir(&srv).unwrap();
+    let dest = srv.join("pxebake");
+    let reloads = lab.path().join("reloads");
+    let reload = format!("echo reloaded >> '{}'", reloads.display());
+    let deploy = |extra: &[&str]| {
+        let mut args = vec!["deploy", dest.to_str().unwrap(), "--keep", "2", "--reload", &reload];
+        args.extend_from_slice(extra);
+        lab.run(&args)
+    };
+    let reloaded = || fs::read_to_string(&reloads).map(|t| t.lines().count()).unwrap_or(0);
+
+    // First deploy: the destination becomes a link to the first release, which is the tree.
+    ok(&deploy(&[]));
+    let first = release_of(&dest);
+    assert_eq!(state(&dest), state(&lab.out()));
+    assert_eq!(reloaded(), 1, "new reservations: reload");
+
+    // A changed site: a new release; unchanged files are hard links to the previous release.
+    set_inventory(&lab, &s.url(), NEW);
+    ok(&lab.run(&["build"]));
+    ok(&deploy(&[]));
+    let second = release_of(&dest);
+    assert_ne!(first, second);
+    assert_eq!(state(&dest), state(&lab.out()));
+    let rel = srv.join("pxebake.releases");
+    let ino = |r: &str| fs::metadata(rel.join(r).join("etc/nginx.conf")).unwrap().ino();
+    assert_eq!(ino(&first), ino(&second), "unchanged files are linked, not copied");
+    assert_eq!(reloaded(), 2, "n3 left, n4 came: reload");
+
+    // Nothing changed: a third release, no reload; --keep 2 drops the first.
+    let new_state = state(&lab.out());
+    ok(&deploy(&[]));
+    let third = release_of(&dest);
+    assert_eq!(reloaded(), 2, "same reservations: no reload");
+    assert_eq!(releases(&dest), [second.clone(), third.clone()]);
+
+    // Roll back: the link points at the release before, nothing is copied.
+    let o = lab.run(&["deploy", dest.to_str().unwrap(), "--rollback"]);
+    ok(&o);
+    assert_eq!(release_of(&dest), second);
+    assert_eq!(state(&dest), new_state);
+    let o = lab.run(&["deploy", dest.to_str().unwrap(), "--rollback"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing to roll back to"), "{}", stderr(&o));
+
+    // A tree cut short is not deployed.
+    fs::write(lab.out().join("etc/.pxebake-new.nginx.conf"), "half").unwrap();
+    let o = deploy(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cut short"), "{}", stderr(&o));
+    assert_eq!(releases(&dest), [second.clone(), third]);
+    fs::remove_file(lab.out().join("etc/.pxebake-new.nginx.conf")).unwrap();
+
+    // A plain directory at the destination (an rsync deploy) is not replaced behind the user's back.
+    let plain = srv.join("plain");
+    fs::create_dir(&plain).unwrap();
+    let o = lab.run(&["deploy", plain.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is a directory, not a release link"), "{}", stderr(&o));
+}
