@@ -172,9 +172,11 @@ fn image_options(src: &ImageSource, update_lock: bool) -> crate::images::Options
 }
 
 /// Before anything reads `out`: finish or undo a build that was cut short (under the build
-/// lock, so a running build is never disturbed; then this fails saying so).
+/// lock, so a running build is never disturbed; then this fails saying so). A directory that is
+/// not a pxebake tree is left alone.
 fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
-    if !out.exists() && !write::pending(out)? {
+    let ours = out.join(crate::tree::diff::MARKER).is_file();
+    if (out.exists() && !ours) || (!ours && !write::pending(out)?) {
         return Ok(None);
     }
     let lock = write::lock(out)?;
@@ -194,7 +196,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
-    let _lock = settle(&out)?;
+    let _lock = write::lock(&out)?;
+    write::recover(&out)?;
     let opts = crate::check::Options { images_placed: !no_images };
     let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);

@@ -177,8 +177,8 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
         })?;
     }
     // What is left of a prepare that never committed: its temporaries and the directories made
-    // for them (a planned tree has no empty directories).
-    if out.is_dir() {
+    // for them (a planned tree has no empty directories). Only in a tree pxebake wrote.
+    if out.join(MARKER).is_file() {
         remove_debris(out, out)?;
     }
     Ok(())
@@ -554,6 +554,39 @@ mod tests {
         // Replaying twice changes nothing.
         recover(&out).unwrap();
         assert_eq!(read_all(&out).len(), 3);
+    }
+
+    #[test]
+    fn a_prepare_cut_short_is_undone_by_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stop = AtomicBool::new(false);
+        let old = tree(&[("a/x", "1")]);
+        write(&old, &out, &diff::compare(&old, &out, ""), &stop, &ProgressBar::hidden()).unwrap();
+        // Temporaries, a directory made for a new file, and a journal that never got its end line
+        // (as if written by something that died before the commit point).
+        std::fs::write(out.join(temp_of("a/x")), "2").unwrap();
+        std::fs::create_dir_all(out.join("b/c")).unwrap();
+        std::fs::write(out.join("b/c").join(format!("{TEMP}y")), "new").unwrap();
+        let journal = sibling(&out, "pxebake-journal").unwrap();
+        std::fs::write(&journal, "R a/x\n").unwrap();
+        std::fs::write(journal_tmp(&journal), "R a/x\nend\n").unwrap();
+        assert!(pending(&out).unwrap());
+        recover(&out).unwrap();
+        assert_eq!(read_all(&out), [("a/x".into(), "1".into())]);
+        assert!(!out.join("b").exists(), "directories made for the prepare go");
+        assert!(!journal.exists() && !journal_tmp(&journal).exists());
+        assert!(!pending(&out).unwrap());
+    }
+
+    #[test]
+    fn recover_leaves_a_directory_pxebake_did_not_write_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        std::fs::write(dir.path().join(format!("{TEMP}mine")), "x").unwrap();
+        recover(dir.path()).unwrap();
+        assert!(dir.path().join("empty").is_dir());
+        assert!(dir.path().join(format!("{TEMP}mine")).is_file());
     }
 
     #[test]
