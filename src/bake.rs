@@ -176,7 +176,7 @@ fn image_options(src: &ImageSource, update_lock: bool) -> crate::images::Options
 /// not a pxebake tree is left alone.
 fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
     let ours = out.join(crate::tree::diff::MARKER).is_file();
-    if (out.exists() && !ours) || (!ours && !write::pending(out)?) {
+    if !ours && (out.exists() || !write::pending(out)?) {
         return Ok(None);
     }
     let lock = write::lock(out)?;
