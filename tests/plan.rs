@@ -105,11 +105,13 @@ fn diff_right_after_a_build_with_images_finds_nothing_then_exactly_the_edited_ho
     let s = Server::start();
     let lab = served_lab(&s, OLD);
     assert!(lab.out().join("images/os/1.0/initrd.img").is_file(), "the build placed the images");
+    let requests = s.requests().len();
     let o = lab.run(&["diff", "--exit-code"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("0 added, 0 changed, 0 removed"), "{}", stdout(&o));
     // check plans the same tree: the links into images/ resolve, so nothing is relaxed.
     ok(&lab.run(&["check"]));
+    assert_eq!(s.requests().len(), requests, "diff and check plan the images without fetching them");
     // Another host boots its disk now.
     set_inventory(&lab, &s.url(), Variant { n2_boot: "os", ..OLD });
     let o = lab.run(&["diff", "--exit-code"]);
