@@ -119,6 +119,32 @@ pub enum Command {
     Butane(ButaneArgs),
     /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
     Fetch(FetchArgs),
+    /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Where the tree is served from (the `site.root` the configs name): a local path or
+    /// `[user@]host:/path` (over ssh). It becomes a symlink to `DEST.releases/<release>`.
+    pub dest: String,
+
+    /// The built tree to deploy.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+
+    /// How many releases to keep on the server (the current one always stays).
+    #[arg(long, default_value_t = 5)]
+    pub keep: usize,
+
+    /// Switch back to the release before the current one (nothing is copied).
+    #[arg(long)]
+    pub rollback: bool,
+
+    /// Run this command where DEST is when the DHCP reservations changed, e.g.
+    /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
+    #[arg(long, value_name = "CMD")]
+    pub reload: Option<String>,
 }
 
 /// Where OS images come from.
@@ -180,6 +206,11 @@ pub struct SiteArgs {
     /// e.g. deprecated services), for CI.
     #[arg(long)]
     pub deny_warnings: bool,
+
+    /// Leave the OS images out of the plan (the kernel/initrd links then dangle). Give it to
+    /// `diff` and `check` too when the tree was built with it.
+    #[arg(long)]
+    pub no_images: bool,
 }
 
 #[derive(Args, Debug)]
@@ -190,10 +221,6 @@ pub struct BuildArgs {
     /// Output directory: empty or a pxebake tree. It ends up holding exactly the planned tree.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
-
-    /// Render everything but the OS images (the kernel/initrd links then dangle).
-    #[arg(long)]
-    pub no_images: bool,
 
     #[command(flatten)]
     pub images: ImageSource,
