@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pxebake
 PXEBAKE_FLAGS ?=
 
-.PHONY: build binary test unit e2e bench clean lint deploy
+.PHONY: build binary test unit e2e bench fuzz clean lint deploy
 
 build: binary
 	$(BIN) build $(PXEBAKE_FLAGS)
@@ -50,3 +50,9 @@ bench: binary
 	mkdir -p target
 	bench/images.sh > target/bench-images.md
 	$(CARGO) bench --locked --bench scale
+
+# Fuzzing: every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with cargo fuzz (libFuzzer;
+# needs the nightly toolchain), results in FUZZING.md, crashing inputs kept as regression tests.
+FUZZ_SECONDS ?= 600
+fuzz: binary
+	bench/fuzz.sh $(FUZZ_SECONDS)
