@@ -40,16 +40,26 @@ impl Rules<'_> {
         self.ver.major == 3
     }
 
-    /// Spec 3.x refuses duplicate entries (by key); 2.x did not check them.
+    /// Spec 3.x refuses duplicate entries (by key); Ignition 0.x did not check 2.x configs.
     pub fn unique(&mut self, entries: impl IntoIterator<Item = Entry>, what: &str) {
-        if !self.v3() {
-            return;
+        if self.v3() {
+            self.duplicates(entries, what, "");
         }
+    }
+
+    /// Duplicates that Flatcar's translation of 2.x configs to spec 3 refuses as well (paths,
+    /// units, drop-ins: ign-converter's Check2_4).
+    pub fn unique_translated(&mut self, entries: impl IntoIterator<Item = Entry>, what: &str) {
+        let why = if self.v3() { "" } else { " (Flatcar's translation of 2.x configs to spec 3 refuses this)" };
+        self.duplicates(entries, what, why);
+    }
+
+    fn duplicates(&mut self, entries: impl IntoIterator<Item = Entry>, what: &str, why: &str) {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for e in entries {
             match seen.get(&e.key) {
                 Some(first) => {
-                    self.err(e.line, format!("`{}`: {what} `{}` is already used by `{first}`", e.path, e.key));
+                    self.err(e.line, format!("`{}`: {what} `{}` is already used by `{first}`{why}", e.path, e.key));
                 }
                 None => {
                     seen.insert(e.key, e.owner);

@@ -230,11 +230,15 @@ pub const TOP3: T = T::Obj(&[
 const HEADERS2: T = T::List(&T::Obj(&[req("name", T::Str), req("value", T::Str)]));
 const CONFIG_RES2: T =
     T::Obj(&[req("source", T::Str), f("verification", VERIFICATION), f("httpHeaders", HEADERS2).since(4)]);
+// Flatcar translates 2.x configs to spec 3 and that translation refuses deprecated fields.
+const SIZE_MIB: &str = "`sizeMiB` (MiB, not 512-byte sectors); Flatcar's translation to spec 3 refuses deprecated keys";
+const START_MIB: &str =
+    "`startMiB` (MiB, not 512-byte sectors); Flatcar's translation to spec 3 refuses deprecated keys";
 const PARTITION2: T = T::Obj(&[
     f("label", T::Str),
     f("number", T::Int),
-    f("size", T::Int).deprecated(3, "`sizeMiB` (in MiB, not 512-byte sectors)"),
-    f("start", T::Int).deprecated(3, "`startMiB` (in MiB, not 512-byte sectors)"),
+    f("size", T::Int).deprecated(3, SIZE_MIB),
+    f("start", T::Int).deprecated(3, START_MIB),
     f("typeGuid", T::Str),
     f("guid", T::Str).since(1),
     f("sizeMiB", T::Int).since(3),

@@ -208,8 +208,8 @@ fn a_2_3_config_with_partition_size_passes_with_a_deprecation_warning() {
     assert_eq!(
         problems(&cfg("2.3.0", body)),
         vec![
-            (4, Warning, "`storage.disks[0].partitions[0].size` is deprecated since spec 2.3.0; use `sizeMiB` (in MiB, not 512-byte sectors)".to_string()),
-            (4, Warning, "`storage.disks[0].partitions[0].start` is deprecated since spec 2.3.0; use `startMiB` (in MiB, not 512-byte sectors)".to_string()),
+            (4, Warning, "`storage.disks[0].partitions[0].size` is deprecated since spec 2.3.0; use `sizeMiB` (MiB, not 512-byte sectors); Flatcar's translation to spec 3 refuses deprecated keys".to_string()),
+            (4, Warning, "`storage.disks[0].partitions[0].start` is deprecated since spec 2.3.0; use `startMiB` (MiB, not 512-byte sectors); Flatcar's translation to spec 3 refuses deprecated keys".to_string()),
         ]
     );
     clean(&cfg("2.2.0", body));
@@ -317,8 +317,34 @@ fn one_path_holds_one_file_directory_or_link() {
             ),
         ]
     );
-    // Spec 2.x did not check duplicates.
-    clean(&cfg("2.2.0", &body.replace("{ \"path\"", "{ \"filesystem\": \"root\", \"path\"")));
+    // Ignition 0.x did not check 2.x configs, Flatcar's translation to spec 3 does.
+    let v2 = body.replace("{ \"path\"", "{ \"filesystem\": \"root\", \"path\"");
+    let why = " (Flatcar's translation of 2.x configs to spec 3 refuses this)";
+    assert_eq!(
+        problems(&cfg("2.2.0", &v2)),
+        vec![
+            (4, Error, format!("`storage.files[1].path`: path `/etc/motd` is already used by `storage.files[0]`{why}")),
+            (
+                5,
+                Error,
+                format!("`storage.links[0].path`: path `/etc/issue` is already used by `storage.directories[0]`{why}")
+            ),
+        ]
+    );
+    // Other filesystems are other places.
+    clean(
+        &cfg(
+            "2.2.0",
+            &v2.replacen("\"root\"", "\"oem\"", 1).replace(
+                "\"storage\": {",
+                "\"storage\": { \"filesystems\": [ { \"name\": \"oem\", \"path\": \"/usr/share/oem\" } ],",
+            ),
+        )
+        .replace(
+            "{ \"filesystem\": \"root\", \"path\": \"/etc/issue\" }",
+            "{ \"filesystem\": \"root\", \"path\": \"/etc/issue2\" }",
+        ),
+    );
 }
 
 #[test]
@@ -897,5 +923,131 @@ fn placeholder_ssh_keys_warn() {
         4,
         Warning,
         "`passwd.users[0].sshAuthorizedKeys[0]`: `put your key here` is not an OpenSSH public key (`TYPE BASE64 [comment]`, as in ~/.ssh/id_ed25519.pub); `put` is not a key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com, ssh-dss)",
+    );
+}
+
+#[test]
+fn spec_2_units_and_links_are_checked_as_flatcar_translates_them() {
+    let body = r#"  "systemd": { "units": [ { "name": "a.service" }, { "name": "a.service" } ] },
+  "storage": { "links": [ { "filesystem": "root", "path": "/opt/app", "target": "/var/app" } ],
+    "files": [ { "filesystem": "root", "path": "/opt/app/x" } ] }"#;
+    assert_eq!(
+        problems(&cfg("2.3.0", body)),
+        vec![
+            (3, Error, "`systemd.units[1].name`: unit `a.service` is already used by `systemd.units[0]` (Flatcar's translation of 2.x configs to spec 3 refuses this)".to_string()),
+            (5, Error, "`storage.files[0].path`: `/opt/app/x` is under `/opt/app`, which `storage.links[0]` makes a link; Ignition refuses to write through a link".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn spec_2_filesystems_need_a_mount_or_path_and_known_names() {
+    let body = r#"  "storage": { "filesystems": [
+    { "name": "a" },
+    { "name": "b", "path": "/b", "mount": { "device": "/dev/sdb", "format": "ext4" } },
+    { "name": "c", "mount": { "device": "/dev/sdc", "format": "ext4", "wipeFilesystem": true,
+      "create": { "force": true } } } ],
+    "files": [ { "filesystem": "nope", "path": "/x" } ] }"#;
+    assert_eq!(
+        problems(&cfg("2.1.0", body)),
+        vec![
+            (4, Error, "`storage.filesystems[0]` needs a `mount` or a `path`".to_string()),
+            (5, Error, "`storage.filesystems[1]` sets both `mount` and `path`; keep one".to_string()),
+            (7, Warning, "`storage.filesystems[2].mount.create` is deprecated since spec 2.1.0; use `wipeFilesystem` and `options`".to_string()),
+            (7, Error, "`storage.filesystems[2].mount`: `create` and `wipeFilesystem` cannot be used together".to_string()),
+            (8, Warning, "`storage.files[0].filesystem`: no filesystem `nope` in this config (fine if a merged config defines it)".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn http_headers_are_named_once() {
+    let body = r#"  "storage": { "files": [ { "filesystem": "root", "path": "/x", "contents": { "source": "https://h/x",
+    "httpHeaders": [ { "name": "A", "value": "1" },
+                     { "name": "A", "value": "2" } ] } } ] }"#;
+    only(
+        &cfg("2.4.0", body),
+        5,
+        Error,
+        "`storage.files[0].contents.httpHeaders[1]`: header `A` is already set on line 4",
+    );
+}
+
+#[test]
+fn more_luks_rules() {
+    let body = r#"  "storage": { "luks": [ { "name": "a", "device": "/dev/sdb",
+    "label": "a-label-that-is-much-longer-than-forty-seven-bytes",
+    "clevis": { "custom": { "needsNetwork": true },
+                "tang": [ { "url": "https://t", "thumbprint": "x", "advertisement": "{not json" } ] },
+    "cex": { "enabled": true } } ] }"#;
+    assert_eq!(
+        problems(&cfg("3.5.0", body)),
+        vec![
+            (4, Error, "`storage.luks[0].label`: `a-label-that-is-much-longer-than-forty-seven-bytes` is longer than 47 bytes (the LUKS2 limit)".to_string()),
+            (5, Error, "`storage.luks[0].clevis.custom` needs a `pin`".to_string()),
+            (5, Error, "`storage.luks[0].clevis.custom` needs a `config`".to_string()),
+            (6, Error, "`storage.luks[0].clevis.tang[0].advertisement` is not valid JSON".to_string()),
+            (7, Error, "`storage.luks[0].cex` cannot be combined with `clevis`".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn partition_labels_and_guids() {
+    let body = r#"  "storage": { "disks": [ { "device": "/dev/sda", "partitions": [
+      { "number": 1, "label": "a-partition-label-longer-than-36-chars", "guid": "0fc63daf-8483-4772-8e79-3d69d8477de4" },
+      { "number": 2, "label": "OK", "guid": "0fc63daf-8483-4772-8e79" } ] } ] }"#;
+    assert_eq!(
+        problems(&cfg("3.4.0", body)),
+        vec![
+            (4, Error, "`storage.disks[0].partitions[0].label`: `a-partition-label-longer-than-36-chars` is longer than 36 characters (GPT names hold 36)".to_string()),
+            (5, Error, "`storage.disks[0].partitions[1].guid`: `0fc63daf-8483-4772-8e79` is not a GUID like `0FC63DAF-8483-4772-8E79-3D69D8477DE4`".to_string()),
+        ]
+    );
+    let colon =
+        r#"  "storage": { "disks": [ { "device": "/dev/sda", "partitions": [ { "number": 1, "label": "a:b" } ] } ] }"#;
+    only(
+        &cfg("2.3.0", colon),
+        3,
+        Warning,
+        "`storage.disks[0].partitions[0].label`: `a:b` contains `:`, which cuts the label short (sgdisk)",
+    );
+}
+
+#[test]
+fn hashes_must_be_hex_and_need_a_source() {
+    only(
+        &hashed("3.4.0", &format!("sha256-{}", "z".repeat(64))),
+        4,
+        Error,
+        "`storage.files[0].contents.verification.hash`: the `sha256` digest is not hexadecimal",
+    );
+    let body = format!(
+        "  \"storage\": {{ \"files\": [ {{ \"path\": \"/etc/x\", \"contents\": {{\n    \"verification\": {{ \"hash\": \"sha512-{SHA512}\" }} }} }} ] }}"
+    );
+    only(&cfg("3.4.0", &body), 4, Error, "`storage.files[0].contents.verification.hash` needs a `source` to verify");
+    only(
+        &cfg("2.2.0", &body.replace("\"path\"", "\"filesystem\": \"root\", \"path\"").replace("sha512", "sha256")),
+        4,
+        Error,
+        "`storage.files[0].contents.verification.hash`: spec 2.2.0 verifies only `sha512` hashes",
+    );
+}
+
+#[test]
+fn duplicate_sources_and_list_entries() {
+    let text = r#"{
+  "ignition": { "version": "3.4.0",
+    "config": { "merge": [ { "source": "https://h/a.ign" }, { "source": "https://h/a.ign" } ] },
+    "proxy": { "noProxy": ["h", "h"] } },
+  "passwd": { "users": [ { "name": "core", "groups": ["docker", "docker"] } ] }
+}"#;
+    assert_eq!(
+        problems(text),
+        vec![
+            (3, Error, "`ignition.config.merge[1].source`: source `https://h/a.ign` is already used by `ignition.config.merge[0]`".to_string()),
+            (4, Error, "`ignition.proxy.noProxy[1]`: entry `h` is already used by `ignition.proxy.noProxy`".to_string()),
+            (5, Error, "`passwd.users[0].groups[1]`: entry `docker` is already used by `passwd.users[0].groups`".to_string()),
+        ]
     );
 }

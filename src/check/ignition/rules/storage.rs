@@ -27,8 +27,12 @@ fn nodes(root: &Node, r: &mut Rules) {
                 if let Some(problem) = path_problem(p, v3) {
                     r.err(line, format!("`storage.{kind}[{i}].path`: {problem}"));
                 }
-                // Spec 2.x paths are per filesystem; only 3.x shares one namespace.
-                entries.push(Entry::new(p, line, format!("storage.{kind}[{i}].path"), format!("storage.{kind}[{i}]")));
+                entries.push(Entry::new(
+                    &node_key(n, p),
+                    line,
+                    format!("storage.{kind}[{i}].path"),
+                    format!("storage.{kind}[{i}]"),
+                ));
             }
             for owner in ["user", "group"] {
                 if let Some(o) = n.get(owner) {
@@ -42,22 +46,34 @@ fn nodes(root: &Node, r: &mut Rules) {
             }
         }
     }
-    r.unique(entries, "path");
+    r.unique_translated(entries, "path");
     // Nothing may be written through a link the config creates.
-    let link_paths: Vec<(usize, &str)> =
-        list(root, &["storage", "links"]).iter().enumerate().filter_map(|(i, l)| Some((i, text(l, "path")?))).collect();
+    let link_paths: Vec<(usize, String)> = list(root, &["storage", "links"])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((i, node_key(l, text(l, "path")?))))
+        .collect();
     for kind in KINDS {
         for (i, n) in list(root, &["storage", kind]).iter().enumerate() {
             let Some(p) = text(n, "path") else { continue };
+            let key = node_key(n, p);
             for (j, link) in &link_paths {
-                if p.starts_with(&format!("{}/", link.trim_end_matches('/'))) && v3 {
+                if key.starts_with(&format!("{}/", link.trim_end_matches('/'))) {
                     r.err(
                         line_of(n, "path"),
-                        format!("`storage.{kind}[{i}].path`: `{p}` is under `{link}`, which `storage.links[{j}]` makes a link; Ignition refuses to write through a link"),
+                        format!("`storage.{kind}[{i}].path`: `{key}` is under `{link}`, which `storage.links[{j}]` makes a link; Ignition refuses to write through a link"),
                     );
                 }
             }
         }
+    }
+}
+
+/// Where a node lands: its path, prefixed in 2.x by a filesystem other than `root`.
+fn node_key(n: &Node, path: &str) -> String {
+    match text(n, "filesystem") {
+        Some(fs) if fs != "root" => format!("{fs}:{path}"),
+        _ => path.to_string(),
     }
 }
 

@@ -69,7 +69,7 @@ fn units(root: &Node, section: &str, types: &[&str], r: &mut Rules) {
                 format!("{path}.dropins[{j}]"),
             ));
         }
-        r.unique(dropins, "drop-in");
+        r.unique_translated(dropins, "drop-in");
         let enabled = flag(u, "enabled") == Some(true) || flag(u, "enable") == Some(true);
         if let Some(contents) = set(u, "contents").filter(|_| enabled) {
             if !contents.lines().any(|l| l.trim() == "[Install]") {
@@ -80,7 +80,11 @@ fn units(root: &Node, section: &str, types: &[&str], r: &mut Rules) {
             }
         }
     }
-    r.unique(names, "unit");
+    if section == "systemd" {
+        r.unique_translated(names, "unit");
+    } else {
+        r.unique(names, "unit");
+    }
 }
 
 /// Spec 3.x: a file, directory or link may not take the path a unit or drop-in is written to.
