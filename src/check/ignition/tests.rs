@@ -331,6 +331,11 @@ fn one_path_holds_one_file_directory_or_link() {
             ),
         ]
     );
+    // Appending fragments to one file takes one entry each in 2.x.
+    let append = r#"  "storage": { "files": [
+    { "filesystem": "root", "path": "/etc/motd", "append": true, "contents": { "source": "data:,a" } },
+    { "filesystem": "root", "path": "/etc/motd", "append": true, "contents": { "source": "data:,b" } } ] }"#;
+    clean(&cfg("2.3.0", append));
     // Other filesystems are other places.
     clean(
         &cfg(

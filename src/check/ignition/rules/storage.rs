@@ -27,12 +27,11 @@ fn nodes(root: &Node, r: &mut Rules) {
                 if let Some(problem) = path_problem(p, v3) {
                     r.err(line, format!("`storage.{kind}[{i}].path`: {problem}"));
                 }
-                entries.push(Entry::new(
-                    &node_key(n, p),
-                    line,
-                    format!("storage.{kind}[{i}].path"),
-                    format!("storage.{kind}[{i}]"),
-                ));
+                // 2.x appends to one file with one entry per fragment (as Ignition's docs show).
+                if v3 || flag(n, "append") != Some(true) {
+                    let (path, owner) = (format!("storage.{kind}[{i}].path"), format!("storage.{kind}[{i}]"));
+                    entries.push(Entry::new(&node_key(n, p), line, path, owner));
+                }
             }
             for owner in ["user", "group"] {
                 if let Some(o) = n.get(owner) {
