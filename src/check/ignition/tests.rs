@@ -1056,3 +1056,25 @@ fn duplicate_sources_and_list_entries() {
         ]
     );
 }
+
+#[test]
+fn inline_contents_must_match_their_hash() {
+    let hello512 = "9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca72323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043";
+    let hello256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    let file = |src: &str, hash: &str| {
+        cfg(
+            "3.4.0",
+            &format!(
+                "  \"storage\": {{ \"files\": [ {{ \"path\": \"/etc/x\", \"contents\": {{ \"source\": \"{src}\",\n    \"verification\": {{ \"hash\": \"{hash}\" }} }} }} ] }}"
+            ),
+        )
+    };
+    clean(&file("data:,hello", &format!("sha512-{hello512}")));
+    clean(&file("data:;base64,aGVsbG8=", &format!("sha256-{hello256}")));
+    only(
+        &file("data:,hello", &format!("sha512-{SHA512}")),
+        4,
+        Error,
+        &format!("`storage.files[0].contents.verification.hash`: the `data:` contents hash to `sha512-{hello512}`, not the declared digest; Ignition would refuse them"),
+    );
+}

@@ -82,6 +82,10 @@ fn resource(path: &str, node: &Node, required: bool, r: &mut Rules) {
                 r.err(line, format!("`{path}.verification.hash` needs a `source` to verify"));
             } else if let Some(problem) = hash_problem(hash, r.ver) {
                 r.err(line, format!("`{path}.verification.hash`: {problem}"));
+            } else if let Some(problem) = source
+                .and_then(|src| digest_problem(src, hash, text(node, "compression").is_some_and(|c| !c.is_empty())))
+            {
+                r.err(line, format!("`{path}.verification.hash`: {problem}"));
             }
         }
     }
@@ -199,23 +203,50 @@ fn arn_problem(url: &str) -> Option<String> {
 
 /// RFC 2397: `data:[MEDIATYPE][;base64],DATA`, percent-escaped; base64 must decode.
 fn data_problem(url: &str) -> Option<String> {
-    let rest = &url["data:".len()..];
+    data_bytes(url).err()
+}
+
+/// The bytes a `data:` URL holds, or what is wrong with it.
+fn data_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let rest = url.get("data:".len()..).unwrap_or_default();
     let Some((meta, data)) = rest.split_once(',') else {
-        return Some(format!(
+        return Err(format!(
             "`{}` has no `,` before its data (write `data:,TEXT` or `data:;base64,BASE64`)",
             short(url)
         ));
     };
     let Some(bytes) = percent_decode(data) else {
-        return Some(format!("`{}` has a `%` not followed by two hex digits", short(url)));
+        return Err(format!("`{}` has a `%` not followed by two hex digits", short(url)));
     };
-    if meta.rsplit(';').next().is_some_and(|last| last.eq_ignore_ascii_case("base64")) {
-        let compact: Vec<u8> = bytes.into_iter().filter(|b| *b != b'\n' && *b != b'\r').collect();
-        if let Err(e) = base64::engine::general_purpose::STANDARD.decode(&compact) {
-            return Some(format!("the base64 data of `{}` does not decode ({e})", short(url)));
-        }
+    if !meta.rsplit(';').next().is_some_and(|last| last.eq_ignore_ascii_case("base64")) {
+        return Ok(bytes);
     }
-    None
+    let compact: Vec<u8> = bytes.into_iter().filter(|b| *b != b'\n' && *b != b'\r').collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|e| format!("the base64 data of `{}` does not decode ({e})", short(url)))
+}
+
+/// Inline contents whose digest is not the declared one: Ignition fails the boot on them.
+fn digest_problem(source: &str, hash: &str, compressed: bool) -> Option<String> {
+    use sha2::Digest as _;
+    if compressed || scheme(source) != Some("data") {
+        return None;
+    }
+    let bytes = data_bytes(source).ok()?;
+    let (function, want) = hash.split_once('-')?;
+    let got = match function {
+        "sha512" => hex(&sha2::Sha512::digest(&bytes)),
+        "sha256" => hex(&sha2::Sha256::digest(&bytes)),
+        _ => return None,
+    };
+    (!got.eq_ignore_ascii_case(want)).then(|| {
+        format!("the `data:` contents hash to `{function}-{got}`, not the declared digest; Ignition would refuse them")
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn short(url: &str) -> String {
