@@ -1078,3 +1078,42 @@ fn inline_contents_must_match_their_hash() {
         &format!("`storage.files[0].contents.verification.hash`: the `data:` contents hash to `sha512-{hello512}`, not the declared digest; Ignition would refuse them"),
     );
 }
+
+#[test]
+fn unit_contents_parse_as_systemd_reads_them() {
+    let unit = |contents: &str| {
+        cfg(
+            "3.4.0",
+            &format!(
+                "  \"systemd\": {{ \"units\": [ {{ \"name\": \"a.service\",\n    \"contents\": \"{contents}\" }} ] }}"
+            ),
+        )
+    };
+    clean(&unit("# a comment\\n[Unit]\\nDescription=A\\n\\n[Service]\\nExecStart=/bin/sh -c \\\\\\n  true\\n; done"));
+    only(
+        &unit("[Service]\\nExecStart /bin/true"),
+        4,
+        Error,
+        "`systemd.units[0].contents`: line 2: `ExecStart /bin/true` is not `Key=Value` (or a `[Section]` or `#` comment)",
+    );
+    only(
+        &unit("[Service] x\\nA=1"),
+        4,
+        Error,
+        "`systemd.units[0].contents`: line 1: text `x` after section `[Service]`",
+    );
+    only(
+        &unit("[Service\\nA=1"),
+        4,
+        Error,
+        "`systemd.units[0].contents`: line 1: section `[Service` has no closing `]`",
+    );
+    let dropin = r#"  "systemd": { "units": [ { "name": "a.service", "dropins": [ { "name": "a.conf",
+    "contents": "[Service]\nEnvironment" } ] } ] }"#;
+    only(
+        &cfg("3.4.0", dropin),
+        4,
+        Error,
+        "`systemd.units[0].dropins[0].contents`: line 2: `Environment` is not `Key=Value` (or a `[Section]` or `#` comment)",
+    );
+}

@@ -54,7 +54,9 @@ fn units(root: &Node, section: &str, types: &[&str], r: &mut Rules) {
         }
         names.push(Entry::new(name, line, format!("{path}.name"), path.clone()));
         let mut dropins = Vec::new();
+        contents(u, &path, r);
         for (j, d) in list(u, &["dropins"]).iter().enumerate() {
+            contents(d, &format!("{path}.dropins[{j}]"), r);
             let Some(dropin) = text(d, "name") else { continue };
             if ext(dropin) != ".conf" {
                 r.err(
@@ -85,6 +87,50 @@ fn units(root: &Node, section: &str, types: &[&str], r: &mut Rules) {
     } else {
         r.unique(names, "unit");
     }
+}
+
+fn contents(n: &Node, path: &str, r: &mut Rules) {
+    if let Some(problem) = text(n, "contents").and_then(unit_syntax) {
+        r.err(line_of(n, "contents"), format!("`{path}.contents`: {problem}"));
+    }
+}
+
+/// What go-systemd's unit parser (used by Ignition) refuses: an overlong line, a section
+/// header without `]` or with text after it, a line in a section that is not `Key=Value`.
+fn unit_syntax(text: &str) -> Option<String> {
+    let mut in_section = false;
+    let mut continued = false;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.len() >= 2048 {
+            return Some(format!("line {n} is longer than systemd's 2048-byte limit"));
+        }
+        let ends_continued = line.trim_end().ends_with('\\');
+        let t = line.trim_start();
+        if std::mem::replace(&mut continued, ends_continued) || t.is_empty() || t.starts_with(['#', ';']) {
+            continue;
+        }
+        // Before the first section everything up to a `[` is ignored.
+        let header = if in_section { t.strip_prefix('[') } else { t.split_once('[').map(|(_, h)| h) };
+        match header {
+            Some(h) => {
+                let Some((name, rest)) = h.split_once(']') else {
+                    return Some(format!("line {n}: section `[{h}` has no closing `]`"));
+                };
+                if !rest.trim().is_empty() {
+                    return Some(format!("line {n}: text `{}` after section `[{name}]`", rest.trim()));
+                }
+                in_section = true;
+            }
+            None if in_section => {
+                if !t.contains('=') {
+                    return Some(format!("line {n}: `{t}` is not `Key=Value` (or a `[Section]` or `#` comment)"));
+                }
+            }
+            None => {}
+        }
+    }
+    None
 }
 
 /// Spec 3.x: a file, directory or link may not take the path a unit or drop-in is written to.
