@@ -122,10 +122,8 @@ fn unit_syntax(text: &str) -> Option<String> {
                 }
                 in_section = true;
             }
-            None if in_section => {
-                if !t.contains('=') {
-                    return Some(format!("line {n}: `{t}` is not `Key=Value` (or a `[Section]` or `#` comment)"));
-                }
+            None if in_section && !t.contains('=') => {
+                return Some(format!("line {n}: `{t}` is not `Key=Value` (or a `[Section]` or `#` comment)"));
             }
             None => {}
         }
