@@ -9,6 +9,7 @@
 
 pub mod cloud_config;
 pub mod ignition;
+pub mod ignition_release;
 pub mod schema;
 
 use std::collections::HashSet;
@@ -145,13 +146,17 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         if trimmed.starts_with('#') && !trimmed.starts_with("#!") {
             continue;
         }
-        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in)
-        {
+        // A backslash ends a URL too: in JSON (Ignition) text it starts an escape like `\n`.
+        let words = trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '\\'));
+        for url in words.filter_map(url_in) {
             if url.contains("${") || url.contains('$') {
                 continue; // resolved by the loader at boot time
             }
             if let Some(rel) = url.strip_prefix(&base) {
                 let rel = rel.split(['?', '#']).next().unwrap_or("");
+                if rel == crate::events::ENDPOINT {
+                    continue; // answered by nginx itself (see templates/nginx.conf)
+                }
                 let target = format!("http/{rel}");
                 if let Err(e) = resolve(tree, &target) {
                     if opts.report(&e) {
