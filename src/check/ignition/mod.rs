@@ -48,13 +48,10 @@ pub fn validate(text: &str) -> Vec<Problem> {
     out
 }
 
-/// The declared `ignition.version`, as written (None if absent or not a string).
+/// The declared `ignition.version`, as written (None unless the text is JSON declaring a string).
 pub fn spec_version(text: &str) -> Option<String> {
-    let root = Node::parse(text).ok()?;
-    match &root.get("ignition")?.get("version")?.kind {
-        Kind::Scalar { value, plain: false } => Some(value.clone()),
-        _ => None,
-    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v.get("ignition")?.get("version")?.as_str().map(str::to_string)
 }
 
 /// The newest stable spec an Ignition release reads natively (`"2.24.0"` -> `"3.5.0"`), from
@@ -66,21 +63,16 @@ pub fn spec_version(text: &str) -> Option<String> {
 /// still supported and get translated at runtime", since Flatcar 3185.0.0), so a 2.x config
 /// suits any Flatcar release; Fedora CoreOS and RHCOS with Ignition 2.x refuse it.
 pub fn max_spec_for_ignition(release: &str) -> Option<&'static str> {
-    const TABLE: [((u64, u64), &str); 9] = [
-        ((2, 26), "3.6.0"),
-        ((2, 20), "3.5.0"),
-        ((2, 15), "3.4.0"),
-        ((2, 11), "3.3.0"),
-        ((2, 7), "3.2.0"),
-        ((2, 3), "3.1.0"),
-        ((2, 0), "3.0.0"),
-        ((0, 35), "2.4.0"),
-        ((0, 33), "2.3.0"),
-    ];
-    let mut parts = release.trim().trim_start_matches('v').split(['.', '-', '+']);
-    let major = parts.next()?.parse::<u64>().ok()?;
-    let minor = parts.next().map_or(Some(0), |m| m.parse::<u64>().ok())?;
-    TABLE.iter().find(|(first, _)| (major, minor) >= *first).map(|(_, spec)| *spec)
+    const SPECS3: [&str; 7] = ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0"];
+    let r = super::ignition_release::parse(release)?;
+    match super::ignition_release::max_spec(r) {
+        Some((3, minor, 0)) => SPECS3.get(usize::try_from(minor).ok()?).copied(),
+        Some(_) => None,
+        // Ignition 0.x (the spec2x branch): 2.3.0 by 0.33.0, 2.4.0 stable from 0.35.0.
+        None if r >= (0, 35, 0) => Some("2.4.0"),
+        None if r >= (0, 33, 0) => Some("2.3.0"),
+        None => None,
+    }
 }
 
 fn known_list() -> String {

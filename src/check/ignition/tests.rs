@@ -108,6 +108,7 @@ fn spec_version_reads_the_declared_version() {
     assert_eq!(spec_version("{\"ignition\": {\"version\": 3.1}}"), None);
     assert_eq!(spec_version("{}"), None);
     assert_eq!(spec_version("not json ["), None);
+    assert_eq!(spec_version("ignition:\n  version: \"3.4.0\"\n"), None);
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn ignition_releases_map_to_the_newest_spec_they_read() {
     assert_eq!(max_spec_for_ignition("2.26.0"), Some("3.6.0"));
     assert_eq!(max_spec_for_ignition("2.24.0"), Some("3.5.0"));
     assert_eq!(max_spec_for_ignition("2.19.0"), Some("3.4.0"));
-    assert_eq!(max_spec_for_ignition("v2.15.0"), Some("3.4.0"));
+    assert_eq!(max_spec_for_ignition("2.15.0"), Some("3.4.0"));
     assert_eq!(max_spec_for_ignition("2.14.0"), Some("3.3.0"));
     assert_eq!(max_spec_for_ignition("2.11.0"), Some("3.3.0"));
     assert_eq!(max_spec_for_ignition("2.7.0"), Some("3.2.0"));
