@@ -1118,3 +1118,25 @@ fn unit_contents_parse_as_systemd_reads_them() {
         "`systemd.units[0].dropins[0].contents`: line 2: `Environment` is not `Key=Value` (or a `[Section]` or `#` comment)",
     );
 }
+
+#[test]
+fn btrfs_labels_take_256_bytes_and_special_bits_warn_from_3_0() {
+    let label = "b".repeat(257);
+    let body = format!(
+        r#"  "storage": {{ "filesystems": [ {{ "device": "/dev/sdb", "format": "btrfs", "label": "{label}" }} ] }}"#
+    );
+    only(
+        &cfg("3.4.0", &body),
+        3,
+        Error,
+        &format!("`storage.filesystems[0].label`: `{label}` has 257 bytes; btrfs labels take at most 256"),
+    );
+    clean(&cfg("3.4.0", &body.replace(&label, &"b".repeat(256))));
+    let sticky = r#"  "storage": { "directories": [ { "path": "/srv/tmp", "mode": 1023 } ] }"#;
+    only(
+        &cfg("3.0.0", sticky),
+        3,
+        Warning,
+        "`storage.directories[0].mode`: 1023 (01777) sets setuid/setgid/sticky bits, which spec 3.0.0 ignores; declare spec 3.6.0 to apply them",
+    );
+}
