@@ -265,7 +265,11 @@ pub enum ValidateKind {
         #[arg(long)]
         deny_warnings: bool,
     },
-    /// Ignition JSON configs (spec 3.x or 2.x).
+    /// Ignition JSON configs, checked against the spec each declares in `ignition.version`.
+    ///
+    /// Specs known: 3.0.0, 3.1.0, 3.2.0, 3.3.0, 3.4.0, 3.5.0, 3.6.0 and 2.0.0, 2.1.0, 2.2.0,
+    /// 2.3.0, 2.4.0 (2.x: Flatcar translates them to 3.x at boot). Experimental specs
+    /// (e.g. 3.7.0-experimental) are refused. See docs/ignition.md for the rules.
     Ignition {
         #[arg(required = true)]
         files: Vec<PathBuf>,

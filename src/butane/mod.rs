@@ -58,7 +58,10 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
         // The output must pass pxebake's own Ignition check; a failure here is a gap in the
         // checks above, so it names the generated JSON's path and line.
         let at = root.get("version").map_or(1, |v| v.line);
-        for p in crate::check::ignition::validate(&json) {
+        // Only its errors: the translator words its own warnings for Butane's lines.
+        for p in
+            crate::check::ignition::validate(&json).into_iter().filter(|p| p.severity == crate::diag::Severity::Error)
+        {
             errors.push(problem(
                 at,
                 format!("the Ignition config this translates to is invalid (its line {}): {}", p.line, p.message),

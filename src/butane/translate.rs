@@ -215,7 +215,9 @@ impl Translator<'_> {
     /// `ignition.config` inline/local contents are an Ignition config themselves.
     fn embedded_config(&mut self, data: &[u8], line: usize, path: &str) {
         let text = String::from_utf8_lossy(data);
-        for p in crate::check::ignition::validate(&text) {
+        for p in
+            crate::check::ignition::validate(&text).into_iter().filter(|p| p.severity == crate::diag::Severity::Error)
+        {
             self.error(
                 line,
                 format!("`{path}`: the Ignition config it embeds is invalid (its line {}): {}", p.line, p.message),
