@@ -19,7 +19,9 @@ rm -rf "$work"; mkdir -p "$work"
 for t in "${TARGETS[@]}"; do mkdir -p "$work/corpus/$t"; cp -r fuzz/seeds/"$t"/. "$work/corpus/$t/" 2>/dev/null || true; done
 cp inventory/*.yaml "$work/corpus/inventory/"
 cp "$work"/out/http/coreos/*.yaml "$work/corpus/cloud_config/"
-cp "$work"/out/http/ignition/*.ign "$work"/out/http/install/*.ign "$work/corpus/ignition/"
+for f in "$work"/out/http/ignition/*.ign "$work"/out/http/install/*.ign; do
+  cp "$f" "$work/corpus/ignition/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
 
 rows=()
 total_crashes=0
@@ -27,7 +29,7 @@ for t in "${TARGETS[@]}"; do
   log="$work/$t.log"
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s" >&2
   status=0
-  (cd fuzz && cargo +nightly fuzz run "$t" "../$work/corpus/$t" -- \
+  (cd fuzz && cargo +nightly fuzz run -O "$t" "../$work/corpus/$t" -- \
       -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1) \
       >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
