@@ -394,9 +394,12 @@ pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
     let opts = crate::butane::Options { files_dir: args.files_dir.as_deref(), strict: args.strict };
     match crate::butane::translate(&text, &opts) {
         Ok(t) => {
-            for w in &t.warnings {
-                ui.warn(format!("{name}:{}: {}", w.line, w.message));
-            }
+            let warnings: Vec<_> = t
+                .warnings
+                .into_iter()
+                .map(|w| crate::diag::Diagnostic::warning(&name, Some(w.line), w.message))
+                .collect();
+            ui.warnings(&warnings);
             print!("{}", t.json);
             Ok(())
         }

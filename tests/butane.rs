@@ -438,10 +438,8 @@ passwd:
 #[test]
 fn long_compressible_contents_are_gzipped_like_butane() {
     let body = "line of a config file\n".repeat(50);
-    let text = format!(
-        "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/big\n      contents:\n        local: big\n"
-    );
-    let dir = workdir(&text, &[("big", &body)]);
+    let text = "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/big\n      contents:\n        local: big\n";
+    let dir = workdir(text, &[("big", &body)]);
     let v = ignition(dir.path());
     let contents = &v["storage"]["files"][0]["contents"];
     assert_eq!(contents["compression"], "gzip");

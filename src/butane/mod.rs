@@ -14,6 +14,7 @@ mod translate;
 use std::path::Path;
 
 use crate::check::schema::{check, Field, Problem, Ty};
+use crate::diag::Severity;
 use crate::yaml::{Kind, Node};
 
 pub use local::{MAX_FILE, MAX_TOTAL};
@@ -28,6 +29,7 @@ pub struct Options<'a> {
 pub struct Translated {
     /// Pretty Ignition JSON (2-space indent, Ignition's key order), ending in a newline.
     pub json: String,
+    /// Problems of `Severity::Warning` (printed; errors with `strict`).
     pub warnings: Vec<Problem>,
 }
 
@@ -35,7 +37,7 @@ pub struct Translated {
 pub const VERSIONS: &[(&str, &str)] = &[("1.0.0", "3.3.0"), ("1.1.0", "3.4.0")];
 
 /// Translates Butane YAML to Ignition JSON.
-/// Errors: every problem at once, each with its line in `text`.
+/// Errors: every problem at once (all of `Severity::Error`), each with its line in `text`.
 pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>> {
     let mut root = match Node::parse(text) {
         Ok(n) => n,
@@ -43,6 +45,7 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
     };
     drop_nulls(&mut root);
     let (spec, ignition) = select(&root)?;
+    yaml11_bools(&mut root, &Ty::Obj(spec));
     let mut errors = Vec::new();
     check(&root, &Ty::Obj(spec), "", &mut errors);
     let mut t = translate::Translator {
@@ -68,10 +71,12 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
             ));
         }
     }
-    let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| problem(l, m)).collect();
+    let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| Problem::warning(l, m)).collect();
     warnings.sort_by_key(|p| p.line);
     if opts.strict {
-        errors.extend(warnings.drain(..).map(|w| problem(w.line, format!("{} (an error with --strict)", w.message))));
+        errors.extend(
+            warnings.drain(..).map(|w| Problem::error(w.line, format!("{} (an error with --strict)", w.message))),
+        );
     }
     if !errors.is_empty() {
         errors.sort_by_key(|p| p.line);
@@ -132,6 +137,35 @@ fn drop_nulls(node: &mut Node) {
             entries.iter_mut().for_each(|(_, v)| drop_nulls(v));
         }
         Kind::Seq(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// Butane's YAML parser reads `yes`/`no`/`on`/`off` (YAML 1.1) and `True`/`FALSE` into boolean
+/// fields; they become plain `true`/`false` so the schema check accepts what Butane accepts.
+fn yaml11_bools(node: &mut Node, ty: &Ty) {
+    match (ty, &mut node.kind) {
+        (Ty::Bool, Kind::Scalar { value, plain }) => {
+            let word = match value.as_str() {
+                "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some("true"),
+                "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some("false"),
+                "True" | "TRUE" if *plain => Some("true"),
+                "False" | "FALSE" if *plain => Some("false"),
+                _ => None,
+            };
+            if let Some(word) = word {
+                *value = word.to_string();
+                *plain = true;
+            }
+        }
+        (Ty::List(inner), Kind::Seq(items)) => items.iter_mut().for_each(|n| yaml11_bools(n, inner)),
+        (Ty::Obj(fields), Kind::Map(entries)) => {
+            for (k, v) in entries.iter_mut() {
+                if let Some(field) = fields.iter().find(|f| Some(f.name) == k.as_str()) {
+                    yaml11_bools(v, &field.ty);
+                }
+            }
+        }
         _ => {}
     }
 }

@@ -59,3 +59,15 @@ fn null_sections_are_absent_sections() {
         serde_json::json!({"ignition": {"version": "3.4.0"}})
     );
 }
+
+#[test]
+fn yaml_1_1_booleans_read_as_butane_reads_them() {
+    let v = ok("variant: flatcar\nversion: 1.1.0\nsystemd:\n  units:\n    - name: a.service\n      enabled: yes\n      mask: Off\n");
+    assert_eq!(v["systemd"]["units"][0], serde_json::json!({"name": "a.service", "enabled": true, "mask": false}));
+    let none = Options { files_dir: None, strict: false };
+    let e = errors(
+        "variant: flatcar\nversion: 1.1.0\nsystemd:\n  units:\n    - name: a.service\n      enabled: \"true\"\n",
+        &none,
+    );
+    assert!(e[0].starts_with("6: `systemd.units[0].enabled` must be true or false"), "{e:?}");
+}

@@ -461,14 +461,14 @@ fn rule_entry(
         Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
         Err(problems) => Err(problems
             .into_iter()
-            .map(|p| Diagnostic {
-                file: t.origin(template),
-                line: template_line(&t.origin(template), &text, p.line),
-                message: format!(
+            .map(|p| {
+                let file = t.origin(template);
+                let line = template_line(&file, &text, p.line);
+                let message = format!(
                     "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
                     host.name, p.line, p.message
-                ),
-                severity: p.severity,
+                );
+                Diagnostic { file, line, message, severity: p.severity }
             })
             .collect()),
     }
