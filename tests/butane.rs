@@ -761,3 +761,19 @@ fn a_bad_bu_template_names_template_line_and_host_and_writes_nothing() {
     }
     assert!(!dir.path().join("out").exists());
 }
+
+#[test]
+fn standard_input_is_read_for_a_dash() {
+    use std::io::Write as _;
+    let mut child = bin()
+        .args(["butane", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"variant: flatcar\nversion: 1.0.0\nstorage:\n  filez: []\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(&stderr(&o), "<stdin>:4: unknown key `storage.filez` (did you mean `files`?)");
+}

@@ -41,8 +41,8 @@ impl Files<'_> {
         Ok((base, dir))
     }
 
-    /// The real path of `rel` inside the files directory.
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+    /// The real path of `rel` inside the files directory; `what` names it in messages.
+    fn resolve(&self, rel: &str, what: &str) -> Result<PathBuf, String> {
         let (base, dir) = self.base()?;
         let shown = crate::names::printable(rel);
         let path = Path::new(rel);
@@ -60,9 +60,9 @@ impl Files<'_> {
         }
         let real = base.join(path).canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                format!("local file `{shown}` not found in the files directory `{}`", dir.display())
+                format!("local {what} `{shown}` not found in the files directory `{}`", dir.display())
             }
-            _ => format!("cannot open local file `{shown}` in `{}`: {e}", dir.display()),
+            _ => format!("cannot open local {what} `{shown}` in `{}`: {e}", dir.display()),
         })?;
         if !real.starts_with(&base) {
             return Err(format!(
@@ -75,7 +75,7 @@ impl Files<'_> {
 
     /// The contents of a regular file inside the files directory.
     pub fn read(&mut self, rel: &str) -> Result<Vec<u8>, String> {
-        let real = self.resolve(rel)?;
+        let real = self.resolve(rel, "file")?;
         let shown = crate::names::printable(rel);
         let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read local file `{shown}`: {e}"))?;
         if !meta.is_file() {
@@ -101,7 +101,7 @@ impl Files<'_> {
     /// Every file and symlink below the directory `rel`, depth first in name order (as Butane
     /// walks). Symlinks are not followed: they become links on the target.
     pub fn tree(&mut self, rel: &str) -> Result<Vec<TreeEntry>, String> {
-        let root = self.resolve(rel)?;
+        let root = self.resolve(rel, "directory")?;
         if !root.is_dir() {
             return Err(format!("tree `{}` is not a directory", crate::names::printable(rel)));
         }

@@ -48,6 +48,11 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
     yaml11_bools(&mut root, &Ty::Obj(spec));
     let mut errors = Vec::new();
     check(&root, &Ty::Obj(spec), "", &mut errors);
+    for e in errors.iter_mut() {
+        if let Some(key) = ["boot_device", "grub"].iter().find(|k| e.message == format!("unknown key `{k}`")) {
+            e.message.push_str(&format!("; `{key}` is in Butane's fcos variant, not in flatcar"));
+        }
+    }
     let mut t = translate::Translator {
         files: local::Files { dir: opts.files_dir, total: 0 },
         ignition,

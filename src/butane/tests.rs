@@ -71,3 +71,13 @@ fn yaml_1_1_booleans_read_as_butane_reads_them() {
     );
     assert!(e[0].starts_with("6: `systemd.units[0].enabled` must be true or false"), "{e:?}");
 }
+
+#[test]
+fn fcos_only_sections_say_so() {
+    let none = Options { files_dir: None, strict: false };
+    let e = errors("variant: flatcar\nversion: 1.1.0\nboot_device:\n  mirror: {}\n", &none);
+    assert_eq!(
+        e,
+        vec!["3: unknown key `boot_device`; `boot_device` is in Butane's fcos variant, not in flatcar".to_string()]
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Site-wide data (`site`, `networks`, `hosts`) goes into Tera's global context once; each host
 //! then renders in parallel (rayon) with a small context of its own, so the cost per host does
-//! not grow with the size of the site. No I/O happens here.
+//! not grow with the size of the site. No I/O happens here, except that Butane templates read
+//! their `local` files from `inventory/files/`.
 
 pub mod templates;
 
