@@ -81,3 +81,50 @@ fn fcos_only_sections_say_so() {
         vec!["3: unknown key `boot_device`; `boot_device` is in Butane's fcos variant, not in flatcar".to_string()]
     );
 }
+
+#[test]
+fn ignitions_storage_rules_are_checked_on_butane_lines() {
+    let none = Options { files_dir: None, strict: false };
+    let text = "variant: flatcar
+version: 1.1.0
+ignition:
+  proxy:
+    http_proxy: proxy.lab:3128
+storage:
+  links:
+    - path: /etc/conf
+      target: /opt/conf
+  files:
+    - path: /etc/conf/a
+  disks:
+    - device: /dev/vda
+      partitions:
+        - number: 2
+          size_mib: -5
+        - number: 2
+        - number: 3
+          should_exist: false
+          label: x
+  filesystems:
+    - device: /dev/vda2
+      format: ext4
+      with_mount_unit: true
+kernel_arguments:
+  should_exist: [quiet]
+  should_not_exist: [quiet]
+";
+    let e = errors(text, &none);
+    let expected = [
+        "5: `ignition.proxy.http_proxy`: `proxy.lab:3128` is not an http:// or https:// URL",
+        "11: `storage.files[0]`: path `/etc/conf/a` runs through the link `/etc/conf` (line 8)",
+        "16: `storage.disks[0].partitions[0].size_mib` cannot be negative",
+        "17: `storage.disks[0].partitions[1]`: partition `number 2` is already declared at line 15",
+        "18: `storage.disks[0].partitions[2]`: `should_exist: false` cannot go with label",
+        "24: `storage.filesystems[0]`: `with_mount_unit` needs `path` unless `format` is swap",
+        "27: `kernel_arguments.should_not_exist[0]`: `quiet` is also in `should_exist`",
+    ];
+    for x in expected {
+        assert!(e.iter().any(|m| m.starts_with(x)), "missing {x:?} in {e:#?}");
+    }
+    assert_eq!(e.len(), expected.len(), "{e:#?}");
+}
