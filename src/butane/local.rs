@@ -13,6 +13,8 @@ use base64::Engine as _;
 pub const MAX_FILE: u64 = 8 << 20;
 /// Largest total of local files in one config.
 pub const MAX_TOTAL: u64 = 32 << 20;
+/// Most files and links one config takes from trees (each is a config entry Ignition writes).
+pub const MAX_TREE_ENTRIES: usize = 10_000;
 
 /// Reads local files, keeping count of the bytes read.
 pub struct Files<'a> {
@@ -121,6 +123,11 @@ impl Files<'_> {
                 return Err(format!("file name `{}` in a tree is not UTF-8", name.to_string_lossy()));
             };
             let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+            if out.len() >= MAX_TREE_ENTRIES {
+                return Err(format!(
+                    "the tree has more than {MAX_TREE_ENTRIES} files and links; serve an archive instead"
+                ));
+            }
             let path = entry.path();
             let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("cannot read `{rel}` in a tree: {e}"))?;
             let ty = meta.file_type();

@@ -128,3 +128,14 @@ kernel_arguments:
     }
     assert_eq!(e.len(), expected.len(), "{e:#?}");
 }
+
+#[test]
+fn configs_merged_inline_must_be_ignition() {
+    let none = Options { files_dir: None, strict: false };
+    let e = errors(
+        "variant: flatcar\nversion: 1.1.0\nignition:\n  config:\n    merge:\n      - inline: '{\"storage\": {}}'\n",
+        &none,
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("6: `ignition.config.merge[0]`: the Ignition config it embeds (its line 1): missing `ignition.version`"), "{e:?}");
+}

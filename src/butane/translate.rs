@@ -215,13 +215,12 @@ impl Translator<'_> {
     /// `ignition.config` inline/local contents are an Ignition config themselves.
     fn embedded_config(&mut self, data: &[u8], line: usize, path: &str) {
         let text = String::from_utf8_lossy(data);
-        for p in
-            crate::check::ignition::validate(&text).into_iter().filter(|p| p.severity == crate::diag::Severity::Error)
-        {
-            self.error(
-                line,
-                format!("`{path}`: the Ignition config it embeds is invalid (its line {}): {}", p.line, p.message),
-            );
+        for p in crate::check::ignition::validate(&text) {
+            let message = format!("`{path}`: the Ignition config it embeds (its line {}): {}", p.line, p.message);
+            match p.severity {
+                crate::diag::Severity::Error => self.error(line, message),
+                crate::diag::Severity::Warning => self.warnings.push((line, message)),
+            }
         }
     }
 
