@@ -9,7 +9,9 @@ mod json;
 mod local;
 mod semantics;
 mod spec;
+mod sugar;
 mod translate;
+mod values;
 
 use std::path::Path;
 

@@ -119,7 +119,7 @@ impl Translator<'_> {
         for (i, disk) in disks.iter().enumerate() {
             let parts = items(Some(disk), "partitions");
             let path = format!("storage.disks[{i}].partitions");
-            self.unique(parts, &path, "partition", |p| match text(p, "number").and_then(super::translate::yaml_int) {
+            self.unique(parts, &path, "partition", |p| match text(p, "number").and_then(super::values::yaml_int) {
                 Some(n) if n != 0 => Some(format!("number {n}")),
                 _ => text(p, "label").map(|l| format!("label {l}")),
             });
@@ -184,13 +184,13 @@ impl Translator<'_> {
         }
         for key in ["number", "size_mib", "start_mib"] {
             if let Some(n) =
-                part.get(key).filter(|n| n.as_str().and_then(super::translate::yaml_int).is_some_and(|v| v < 0))
+                part.get(key).filter(|n| n.as_str().and_then(super::values::yaml_int).is_some_and(|v| v < 0))
             {
                 self.errors.push((n.line, format!("`{path}.{key}` cannot be negative")));
             }
         }
         if is_false(part, "should_exist") {
-            let number = text(part, "number").and_then(super::translate::yaml_int).unwrap_or(0);
+            let number = text(part, "number").and_then(super::values::yaml_int).unwrap_or(0);
             if number == 0 {
                 self.errors.push((part.line, format!("`{path}`: `should_exist: false` needs a partition `number`")));
             }

@@ -137,5 +137,10 @@ fn configs_merged_inline_must_be_ignition() {
         &none,
     );
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("6: `ignition.config.merge[0]`: the Ignition config it embeds (its line 1): missing `ignition.version`"), "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "6: `ignition.config.merge[0]`: the Ignition config it embeds (its line 1): missing `ignition.version`"
+        ),
+        "{e:?}"
+    );
 }
