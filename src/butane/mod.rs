@@ -38,6 +38,9 @@ pub struct Translated {
 /// Butane Flatcar spec versions pxebake translates, and the Ignition spec each produces.
 pub const VERSIONS: &[(&str, &str)] = &[("1.0.0", "3.3.0"), ("1.1.0", "3.4.0")];
 
+/// Keys that flatcar 1.1.0 added to 1.0.0.
+const NEW_IN_11: [&str; 4] = ["contents_local", "ssh_authorized_keys_local", "discard", "open_options"];
+
 /// Translates Butane YAML to Ignition JSON.
 /// Errors: every problem at once (all of `Severity::Error`), each with its line in `text`.
 pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>> {
@@ -51,6 +54,17 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
     let mut errors = Vec::new();
     check(&root, &Ty::Obj(spec), "", &mut errors);
     for e in errors.iter_mut() {
+        // Every `Ty::Scalar` of the Butane schema is an integer.
+        if let Some(i) = e.message.find(" must be a scalar, not ") {
+            e.message.replace_range(i..i + " must be a scalar".len(), " must be an integer");
+        }
+        if let Some(rest) = e.message.strip_prefix("unknown key `").filter(|_| ignition == "3.3.0") {
+            let path = rest.split('`').next().unwrap_or_default();
+            let key = path.rsplit('.').next().unwrap_or_default();
+            if NEW_IN_11.contains(&key) {
+                e.message = format!("unknown key `{path}`: `{key}` is new in flatcar 1.1.0; write `version: 1.1.0`");
+            }
+        }
         if let Some(key) = ["boot_device", "grub"].iter().find(|k| e.message == format!("unknown key `{k}`")) {
             e.message.push_str(&format!("; `{key}` is in Butane's fcos variant, not in flatcar"));
         }

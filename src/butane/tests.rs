@@ -38,7 +38,23 @@ fn fields_of_a_newer_version_are_unknown_in_an_older_one() {
         "variant: flatcar\nversion: 1.0.0\nstorage:\n  luks:\n    - name: data\n      device: /dev/sdb\n      discard: true\n",
         &none,
     );
-    assert_eq!(e, vec!["7: unknown key `storage.luks[0].discard`".to_string()]);
+    assert_eq!(
+        e,
+        vec!["7: unknown key `storage.luks[0].discard`: `discard` is new in flatcar 1.1.0; write `version: 1.1.0`"
+            .to_string()]
+    );
+    let e = errors(
+        "variant: flatcar\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n      contents_local: a\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys_local: [k]\n      uid: [1]\n",
+        &none,
+    );
+    assert_eq!(
+        e,
+        vec![
+            "6: unknown key `systemd.units[0].contents_local`: `contents_local` is new in flatcar 1.1.0; write `version: 1.1.0`".to_string(),
+            "10: unknown key `passwd.users[0].ssh_authorized_keys_local`: `ssh_authorized_keys_local` is new in flatcar 1.1.0; write `version: 1.1.0`".to_string(),
+            "11: `passwd.users[0].uid` must be an integer, not a list".to_string(),
+        ]
+    );
 }
 
 #[test]
