@@ -48,9 +48,11 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
         Ok(n) => n,
         Err(e) => return Err(vec![problem(e.line.unwrap_or(1), e.message)]),
     };
-    drop_nulls(&mut root);
+    if let Kind::Map(entries) = &mut root.kind {
+        entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
+    }
     let (spec, ignition) = select(&root)?;
-    yaml11_bools(&mut root, &Ty::Obj(spec));
+    normalize(&mut root, &Ty::Obj(spec));
     let mut errors = Vec::new();
     check(&root, &Ty::Obj(spec), "", &mut errors);
     for e in errors.iter_mut() {
@@ -150,21 +152,10 @@ fn select(root: &Node) -> Result<(&'static [Field], &'static str), Vec<Problem>>
     }
 }
 
-/// A key set to null (`storage:` with nothing under it) means the same as no key, as in Butane.
-fn drop_nulls(node: &mut Node) {
-    match &mut node.kind {
-        Kind::Map(entries) => {
-            entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
-            entries.iter_mut().for_each(|(_, v)| drop_nulls(v));
-        }
-        Kind::Seq(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
-}
-
-/// Butane's YAML parser reads `yes`/`no`/`on`/`off` (YAML 1.1) and `True`/`FALSE` into boolean
-/// fields; they become plain `true`/`false` so the schema check accepts what Butane accepts.
-fn yaml11_bools(node: &mut Node, ty: &Ty) {
+/// Reads the tree as Butane's parser would, following the schema (so hostile nesting costs
+/// nothing): a key set to null (`storage:` with nothing under it) is no key, and `yes`/`no`/
+/// `on`/`off` (YAML 1.1) and `True`/`FALSE` in boolean fields become plain `true`/`false`.
+fn normalize(node: &mut Node, ty: &Ty) {
     match (ty, &mut node.kind) {
         (Ty::Bool, Kind::Scalar { value, plain }) => {
             let word = match value.as_str() {
@@ -179,11 +170,12 @@ fn yaml11_bools(node: &mut Node, ty: &Ty) {
                 *plain = true;
             }
         }
-        (Ty::List(inner), Kind::Seq(items)) => items.iter_mut().for_each(|n| yaml11_bools(n, inner)),
+        (Ty::List(inner), Kind::Seq(items)) => items.iter_mut().for_each(|n| normalize(n, inner)),
         (Ty::Obj(fields), Kind::Map(entries)) => {
+            entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
             for (k, v) in entries.iter_mut() {
                 if let Some(field) = fields.iter().find(|f| Some(f.name) == k.as_str()) {
-                    yaml11_bools(v, &field.ty);
+                    normalize(v, &field.ty);
                 }
             }
         }
