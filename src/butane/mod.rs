@@ -16,7 +16,6 @@ mod values;
 use std::path::Path;
 
 use crate::check::schema::{check, Field, Problem, Ty};
-use crate::diag::Severity;
 use crate::yaml::{Kind, Node};
 
 pub use local::{MAX_FILE, MAX_TOTAL};
