@@ -405,6 +405,40 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 DhcpMode::Static
             }
         };
+        let (loader, loader_origin) = match n.loader.as_deref() {
+            None => (Loader::Ipxe, item.origin()),
+            Some(l) => {
+                let origin = Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) };
+                (parse_loader(l, d, f, line("loader"), &format!("network `{name}`")), origin)
+            }
+        };
+        let mut servers = |k: &str, list: &Option<Vec<String>>| -> Vec<Ipv4Addr> {
+            let list = list.as_deref().unwrap_or_default();
+            if !list.is_empty() && dhcp == DhcpMode::Proxy {
+                d.error(
+                    f,
+                    line(k),
+                    format!("network `{name}`: `{k}` has no effect with `dhcp: proxy`: the site's DHCP server hands out {k} servers; set them there, or remove `{k}`"),
+                );
+            }
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, s)| match parse_ip(s) {
+                    Ok(ip) => Some(ip),
+                    Err(e) => {
+                        let l = item.line(&[PathItem::Key(k), PathItem::Index(i)]);
+                        d.error(
+                            f,
+                            l,
+                            format!("network `{name}`: {k} server {e} (dnsmasq hands out addresses, not names)"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        };
+        let dns = servers("dns", &n.dns);
+        let ntp = servers("ntp", &n.ntp);
         out.insert(
             name.clone(),
             Network {
@@ -418,10 +452,32 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 mtu,
                 pxe: n.pxe,
                 dhcp,
+                loader,
+                loader_origin,
+                dns,
+                ntp,
             },
         );
     }
     out
+}
+
+/// `loader:` of a network or host; an unknown value is reported and taken as the default.
+fn parse_loader(value: &str, d: &mut Diagnostics, file: &str, line: Option<usize>, what: &str) -> Loader {
+    Loader::parse(value).unwrap_or_else(|| {
+        let all: Vec<&str> = Loader::ALL.iter().map(|l| l.name()).collect();
+        d.error(
+            file,
+            line,
+            format!(
+                "{what}: loader `{}` is not one of {}{}",
+                names::printable(value),
+                all.join(", "),
+                did_you_mean(value, all.iter().copied())
+            ),
+        );
+        Loader::Ipxe
+    })
 }
 
 fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<String, Image> {
@@ -720,6 +776,8 @@ fn validate_hosts(
                 ),
             );
         }
+        let loader = h.loader.as_deref().map(|l| parse_loader(l, d, f, line("loader"), &format!("host `{shown}`")));
+        let loader_origin = loader.map(|_| Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) });
         let mut interfaces = Vec::new();
         for (idx, i) in h.interfaces.iter().enumerate() {
             let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
@@ -822,6 +880,8 @@ fn validate_hosts(
             installaction,
             runaction,
             action,
+            loader,
+            loader_origin,
             interfaces,
             attributes,
             origin: item.origin(),

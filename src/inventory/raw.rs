@@ -34,6 +34,11 @@ pub struct Network {
     pub pxe: bool,
     /// `static` (pxebake's dnsmasq hands out addresses) or `proxy` (another DHCP server does).
     pub dhcp: Option<String>,
+    /// The boot chain the network's hosts get: `ipxe` (default), `tftp` or `secureboot`.
+    pub loader: Option<String>,
+    /// DNS servers (DHCP option 6) and NTP servers (option 42) handed out with the address.
+    pub dns: Option<Vec<String>>,
+    pub ntp: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +91,8 @@ pub struct Host {
     pub boot: Option<String>,
     pub installaction: Option<String>,
     pub runaction: Option<String>,
+    /// Overrides the boot chain of the host's networks (`ipxe`, `tftp`, `secureboot`).
+    pub loader: Option<String>,
     #[serde(default)]
     pub interfaces: Vec<Interface>,
     #[serde(default)]
