@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diag::Diagnostics;
-use crate::inventory::{Inventory, Loader, Origin};
+use crate::inventory::{Arch, Inventory, Loader, Origin};
 use crate::names;
 use crate::tree::Entry;
 
@@ -29,43 +29,69 @@ pub const DEFAULT_BOOTLOADERS: &[(&str, &str, &str)] = &[
     ("snponly.efi", "/usr/lib/ipxe/snponly.efi", "ipxe"),
     // iPXE with its own drivers, for a `site.bootloaders` entry and a template that names it.
     ("ipxe.efi", "/usr/lib/ipxe/ipxe.efi", "ipxe"),
+    // arm64 UEFI: the same pair, built for arm64 (on other machines: see `ARM64_HINT`).
+    ("grubaa64.efi", "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", "grub-efi-arm64-signed"),
+    ("shimaa64.efi", "/usr/lib/shim/shimaa64.efi.signed", "shim-signed"),
 ];
 
-/// The files a loader choice hands out from the TFTP root, for BIOS and x86-64 UEFI.
-pub fn loader_files(l: Loader) -> &'static [&'static str] {
-    match l {
-        Loader::Ipxe => &["undionly.kpxe", "snponly.efi"],
-        Loader::Tftp => &["pxelinux.0", "ldlinux.c32", "grubx64.efi"],
-        Loader::Secureboot => &["undionly.kpxe", "shimx64.efi", "grubx64.efi"],
+/// Debian's arm64 packages install only on arm64; elsewhere they can still be unpacked.
+const ARM64_HINT: &str =
+    "elsewhere `dpkg --add-architecture arm64 && apt-get update && apt-get download PKG:arm64` and `dpkg-deb -x` it";
+
+/// The files a loader choice hands out from the TFTP root: for BIOS and x86-64 UEFI (amd64), for
+/// arm64 UEFI (arm64; no iPXE, see [`Loader::supports`]).
+pub fn loader_files(l: Loader, arch: Arch) -> &'static [&'static str] {
+    match (arch, l) {
+        (Arch::Amd64, Loader::Ipxe) => &["undionly.kpxe", "snponly.efi"],
+        (Arch::Amd64, Loader::Tftp) => &["pxelinux.0", "ldlinux.c32", "grubx64.efi"],
+        (Arch::Amd64, Loader::Secureboot) => &["undionly.kpxe", "shimx64.efi", "grubx64.efi"],
+        (Arch::Arm64, Loader::Ipxe) => &[],
+        (Arch::Arm64, Loader::Tftp) => &["grubaa64.efi"],
+        (Arch::Arm64, Loader::Secureboot) => &["shimaa64.efi", "grubaa64.efi"],
     }
 }
 
 /// Loaders UEFI HTTP Boot fetches by URL: also served from `http/loaders/`.
 pub const HTTP_BOOT_FILES: &[(Loader, &str)] = &[(Loader::Ipxe, "snponly.efi")];
 
-/// Who chose a loader: "network `x`" or "host `y`", and where.
+/// Who chose a loader: "network `x`" or "host `y`", for which architecture, and where.
 struct Chooser {
     what: String,
     loader: Loader,
+    arch: Arch,
     origin: Origin,
 }
 
-/// Every loader choice in force: each PXE network's, and each host override on a PXE network.
+/// Every loader choice in force: each PXE network's (for amd64, and for arm64 when an arm64 host
+/// uses it), and each host override on a PXE network.
 fn choosers(inv: &Inventory) -> Vec<Chooser> {
-    let mut out: Vec<Chooser> = inv
-        .networks
-        .values()
-        .filter(|n| n.pxe)
-        .map(|n| Chooser { what: format!("network `{}`", n.name), loader: n.loader, origin: n.loader_origin.clone() })
-        .collect();
+    let mut hosts: Vec<Chooser> = Vec::new();
+    let mut arm64_nets = std::collections::BTreeSet::new();
     for h in &inv.hosts {
-        if let (Some(loader), Some(origin)) = (h.loader, &h.loader_origin) {
-            if h.pxe_interfaces(&inv.networks).next().is_some() {
-                out.push(Chooser { what: format!("host `{}`", h.name), loader, origin: origin.clone() });
+        for (i, _, _) in h.pxe_interfaces(&inv.networks) {
+            match (h.loader, &h.loader_origin) {
+                (Some(loader), Some(origin)) => {
+                    let what = format!("host `{}`", h.name);
+                    hosts.push(Chooser { what, loader, arch: h.arch, origin: origin.clone() });
+                    break;
+                }
+                _ if h.arch == Arch::Arm64 => {
+                    arm64_nets.insert(i.network.as_str());
+                }
+                _ => {}
             }
         }
     }
-    out
+    let nets = inv.networks.values().filter(|n| n.pxe).flat_map(|n| {
+        let arm64 = arm64_nets.contains(n.name.as_str()).then_some(Arch::Arm64);
+        std::iter::once(Arch::Amd64).chain(arm64).map(move |arch| Chooser {
+            what: format!("network `{}`", n.name),
+            loader: n.loader,
+            arch,
+            origin: n.loader_origin.clone(),
+        })
+    });
+    nets.chain(hosts).collect()
 }
 
 /// The tree entries that place the bootloaders the site's loader choices hand out under `tftp/`
@@ -77,7 +103,7 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
     let mut needed: BTreeMap<&str, &Chooser> = BTreeMap::new();
     let choosers = choosers(inv);
     for c in &choosers {
-        for f in loader_files(c.loader) {
+        for f in loader_files(c.loader, c.arch) {
             needed.entry(f).or_insert(c);
         }
     }
@@ -132,6 +158,9 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
             ),
             Err(e) => {
                 let hint = match package {
+                    Some(p) if name.ends_with("aa64.efi") => {
+                        format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
+                    }
                     Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
                     None => String::new(),
                 };

@@ -90,9 +90,9 @@ fn configs_name_the_deployed_root_and_the_http_path() {
     }
     // The iPXE line comes last, and every other dhcp-boot line excludes iPXE clients (the loop).
     let boots: Vec<&str> = dnsmasq.lines().filter(|l| l.starts_with("dhcp-boot=")).collect();
-    assert_eq!(boots.len(), 8, "{dnsmasq}");
-    assert!(boots[7].starts_with("dhcp-boot=tag:ipxe,"), "{dnsmasq}");
-    assert!(boots[..7].iter().all(|b| b.contains(",tag:!ipxe,")), "{dnsmasq}");
+    assert_eq!(boots.len(), 10, "{dnsmasq}");
+    assert!(boots[9].starts_with("dhcp-boot=tag:ipxe,"), "{dnsmasq}");
+    assert!(boots[..9].iter().all(|b| b.contains(",tag:!ipxe,")), "{dnsmasq}");
     assert!(
         dnsmasq.contains("pxe-service=tag:net-other,tag:loader-tftp,tag:!ipxe,x86PC,\"pxebake BIOS\",pxelinux"),
         "{dnsmasq}"
@@ -280,4 +280,80 @@ fn dns_and_ntp_servers_go_out_with_the_address() {
     ] {
         assert!(dnsmasq.lines().any(|l| l == line), "no `{line}` in\n{dnsmasq}");
     }
+}
+
+const ARM64: &str = r#"images:
+  os-arm: { url: "http://127.0.0.1:9/{version}/", version: "1", key: key.asc, arch: arm64, files: { kernel: vmlinuz, initrd: initrd } }
+  os-amd: { url: "http://127.0.0.1:9/{version}/", version: "1", key: key.asc, files: { kernel: vmlinuz } }
+bootactions:
+  arm: { kernel: vmlinuz.arm, ramdisk: initrd.arm, image: os-arm }
+  amd: { kernel: vmlinuz.amd, image: os-amd }
+appliances:
+  node: {}
+hosts:
+  - { name: a1, appliance: node, arch: arm64, boot: install, installaction: arm, interfaces: [{ network: prov, mac: "52:54:00:00:00:21", ip: 10.0.0.21 }] }
+"#;
+
+fn arm64_lab(hosts: &str, grubaa64: &str) -> tempfile::TempDir {
+    let dir = lab(&SITE
+        .replace("hosts: []\n", "")
+        .replace("    shimx64.efi: null\n", &format!("    shimx64.efi: null\n    grubaa64.efi: {grubaa64}\n")));
+    let inv = dir.path().join("inventory");
+    fs::write(inv.join("hosts.yaml"), hosts).unwrap();
+    fs::write(inv.join("key.asc"), "not read with --no-images").unwrap();
+    fs::write(inv.join("loaders/grubaa64.efi"), "grub arm64").unwrap();
+    dir
+}
+
+#[test]
+fn arm64_hosts_get_the_arm64_grub_from_their_loader() {
+    let dir = arm64_lab(ARM64, "loaders/grubaa64.efi");
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("out");
+    assert_eq!(fs::read_to_string(out.join("tftp/grubaa64.efi")).unwrap(), "grub arm64");
+    assert_eq!(fs::read_link(out.join("tftp/vmlinuz.arm")).unwrap().to_str(), Some("../images/os-arm/1/vmlinuz"));
+    let dnsmasq = fs::read_to_string(out.join("etc/dnsmasq.conf")).unwrap();
+    for line in [
+        "dhcp-match=set:efi-arm64,option:client-arch,11",
+        "dhcp-boot=tag:loader-tftp,tag:efi-arm64,tag:!ipxe,grubaa64.efi",
+        "dhcp-boot=tag:loader-secureboot,tag:efi-arm64,tag:!ipxe,shimaa64.efi",
+    ] {
+        assert!(dnsmasq.lines().any(|l| l == line), "no `{line}` in\n{dnsmasq}");
+    }
+}
+
+#[test]
+fn arm64_hosts_without_an_arm64_loader_or_kernel_are_errors_at_their_lines() {
+    let hosts = format!(
+        "{ARM64}  - {{ name: a2, appliance: node, arch: arm64, boot: install, installaction: amd, interfaces: [{{ network: prov, mac: \"52:54:00:00:00:22\", ip: 10.0.0.22 }}] }}
+  - name: a3
+    appliance: node
+    arch: arm64
+    loader: ipxe
+    interfaces: [{{ network: prov, mac: \"52:54:00:00:00:23\", ip: 10.0.0.23 }}]
+  - {{ name: a4, appliance: node, arch: arm46, interfaces: [] }}
+"
+    );
+    let dir = arm64_lab(&hosts, "/nonexistent/grubaa64.efi");
+    let o = build(dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    for want in [
+        "hosts.yaml:11: host `a2` is arm64, but its installaction `amd` boots image `os-amd`, which is amd64; give the host a bootaction whose image has `arch: arm64`",
+        "hosts.yaml:14: host `a3` is arm64, but its `loader: ipxe` (",
+        "has no arm64 build (Debian ships iPXE for x86 only); set `loader: tftp` or `loader: secureboot`",
+        "hosts.yaml:17: host `a4`: arch `arm46` is not one of amd64, arm64 (did you mean `arm64`?)",
+    ] {
+        assert!(e.contains(want), "no `{want}` in\n{e}");
+    }
+    assert!(!dir.path().join("out").exists(), "something was written");
+
+    // The arm64 loader file: its package, and how to get it on a machine of another architecture.
+    let dir = arm64_lab(ARM64, "/nonexistent/grubaa64.efi");
+    let o = build(dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("site.yaml:12: bootloader `grubaa64.efi`: cannot read `/nonexistent/grubaa64.efi`"), "{e}");
+    assert!(e.contains("apt-get download grub-efi-arm64-signed:arm64"), "{e}");
 }

@@ -100,6 +100,36 @@ impl Loader {
     }
 }
 
+/// A machine's CPU architecture, as Debian and Flatcar name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+impl Loader {
+    /// Whether this chain has a loader for `arch` (Debian ships iPXE for x86 only).
+    pub fn supports(self, arch: Arch) -> bool {
+        !(self == Loader::Ipxe && arch == Arch::Arm64)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Network {
     pub name: String,
@@ -130,6 +160,7 @@ pub struct Image {
     pub files: BTreeMap<String, String>,
     pub mirror: Option<String>,
     pub insecure_sha1_key_before: Option<String>,
+    pub arch: Arch,
     pub origin: Origin,
 }
 
@@ -194,6 +225,10 @@ pub struct Host {
     pub loader: Option<Loader>,
     #[serde(skip)]
     pub loader_origin: Option<Origin>,
+    pub arch: Arch,
+    /// Where `arch` was set (the host's line when it is the default).
+    #[serde(skip)]
+    pub arch_origin: Origin,
     pub interfaces: Vec<Interface>,
     /// Global, then appliance, then host attributes (host wins); shared between hosts that add none.
     pub attributes: Arc<Attributes>,

@@ -51,6 +51,8 @@ pub struct Image {
     pub mirror: Option<String>,
     /// Accept a key whose self-signatures use SHA-1 by judging it at this date (archived CoreOS).
     pub insecure_sha1_key_before: Option<String>,
+    /// `amd64` (default) or `arm64`: the machines its kernel runs on.
+    pub arch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +95,8 @@ pub struct Host {
     pub runaction: Option<String>,
     /// Overrides the boot chain of the host's networks (`ipxe`, `tftp`, `secureboot`).
     pub loader: Option<String>,
+    /// `amd64` (default) or `arm64`.
+    pub arch: Option<String>,
     #[serde(default)]
     pub interfaces: Vec<Interface>,
     #[serde(default)]
