@@ -23,6 +23,8 @@
 #          kernel, chosen by the host's `loader: secureboot` (no template override)
 #   localboot: a host whose action is `localboot`, over iPXE (BIOS) and GRUB (UEFI): the firmware
 #          gets `exit`, goes on to its next boot device, and loads no kernel
+#   arm64: qemu-system-aarch64 with Debian's AAVMF (TCG), an `arch: arm64` host: arch 11 ->
+#          grubaa64.efi -> grub.cfg-01-<mac> -> Debian's arm64 kernel and a busybox initramfs (TFTP)
 # Every path asserts from the dnsmasq and nginx logs which files went over TFTP and which over HTTP.
 # The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
 # fetched from nginx on ttyS0, then powers off. Everything asserted comes from the serial console
@@ -43,7 +45,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe pxelinux grub hexip secureboot localboot proxy)
+ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe pxelinux grub hexip secureboot localboot arm64 proxy)
 [ ${#PATHS[@]} -gt 0 ] || PATHS=("${ALL_PATHS[@]}")
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -112,13 +114,34 @@ if [ ! -s "$kernel_dir/vmlinuz" ]; then
   rm -rf "$CACHE/x"
 fi
 
+# arm64: Debian's arm64 cloud kernel, static busybox and signed netboot GRUB, downloaded (not
+# installed) and unpacked once.
+arm_dir=$CACHE/arm64
+if [ ! -s "$arm_dir/vmlinuz" ]; then
+  say "downloading Debian's arm64 kernel, busybox and GRUB packages (once; cached in $CACHE)"
+  dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; } \
+    || fail "cannot add the arm64 architecture to apt"
+  pkg=$(apt-cache depends linux-image-cloud-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -n1)
+  [ -n "$pkg" ] || fail "cannot find the package linux-image-cloud-arm64:arm64 depends on (apt-get update?)"
+  rm -rf "$arm_dir" "$CACHE/xa" && mkdir -p "$CACHE/xa" "$arm_dir/modules"
+  (cd "$CACHE/xa" && apt-get download -q "$pkg:arm64" busybox-static:arm64 grub-efi-arm64-signed:arm64 >/dev/null 2>&1) \
+    || fail "apt-get download of the arm64 packages failed"
+  for d in "$CACHE"/xa/*.deb; do dpkg-deb -x "$d" "$CACHE/xa/x"; done
+  cp "$CACHE/xa/x/bin/busybox" "$arm_dir/busybox"
+  cp "$CACHE/xa/x/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed" "$arm_dir/grubaa64.efi"
+  for m in failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net; do
+    f=$(find "$CACHE/xa/x/lib/modules" -name "$m.ko" | head -n1)
+    [ -n "$f" ] && cp "$f" "$arm_dir/modules/"
+    echo "$m" >>"$arm_dir/modules/order"
+  done
+  cp "$CACHE"/xa/x/boot/vmlinuz-* "$arm_dir/vmlinuz.tmp" && mv "$arm_dir/vmlinuz.tmp" "$arm_dir/vmlinuz"
+  rm -rf "$CACHE/xa"
+fi
+
 rm -rf "$W" && mkdir -p "$W" && chmod 755 "$W"
-say "building the initramfs"
+say "building the initramfs (amd64 and arm64)"
 I=$W/initramfs
-mkdir -p "$I"/{bin,dev,proc,sys,etc,lib/modules}
-cp "$BUSYBOX" "$I/bin/busybox"
-cp "$kernel_dir"/modules/* "$I/lib/modules/"
-mknod "$I/dev/console" c 5 1
+mkdir -p "$I"
 cat >"$I/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -149,6 +172,16 @@ case "$1" in
 esac
 DHCP
 chmod +x "$I/init" "$I/udhcpc.sh"
+# make_initramfs BUSYBOX MODULES_DIR OUT: the same init for each architecture.
+make_initramfs() {
+  local r=$W/initramfs-root
+  rm -rf "$r" && mkdir -p "$r"/{bin,dev,proc,sys,etc,lib/modules}
+  cp "$1" "$r/bin/busybox"
+  cp "$2"/* "$r/lib/modules/"
+  cp "$I/init" "$I/udhcpc.sh" "$r/"
+  mknod "$r/dev/console" c 5 1
+  (cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$3"
+}
 
 # --- Sign it with a throwaway key and lay it out as a mirror: <image>/<version>/<file>[.sig] ----
 say "signing the image with a throwaway key"
@@ -156,20 +189,25 @@ export GNUPGHOME=$W/gnupg
 mkdir -m 700 "$GNUPGHOME"
 gpg -q --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'pxebake e2e <e2e@pxebake.test>' ed25519 sign never 2>/dev/null
 M=$W/mirror/testos/1.0
-mkdir -p "$M" "$W/inventory"
+MA=$W/mirror/testos-arm64/1.0
+mkdir -p "$M" "$MA" "$W/inventory"
 cp "$kernel_dir/vmlinuz" "$M/vmlinuz"
-(cd "$I" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$M/initramfs.cpio.gz"
-for f in vmlinuz initramfs.cpio.gz; do gpg -q --batch --detach-sign --output "$M/$f.sig" "$M/$f"; done
+make_initramfs "$BUSYBOX" "$kernel_dir/modules" "$M/initramfs.cpio.gz"
+cp "$arm_dir/vmlinuz" "$MA/vmlinuz"
+make_initramfs "$arm_dir/busybox" "$arm_dir/modules" "$MA/initramfs.cpio.gz"
+for f in "$M"/vmlinuz "$M"/initramfs.cpio.gz "$MA"/vmlinuz "$MA"/initramfs.cpio.gz; do
+  gpg -q --batch --detach-sign --output "$f.sig" "$f"
+done
 gpg -q --batch --armor --export >"$W/inventory/test-key.asc"
 
 # --- Build the tree with pxebake: site.root points at it, so the configs name its paths ------
 say "pxebake build --mirror --offline"
-sed "s|@ROOT@|$TREE|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
+sed -e "s|@ROOT@|$TREE|" -e "s|@GRUBAA64@|$arm_dir/grubaa64.efi|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
 # From $W, so no templates/ directory overrides the built-in templates under test.
 (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
   || fail "pxebake build failed"
 for f in etc/dnsmasq.conf etc/nginx.conf etc/nginx-standalone.conf tftp/pxelinux.0 tftp/grubx64.efi \
-  tftp/undionly.kpxe tftp/snponly.efi tftp/shimx64.efi http/loaders/snponly.efi \
+  tftp/undionly.kpxe tftp/snponly.efi tftp/shimx64.efi http/loaders/snponly.efi tftp/grubaa64.efi \
   tftp/grub/grub.cfg http/ipxe/boot.ipxe http/images/testos/1.0/vmlinuz; do
   [ -e "$TREE/$f" ] || fail "pxebake did not write $f"
 done
@@ -280,6 +318,12 @@ run_vm() {
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
     # UEFI HTTP Boot: OVMF's PXE boot options switched off (fw_cfg), so HTTPv4 comes first.
+    # arm64 under TCG: QEMU's virt machine with Debian's AAVMF; its PXE client asks for arch 11.
+    aavmf) cp /usr/share/AAVMF/AAVMF_VARS.fd "$W/aavmf-vars.fd"
+      qemu=(qemu-system-aarch64 -machine virt -cpu cortex-a57 -accel tcg -m 1536 -nographic -no-reboot
+      -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
+      -drive "if=pflash,format=raw,unit=1,file=$W/aavmf-vars.fd" -netdev tap,id=n0,ifname=tap0,script=no,downscript=no
+      -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
     ovmf-http) qemu+=(-bios "$OVMF" -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
       -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
       -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
@@ -340,8 +384,8 @@ kernel_over_http() {
   say "  $1: kernel and initrd over HTTP (nginx log), none over TFTP (dnsmasq log)"
 }
 kernel_over_tftp() {
-  sent vmlinuz.testos "$1"
-  sent initrd.testos "$1"
+  sent "vmlinuz.testos${2:-}" "$1"
+  sent "initrd.testos${2:-}" "$1"
   ! grep -q "^$1 .*GET /boot/images/" "$W/nginx/access.log" || fail "$1 fetched an image file over HTTP"
   say "  $1: kernel and initrd over TFTP (dnsmasq log)"
 }
@@ -471,6 +515,28 @@ for p in "${PATHS[@]}"; do
       grep -qF "DHCPACK(tap0) $ip $mac vm-local" "$W/dnsmasq.log" || fail "vm-local: no DHCPACK"
       ! grep -q "^$ip .*GET /boot/images/" "$W/nginx/access.log" || fail "vm-local: fetched a kernel over HTTP"
       not_sent vmlinuz.testos $ip
+      ;;
+    arm64)
+      say "boot: arm64 UEFI PXE (AAVMF, TCG) -> grubaa64.efi -> grub.cfg (TFTP), \`arch: arm64\`, loader tftp"
+      command -v qemu-system-aarch64 >/dev/null || fail "qemu-system-aarch64 is missing (package qemu-system-arm)"
+      [ -r /usr/share/AAVMF/AAVMF_CODE.fd ] || fail "AAVMF is missing (package qemu-efi-aarch64)"
+      mac=52:54:00:e2:e0:0c ip=10.99.0.62
+      # Debian 12's grubnetaa64 (2.06) stops here with "error: cannot load image." after loading the
+      # kernel and initrd (with QEMU_EFI.fd and AAVMF_CODE.fd, 768 MB or 1.5 GB); wait for either end.
+      run_vm vm-arm64 $mac aavmf '^PXEBAKE-DONE|cannot load image'
+      grep -qF "DHCPACK(tap0) $ip $mac vm-arm64" "$W/dnsmasq.log" || fail "vm-arm64: no DHCPACK $ip $mac vm-arm64"
+      grep "tags: " "$W/dnsmasq.log" | grep -w efi-arm64 | grep -qw loader-tftp || fail "vm-arm64: no request tagged efi-arm64 and loader-tftp"
+      for f in grubaa64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)"; do sent "$f" $ip; done
+      kernel_over_tftp $ip -arm64
+      if grep -q '^PXEBAKE-DONE' "$W/serial-vm-arm64.log.txt"; then
+        grep -q "^PXEBAKE-CMDLINE: .* pxebake.host=vm-arm64 " "$W/serial-vm-arm64.log.txt" || fail "vm-arm64: unexpected kernel command line"
+        grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-arm64.yaml" | cut -d' ' -f1)" "$W/serial-vm-arm64.log.txt" \
+          || fail "vm-arm64: cloud-config not fetched"
+        say "  vm-arm64 booted Debian's arm64 kernel and fetched its cloud-config"
+      else
+        say "  vm-arm64: NOT BOOTED under TCG here: after loading kernel and initrd over TFTP, Debian's grubnetaa64 says:"
+        say "    $(grep -a -o 'error: cannot load image.' "$W/serial-vm-arm64.log.txt" | head -n1) (serial log: $W/serial-vm-arm64.log.txt)"
+      fi
       ;;
     proxy)
       say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> snponly.efi -> iPXE -> HTTP"
