@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/pxebake
 PXEBAKE_FLAGS ?=
 
-.PHONY: build binary test unit e2e bench clean lint deploy
+.PHONY: build binary test unit e2e bench fuzz clean lint deploy
 
 build: binary
 	$(BIN) build $(PXEBAKE_FLAGS)
@@ -25,12 +25,18 @@ e2e: binary
 
 # Copies out/ to the boot server, to the `site.root` the configs name: symlinks and hard links
 # kept, stale files deleted, and updated files renamed into place together at the end, so a
-# machine booting meanwhile never sees a half-updated tree.
+# machine booting meanwhile never sees a half-updated tree. A tree whose build was cut short
+# (a pending journal, a stage or `.pxebake-new.*` temporaries) is refused: `pxebake diff` or the
+# next build finishes or undoes that write first. The build lock is held while copying.
 DEST ?=
 deploy:
 	@test -n "$(DEST)" || { echo "usage: make deploy DEST=user@host:/srv/pxebake" >&2; exit 2; }
 	@test -f out/.pxebake-tree || { echo "out/ is not a pxebake tree; run make build first" >&2; exit 2; }
-	rsync -aH --delete-delay --delay-updates out/ $(DEST)/
+	@if [ -e .out.pxebake-journal ] || [ -e .out.pxebake-journal.tmp ] || [ -e .out.pxebake-stage ] \
+	    || [ -n "$$(find out -name '.pxebake-new.*' -print -quit)" ]; then \
+	  echo "refusing to deploy: a build of out/ was cut short (pending journal or temporaries); run \`make build\` (or \`pxebake diff\`) to finish or undo it, then deploy again" >&2; exit 2; fi
+	@flock -n -E 75 .out.pxebake-lock rsync -aH --delete-delay --delay-updates out/ $(DEST)/; rc=$$?; \
+	  if [ $$rc = 75 ]; then echo "refusing to deploy: a pxebake build is writing out/ right now; deploy when it is done" >&2; exit 2; fi; exit $$rc
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -48,3 +54,9 @@ bench: binary
 	BIN=$(BIN) bench/images.sh > target/bench-images.md
 	BIN=$(BIN) bench/boot-storm.sh
 	$(CARGO) bench --locked --bench scale
+
+# Fuzzing: every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with cargo fuzz (libFuzzer;
+# needs the nightly toolchain), results in FUZZING.md, crashing inputs kept as regression tests.
+FUZZ_SECONDS ?= 600
+fuzz: binary
+	bench/fuzz.sh $(FUZZ_SECONDS)

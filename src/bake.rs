@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BuildArgs, DiffArgs, Output, SiteArgs};
+use crate::cli::{BuildArgs, DeployArgs, DiffArgs, FetchArgs, ImageSource, Output, SiteArgs};
 use crate::diag::Diagnostics;
 use crate::inventory::{self, Inventory};
 use crate::render::{self, Templates};
@@ -25,6 +25,15 @@ impl Ui {
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && self.output == Output::Text {
             eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Prints the warnings of a passing check (JSON output carries them in its own object).
+    pub fn warnings(&self, warnings: &[crate::diag::Diagnostic]) {
+        if self.output == Output::Text {
+            for w in warnings {
+                self.warn(w.to_string());
+            }
         }
     }
 
@@ -45,6 +54,19 @@ impl Ui {
         }
         pb.set_message(what.to_string());
         pb
+    }
+}
+
+/// The library reports through the terminal UI.
+impl crate::report::Report for Ui {
+    fn say(&self, msg: &str) {
+        Ui::say(self, msg);
+    }
+    fn warn(&self, msg: &str) {
+        Ui::warn(self, msg);
+    }
+    fn bars(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
     }
 }
 
@@ -85,7 +107,8 @@ pub struct Planned {
     pub elapsed: Duration,
 }
 
-/// Load, validate, render and check: everything but writing.
+/// Load, validate and render the whole tree, bootloaders and images included: the one plan
+/// that `build` writes and `check` and `diff` inspect.
 pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
@@ -118,6 +141,12 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
         }
         d.finish()?;
     }
+    if !site.no_images {
+        // Where the verified files are kept; `build` makes sure they are there and verified.
+        for (path, entry) in crate::images::entries(&inv)? {
+            tree.entries.insert(path, entry);
+        }
+    }
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
@@ -147,25 +176,43 @@ fn real_out(out: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(out.to_path_buf())
 }
 
+fn image_options(src: &ImageSource, update_lock: bool) -> crate::images::Options {
+    crate::images::Options { mirror: src.mirror.clone(), offline: src.offline, update_lock }
+}
+
+/// Before anything reads `out`: finish or undo a build that was cut short (under the build
+/// lock, so a running build is never disturbed; then this fails saying so). A directory that is
+/// not a pxebake tree is left alone.
+fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
+    let ours = out.join(crate::tree::diff::MARKER).is_file();
+    if !ours && (out.exists() || !write::pending(out)?) {
+        return Ok(None);
+    }
+    let lock = write::lock(out)?;
+    write::recover(out)?;
+    Ok(Some(lock))
+}
+
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
-    let mut planned = plan(&args.site, ui)?;
-    if !args.no_images {
-        // Only verified files come back from here; they join the plan before anything is written.
-        for (path, entry) in crate::images::place(&planned.inventory, &args.images, ui)? {
-            planned.tree.entries.insert(path, entry);
-        }
-    }
+    let no_images = args.site.no_images;
+    let planned = plan(&args.site, ui)?;
+    // Every image file the plan links to is verified in the cache before anything is written.
+    let fetched = match no_images {
+        true => None,
+        false => Some(crate::images::ensure(&planned.inventory, &image_options(&args.images, false), ui, &STOP)?),
+    };
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
     write::recover(&out)?;
-    let opts = crate::check::Options { images_placed: !args.no_images };
+    let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
     let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
-    crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    let warnings = crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    ui.warnings(&warnings);
     let t = timing("lint", t);
     let links = image_links(tree);
     let pb = ui.progress(0, "writing");
@@ -173,6 +220,10 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
+    // Only a build that succeeded pins what it placed.
+    if let Some(f) = &fetched {
+        f.write_lock(ui)?;
+    }
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {
         println!(
@@ -180,7 +231,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
             serde_json::json!({
                 "files": tree.files(), "hosts": hosts, "written": stats.written,
                 "unchanged": stats.unchanged, "removed": stats.removed,
-                "images": !args.no_images, "out": args.out.display().to_string(),
+                "images": !no_images, "out": args.out.display().to_string(),
+                "problems": warnings,
             })
         );
     }
@@ -194,7 +246,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         stats.removed,
         args.out.display()
     ));
-    if args.no_images && links > 0 {
+    if no_images && links > 0 {
         ui.warn(format!(
             "--no-images: {links} kernel/initrd links in `{}` point at images that were not placed; the tree cannot boot kernels until a build with images",
             args.out.join("tftp").display()
@@ -213,11 +265,13 @@ fn image_links(tree: &Tree) -> usize {
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
-    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false }, None)?;
+    let opts = crate::check::Options { images_placed: !site.no_images, deny_warnings: site.deny_warnings };
+    let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None)?;
+    ui.warnings(&warnings);
     if ui.output == Output::Json {
         println!(
             "{}",
-            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] })
+            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": warnings })
         );
     }
     ui.say(format!(
@@ -232,30 +286,129 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let planned = plan(&args.site, ui)?;
-    let opts = crate::check::Options { images_placed: false };
-    let changes = diff::compare(&planned.tree, &args.out, &opts.context(&planned.inventory));
-    crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
+    let out = real_out(&args.out)?;
+    let _lock = settle(&out)?;
+    let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
+    let changes = diff::compare(&planned.tree, &out, &opts.context(&planned.inventory));
+    crate::tree::diff::print(&planned.tree, &out, &changes, ui.output == Output::Json)?;
     Ok(!changes.is_empty())
 }
 
-/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file.
-pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
+/// `pxebake fetch`: verify images into the cache, pin them, optionally bundle them.
+pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(&args.inventory)?;
+    let opts = image_options(&args.source, args.update_lock);
+    let fetched = crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?;
+    fetched.write_lock(ui)?;
+    if let Some(dir) = &args.bundle {
+        crate::images::bundle(dir, &inv, &fetched)?;
+        ui.say(format!(
+            "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": fetched.entries() }));
+    }
+    Ok(())
+}
+
+/// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
+pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
+    if args.rollback {
+        let (from, to) = crate::deploy::rollback(&args.dest, ui)?;
+        if ui.output == Output::Json {
+            println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
+        }
+        return Ok(());
+    }
+    let out = real_out(&args.out)?;
+    if !out.join(crate::tree::diff::MARKER).is_file() {
+        bail!("`{}` is not a pxebake tree; run `pxebake build` first", args.out.display());
+    }
+    let _lock = write::lock(&out)?;
+    if write::pending(&out)? {
+        bail!(
+            "refusing to deploy `{}`: a build of it was cut short (pending journal or temporaries); run `pxebake build` or `pxebake diff` to finish or undo it, then deploy again",
+            args.out.display()
+        );
+    }
+    let opts = crate::deploy::Options { dest: args.dest.clone(), keep: args.keep, reload: args.reload.clone() };
+    let done = crate::deploy::deploy(&out, &opts, ui)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "deploy": done }));
+    }
+    Ok(())
+}
+
+/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file; warnings are
+/// printed and pass unless denied.
+pub fn validate(kind: &crate::cli::ValidateKind, ui: &Ui) -> anyhow::Result<()> {
     use crate::check::{cloud_config, ignition};
     use crate::cli::ValidateKind;
     type Validator = fn(&str) -> Vec<crate::check::schema::Problem>;
-    let (files, validator): (&[std::path::PathBuf], Validator) = match kind {
-        ValidateKind::CloudConfig { files } => (files, cloud_config::validate),
-        ValidateKind::Ignition { files } => (files, ignition::validate),
+    let (files, validator, deny, what): (&[std::path::PathBuf], Validator, bool, &str) = match kind {
+        ValidateKind::CloudConfig { files, deny_warnings } => {
+            (files, cloud_config::validate, *deny_warnings, "cloud-config")
+        }
+        ValidateKind::Ignition { files, deny_warnings } => (files, ignition::validate, *deny_warnings, "Ignition"),
     };
     let mut d = Diagnostics::default();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let name = file.display().to_string();
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            d.error(&name, None, format!("not UTF-8 text (compressed or binary?); a {what} config is plain text"));
+            continue;
+        };
         for p in validator(&text) {
-            d.error(&file.display().to_string(), Some(p.line), p.message);
+            d.push(crate::diag::Diagnostic {
+                file: name.clone(),
+                line: Some(p.line),
+                message: p.message,
+                severity: p.severity,
+            });
         }
     }
-    d.finish()?;
+    let warnings = d.finish_with_warnings(deny)?;
+    ui.warnings(&warnings);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": files.len(), "problems": warnings }));
+    }
+    ui.say(format!("ok: {} file{} valid", files.len(), if files.len() == 1 { "" } else { "s" }));
     Ok(())
+}
+
+/// `pxebake butane FILE`: the Ignition JSON on stdout, warnings on stderr.
+pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
+    let (name, text) = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        ("<stdin>".to_string(), text)
+    } else {
+        let text =
+            std::fs::read_to_string(&args.file).with_context(|| format!("cannot read `{}`", args.file.display()))?;
+        (args.file.display().to_string(), text)
+    };
+    let opts = crate::butane::Options { files_dir: args.files_dir.as_deref(), strict: args.strict };
+    match crate::butane::translate(&text, &opts) {
+        Ok(t) => {
+            for w in &t.warnings {
+                ui.warn(format!("{name}:{}: {}", w.line, w.message));
+            }
+            print!("{}", t.json);
+            Ok(())
+        }
+        Err(problems) => {
+            let mut d = Diagnostics::default();
+            for p in problems {
+                d.error(&name, Some(p.line), p.message);
+            }
+            d.finish()?;
+            Ok(())
+        }
+    }
 }
 
 /// `pxebake list`.
@@ -270,8 +423,38 @@ pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui
 }
 
 /// `pxebake set`.
-pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
-    let changes = crate::state::set(dir, selector, field, value)?;
+pub fn set(
+    field: crate::state::Field,
+    selector: &str,
+    value: Option<&str>,
+    installed_from: &[std::path::PathBuf],
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let changes = if installed_from.is_empty() {
+        let Some(value) = value else {
+            return Err(crate::diag::usage("missing VALUE: `pxebake set FIELD SELECTOR VALUE`").into());
+        };
+        crate::state::set(dir, selector, field, value)?
+    } else {
+        // `set boot --installed-from LOG... os`: the one word given is the value.
+        if field != crate::state::Field::Boot || value.is_some() || selector != "os" {
+            return Err(crate::diag::usage(
+                "--installed-from takes only `pxebake set boot --installed-from LOG... os`",
+            )
+            .into());
+        }
+        let log = crate::events::Log::read(installed_from)?;
+        let summary = crate::events::summarize(&log, &inventory::load(dir)?);
+        let hosts = crate::discover::installed_hosts(dir, &summary)?;
+        if hosts.is_empty() {
+            ui.say("no host with `boot: install` has reported a completed install; nothing changed");
+            Vec::new()
+        } else {
+            let selector: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            crate::state::set(dir, &selector.join(","), field, "os")?
+        }
+    };
     if ui.output == Output::Json {
         let rows: Vec<_> =
             changes.iter().map(|(h, old, new)| serde_json::json!({ "host": h, "old": old, "new": new })).collect();
@@ -287,6 +470,95 @@ pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, 
         dir.join(crate::state::FILE).display()
     ));
     Ok(())
+}
+
+/// `pxebake events LOG...`: unknown machines, completed installs and install loops.
+pub fn events(logs: &[std::path::PathBuf], dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(dir)?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    let unknown = table_rows(&summary.unknown);
+    let cols = [
+        "MAC",
+        "SERIAL",
+        "MANUFACTURER",
+        "PRODUCT",
+        "ARCH",
+        "PLATFORM",
+        "NETWORK",
+        "FIRST_SEEN",
+        "LAST_SEEN",
+        "HELLOS",
+    ];
+    if !ui.quiet {
+        println!("unknown machines: {}", summary.unknown.len());
+        if !unknown.is_empty() {
+            print!("{}", crate::list::table(&cols, &unknown));
+        }
+        println!("installs: {}", summary.installs.len());
+        let installs = table_rows(&summary.installs);
+        if !installs.is_empty() {
+            print!(
+                "{}",
+                crate::list::table(&["HOST", "LAST_START", "LAST_INSTALLED", "VERSION", "LOOPS", "KNOWN"], &installs)
+            );
+        }
+    }
+    for i in summary.installs.iter().filter(|i| i.loops > 0) {
+        ui.warn(format!(
+            "host `{}` started its install again after a completed install ({} time{}): an install loop; `pxebake set boot --installed-from LOG os`, or boot disk first (docs/install-to-disk.md)",
+            i.host,
+            i.loops,
+            if i.loops == 1 { "" } else { "s" }
+        ));
+    }
+    if summary.skipped > 0 {
+        ui.warn(format!(
+            "{} of {} log lines were not pxebake events and were skipped (e.g. {})",
+            summary.skipped,
+            summary.lines,
+            summary.skipped_examples.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// `pxebake discover LOG... --appliance A --network N [--rack R]`.
+pub fn discover(
+    logs: &[std::path::PathBuf],
+    at: &crate::discover::Placement,
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let inv = inventory::load(dir).context("the inventory does not load; fix it first, nothing was written")?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    let (added, left) = crate::discover::discover(dir, &summary, at)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "added": added, "left_out": left }));
+    }
+    for h in &added {
+        ui.say(format!("{}: {} {} (first seen {})", h.name, h.mac, h.ip, h.first_seen));
+    }
+    for l in &left {
+        ui.warn(format!("left out: {l}"));
+    }
+    ui.say(format!(
+        "{} host{} added to `{}`; run `make build` (and deploy) so they boot their install action",
+        added.len(),
+        if added.len() == 1 { "" } else { "s" },
+        dir.join(crate::discover::FILE).display()
+    ));
+    Ok(())
+}
+
+/// Rows for `list::table` from serializable records (keys as the table looks them up).
+fn table_rows<T: serde::Serialize>(records: &[T]) -> Vec<serde_json::Value> {
+    records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
 }
 
 /// `pxebake import hostfile`.

@@ -71,17 +71,17 @@ const TOP: &[Field] = &[
 pub fn validate(text: &str) -> Vec<Problem> {
     let first = text.lines().next().unwrap_or("");
     if first.trim_end() != "#cloud-config" {
-        return vec![Problem {
-            line: 1,
-            message: format!(
+        return vec![Problem::error(
+            1,
+            format!(
                 "the first line must be exactly `#cloud-config`, not `{}`; coreos-cloudinit would not read this file as a cloud-config",
                 crate::names::printable(first)
             ),
-        }];
+        )];
     }
     let node = match Node::parse(text) {
         Ok(n) => n,
-        Err(e) => return vec![Problem { line: e.line.unwrap_or(1), message: e.message }],
+        Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
     };
     let mut out = Vec::new();
     if !matches!(node.kind, crate::yaml::Kind::Null) {

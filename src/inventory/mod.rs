@@ -281,6 +281,9 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     check("http", names::check_url(&s.http).and_then(|()| crate::serve::HttpBase::parse(&s.http).map(|_| ())));
     let root = s.root.clone().unwrap_or_else(|| "/srv/pxebake".to_string());
     check("root", check_root(&root));
+    // Outside the tree: `make deploy` replaces the tree, and must not delete the log.
+    let events_log = s.events_log.clone().unwrap_or_else(|| "/var/log/nginx/pxebake-events.log".to_string());
+    check("events_log", check_root(&events_log));
     if let Some(m) = &s.mirror {
         check("mirror", names::check_line(m));
     }
@@ -314,6 +317,7 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
         frontend: parse_ip(&s.frontend).ok()?,
         http: s.http.trim_end_matches('/').to_string(),
         root,
+        events_log,
         mirror: s.mirror.clone(),
         bootloaders,
         origin: item.origin(),
@@ -324,6 +328,11 @@ fn check_root(root: &str) -> Result<(), String> {
     names::check_line(root)?;
     if !root.starts_with('/') {
         return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
+    }
+    if root.contains(['*', '?', '[', ']']) {
+        return Err(format!(
+            "`{root}` must not contain glob characters (`*`, `?`, `[`, `]`): nginx expands them in `include`"
+        ));
     }
     if root.contains(char::is_whitespace)
         || root.split('/').any(|c| c == "..")
@@ -574,6 +583,18 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                 ),
             );
         }
+        if let Some(v) = &i.ignition {
+            if crate::check::ignition_release::parse(v).is_none() {
+                d.error(
+                    f,
+                    line("ignition"),
+                    format!(
+                        "image `{name}`: ignition `{}` is not an Ignition release like \"2.24.0\" (see the OS's release notes)",
+                        names::printable(v)
+                    ),
+                );
+            }
+        }
         let url = i.url.replace("{version}", &i.version);
         if let Err(e) = names::check_url(&url) {
             d.error(f, line("url"), format!("image `{name}`: url {e}"));
@@ -615,6 +636,7 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                     .arch
                     .as_deref()
                     .map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("image `{name}`"))),
+                ignition: i.ignition.clone(),
                 origin: item.origin(),
             },
         );
@@ -633,14 +655,14 @@ fn validate_bootactions(
         let f = item.file;
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let action = match (b.localboot, &b.kernel) {
-            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => {
+            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() && b.ignition.is_none() => {
                 Action::LocalBoot { localboot: n }
             }
             (Some(_), _) => {
                 d.error(
                     f,
                     line("localboot"),
-                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"),
+                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image, args or ignition"),
                 );
                 continue;
             }
@@ -703,10 +725,20 @@ fn validate_bootactions(
                     d.error(f, line("args"), format!("bootaction `{name}`: args {e}"));
                     ok = false;
                 }
+                if let Some(Err(e)) = b.ignition.as_deref().map(names::check_line) {
+                    d.error(f, line("ignition"), format!("bootaction `{name}`: ignition {e}"));
+                    ok = false;
+                }
                 if !ok {
                     continue;
                 }
-                Action::Kernel { kernel: kernel.clone(), ramdisk: b.ramdisk.clone(), image: image.clone(), args }
+                Action::Kernel {
+                    kernel: kernel.clone(),
+                    ramdisk: b.ramdisk.clone(),
+                    image: image.clone(),
+                    args,
+                    ignition: b.ignition.clone(),
+                }
             }
         };
         out.insert(name.clone(), BootAction { name: name.clone(), action, origin: item.origin() });

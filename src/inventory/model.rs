@@ -48,6 +48,8 @@ pub struct Site {
     pub http: String,
     /// Deployed location of the tree on the boot server.
     pub root: String,
+    /// Where nginx logs requests to the events endpoint (an absolute path on the boot server).
+    pub events_log: String,
     #[serde(skip)]
     pub mirror: Option<String>,
     /// `site.bootloaders`: overrides of the default bootloaders (`None` drops one).
@@ -161,6 +163,8 @@ pub struct Image {
     pub mirror: Option<String>,
     pub insecure_sha1_key_before: Option<String>,
     pub arch: Arch,
+    /// The Ignition release the image ships, e.g. "2.24.0".
+    pub ignition: Option<String>,
     pub origin: Origin,
 }
 
@@ -173,6 +177,9 @@ pub enum Action {
         image: String,
         #[serde(skip)]
         args: String,
+        /// A path template under `http/`: the host's Ignition config, passed as `ignition.config.url`.
+        #[serde(skip)]
+        ignition: Option<String>,
     },
     LocalBoot {
         localboot: u32,

@@ -18,6 +18,8 @@ pub struct Site {
     pub root: Option<String>,
     /// Default mirror for images (directory or URL), see `pxebake build --mirror`.
     pub mirror: Option<String>,
+    /// Where nginx on the boot server logs requests to the events endpoint.
+    pub events_log: Option<String>,
     /// Bootloader binaries for the TFTP root: file name -> source path (`null` drops a default).
     #[serde(default)]
     pub bootloaders: BTreeMap<String, Option<String>>,
@@ -53,6 +55,8 @@ pub struct Image {
     pub insecure_sha1_key_before: Option<String>,
     /// `amd64` (default) or `arm64`: the machines its kernel runs on.
     pub arch: Option<String>,
+    /// The Ignition release the image ships (e.g. "2.24.0"): configs it cannot read are refused.
+    pub ignition: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +66,8 @@ pub struct BootAction {
     pub ramdisk: Option<String>,
     pub image: Option<String>,
     pub args: Option<String>,
+    /// The host's Ignition config, a path template under `http/` (e.g. `ignition/{{ host.name }}.ign`).
+    pub ignition: Option<String>,
     pub localboot: Option<u32>,
 }
 

@@ -1,0 +1,95 @@
+//! Pretty JSON in the key order of Ignition's Go structs, as `butane --pretty` prints it.
+//!
+//! serde_json sorts keys alphabetically; Ignition's structs are alphabetical by Go field name
+//! (so `SSHAuthorizedKeys` before `Shell`), with a node's `group`, `overwrite`, `path` and
+//! `user` first in files, directories and links.
+
+use serde_json::Value;
+
+pub fn pretty(v: &Value) -> String {
+    let mut out = String::new();
+    write(v, "", 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            let node = matches!(parent, "files" | "directories" | "links");
+            keys.sort_by_key(|k| {
+                let first = node && matches!(k.as_str(), "group" | "overwrite" | "path" | "user");
+                (!first, go_name(k))
+            });
+            out.push_str("{\n");
+            for (i, k) in keys.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push_str(": ");
+                write(&map[k.as_str()], k, depth + 1, out);
+                if i + 1 < keys.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                write(item, parent, depth + 1, out);
+                if i + 1 < items.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The Go field name of an Ignition JSON key (its sort key).
+fn go_name(key: &str) -> String {
+    for (prefix, go) in [("uuid", "UUID"), ("uid", "UID"), ("guid", "GUID"), ("https", "HTTPS"), ("http", "HTTP")] {
+        if let Some(rest) = key.strip_prefix(prefix) {
+            return format!("{go}{rest}");
+        }
+    }
+    match key {
+        "sshAuthorizedKeys" => "SSHAuthorizedKeys".into(),
+        "tls" => "TLS".into(),
+        "typeGuid" => "TypeGUID".into(),
+        _ => {
+            let mut c = key.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_ignition_struct_order() {
+        let v = serde_json::json!({
+            "ignition": {"version": "3.4.0", "config": {}},
+            "storage": {"files": [{"mode": 420, "path": "/a", "contents": {"source": "data:,"}, "user": {"id": 1}}]},
+            "passwd": {"users": [{"shell": "/bin/sh", "sshAuthorizedKeys": ["k"], "name": "core", "uid": 500}]}
+        });
+        let text = pretty(&v);
+        let order = |a: &str, b: &str| text.find(a).unwrap() < text.find(b).unwrap();
+        assert!(order("\"config\"", "\"version\""));
+        assert!(
+            order("\"path\"", "\"contents\"") && order("\"user\"", "\"contents\"") && order("\"contents\"", "\"mode\"")
+        );
+        assert!(order("\"sshAuthorizedKeys\"", "\"shell\"") && order("\"shell\"", "\"uid\""));
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
+}
