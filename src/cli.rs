@@ -197,7 +197,7 @@ pub struct SiteArgs {
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
 
-    /// Do not copy bootloader binaries (pxelinux.0, grubx64.efi, ipxe.efi, ...) into tftp/
+    /// Do not copy bootloader binaries (undionly.kpxe, snponly.efi, pxelinux.0, grubx64.efi, ...) into tftp/
     /// (for machines without the Debian packages; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,

@@ -250,6 +250,7 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
     let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
     let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
+    check_arches(&hosts, &networks, &bootactions, &images, &mut d);
     let files = validate_files(&raw, &hosts, &appliances, &mut d);
     d.finish()?;
     let site = site.ok_or_else(|| Invalid(vec![]))?;
@@ -414,6 +415,40 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 DhcpMode::Static
             }
         };
+        let (loader, loader_origin) = match n.loader.as_deref() {
+            None => (Loader::Ipxe, item.origin()),
+            Some(l) => {
+                let origin = Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) };
+                (parse_loader(l, d, f, line("loader"), &format!("network `{name}`")), origin)
+            }
+        };
+        let mut servers = |k: &str, list: &Option<Vec<String>>| -> Vec<Ipv4Addr> {
+            let list = list.as_deref().unwrap_or_default();
+            if !list.is_empty() && dhcp == DhcpMode::Proxy {
+                d.error(
+                    f,
+                    line(k),
+                    format!("network `{name}`: `{k}` has no effect with `dhcp: proxy`: the site's DHCP server hands out {k} servers; set them there, or remove `{k}`"),
+                );
+            }
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, s)| match parse_ip(s) {
+                    Ok(ip) => Some(ip),
+                    Err(e) => {
+                        let l = item.line(&[PathItem::Key(k), PathItem::Index(i)]);
+                        d.error(
+                            f,
+                            l,
+                            format!("network `{name}`: {k} server {e} (dnsmasq hands out addresses, not names)"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        };
+        let dns = servers("dns", &n.dns);
+        let ntp = servers("ntp", &n.ntp);
         out.insert(
             name.clone(),
             Network {
@@ -427,10 +462,106 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 mtu,
                 pxe: n.pxe,
                 dhcp,
+                loader,
+                loader_origin,
+                dns,
+                ntp,
             },
         );
     }
     out
+}
+
+/// A host's kernels must be built for its architecture, and its loader must have a build for it.
+fn check_arches(
+    hosts: &[Host],
+    networks: &BTreeMap<String, Network>,
+    bootactions: &BTreeMap<String, BootAction>,
+    images: &BTreeMap<String, Image>,
+    d: &mut Diagnostics,
+) {
+    for h in hosts {
+        let o = &h.arch_origin;
+        for (k, action) in [("installaction", &h.installaction), ("runaction", &h.runaction)] {
+            let Some(Action::Kernel { image, .. }) =
+                action.as_ref().and_then(|a| bootactions.get(a)).map(|b| &b.action)
+            else {
+                continue;
+            };
+            if let Some(img) = images.get(image).filter(|i| i.arch != h.arch) {
+                d.error(
+                    &o.file,
+                    Some(o.line),
+                    format!(
+                        "host `{}` is {}, but its {k} `{}` boots image `{image}`, which is {}; give the host a bootaction whose image has `arch: {}`",
+                        h.name,
+                        h.arch.name(),
+                        action.as_deref().unwrap_or_default(),
+                        img.arch.name(),
+                        h.arch.name()
+                    ),
+                );
+            }
+        }
+        for (i, _, _) in h.pxe_interfaces(networks) {
+            let Some(net) = networks.get(&i.network) else { continue };
+            let (loader, from) = match (h.loader, &h.loader_origin) {
+                (Some(l), Some(lo)) => (l, format!("its `loader: {}` ({lo})", l.name())),
+                _ => (
+                    net.loader,
+                    format!("loader `{}` of network `{}` ({})", net.loader.name(), net.name, net.loader_origin),
+                ),
+            };
+            if !loader.supports(h.arch) {
+                d.error(
+                    &o.file,
+                    Some(o.line),
+                    format!(
+                        "host `{}` is {}, but {from} has no {} build (Debian ships iPXE for x86 only); set `loader: tftp` or `loader: secureboot` on the host or its network",
+                        h.name,
+                        h.arch.name(),
+                        h.arch.name()
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// `loader:` of a network or host; an unknown value is reported and taken as the default.
+fn parse_loader(value: &str, d: &mut Diagnostics, file: &str, line: Option<usize>, what: &str) -> Loader {
+    Loader::parse(value).unwrap_or_else(|| {
+        let all: Vec<&str> = Loader::ALL.iter().map(|l| l.name()).collect();
+        d.error(
+            file,
+            line,
+            format!(
+                "{what}: loader `{}` is not one of {}{}",
+                names::printable(value),
+                all.join(", "),
+                did_you_mean(value, all.iter().copied())
+            ),
+        );
+        Loader::Ipxe
+    })
+}
+
+fn parse_arch(value: &str, d: &mut Diagnostics, file: &str, line: Option<usize>, what: &str) -> Arch {
+    Arch::parse(value).unwrap_or_else(|| {
+        let all: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        d.error(
+            file,
+            line,
+            format!(
+                "{what}: arch `{}` is not one of {}{}",
+                names::printable(value),
+                all.join(", "),
+                did_you_mean(value, all.iter().copied())
+            ),
+        );
+        Arch::Amd64
+    })
 }
 
 fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<String, Image> {
@@ -501,6 +632,10 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                 files: i.files.clone(),
                 mirror: i.mirror.clone(),
                 insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
+                arch: i
+                    .arch
+                    .as_deref()
+                    .map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("image `{name}`"))),
                 ignition: i.ignition.clone(),
                 origin: item.origin(),
             },
@@ -752,6 +887,11 @@ fn validate_hosts(
                 ),
             );
         }
+        let loader = h.loader.as_deref().map(|l| parse_loader(l, d, f, line("loader"), &format!("host `{shown}`")));
+        let loader_origin = loader.map(|_| Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) });
+        let arch =
+            h.arch.as_deref().map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("host `{shown}`")));
+        let arch_origin = Origin { file: f.clone(), line: line("arch").unwrap_or(item.key_line) };
         let mut interfaces = Vec::new();
         for (idx, i) in h.interfaces.iter().enumerate() {
             let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
@@ -854,6 +994,10 @@ fn validate_hosts(
             installaction,
             runaction,
             action,
+            loader,
+            loader_origin,
+            arch,
+            arch_origin,
             interfaces,
             attributes,
             origin: item.origin(),

@@ -36,6 +36,11 @@ pub struct Network {
     pub pxe: bool,
     /// `static` (pxebake's dnsmasq hands out addresses) or `proxy` (another DHCP server does).
     pub dhcp: Option<String>,
+    /// The boot chain the network's hosts get: `ipxe` (default), `tftp` or `secureboot`.
+    pub loader: Option<String>,
+    /// DNS servers (DHCP option 6) and NTP servers (option 42) handed out with the address.
+    pub dns: Option<Vec<String>>,
+    pub ntp: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +53,8 @@ pub struct Image {
     pub mirror: Option<String>,
     /// Accept a key whose self-signatures use SHA-1 by judging it at this date (archived CoreOS).
     pub insecure_sha1_key_before: Option<String>,
+    /// `amd64` (default) or `arm64`: the machines its kernel runs on.
+    pub arch: Option<String>,
     /// The Ignition release the image ships (e.g. "2.24.0"): configs it cannot read are refused.
     pub ignition: Option<String>,
 }
@@ -92,6 +99,10 @@ pub struct Host {
     pub boot: Option<String>,
     pub installaction: Option<String>,
     pub runaction: Option<String>,
+    /// Overrides the boot chain of the host's networks (`ipxe`, `tftp`, `secureboot`).
+    pub loader: Option<String>,
+    /// `amd64` (default) or `arm64`.
+    pub arch: Option<String>,
     #[serde(default)]
     pub interfaces: Vec<Interface>,
     #[serde(default)]
