@@ -12,6 +12,7 @@ pub mod images;
 pub mod inventory;
 pub mod list;
 pub mod names;
+pub mod networkd;
 pub mod render;
 pub mod selector;
 pub mod serve;
