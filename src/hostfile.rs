@@ -70,6 +70,8 @@ struct Acc {
     fields: HashMap<&'static str, (String, usize)>,
     interfaces: Vec<Iface>,
     devices: HashMap<String, usize>,
+    /// An APPLIANCE cell was given (maybe a bad one, already reported).
+    appliance_given: bool,
 }
 
 /// Imports `text` (the hostfile `file`) against the loaded inventory `inv`. `existing` holds
@@ -175,6 +177,7 @@ pub fn import(
             if v.is_empty() {
                 continue;
             }
+            host.appliance_given |= c == "APPLIANCE";
             let checked = match c {
                 "APPLIANCE" => known(v, inv.appliances.keys(), "appliance"),
                 "RACK" | "RANK" | "CPUS" => v
@@ -208,7 +211,7 @@ pub fn import(
         }
         // The row's interface.
         let device = get("INTERFACE").to_ascii_lowercase();
-        let (ip, mac, network) = (get("IP"), get("MAC").to_ascii_lowercase(), get("NETWORK").to_ascii_lowercase());
+        let (ip, mac, network) = (get("IP"), get("MAC"), get("NETWORK").to_ascii_lowercase());
         if device.is_empty() && ip.is_empty() && mac.is_empty() && network.is_empty() {
             continue;
         }
@@ -243,7 +246,7 @@ pub fn import(
             }
         };
         if !mac.is_empty() {
-            match Mac::parse(&mac) {
+            match Mac::parse(mac) {
                 Ok(m) => {
                     if let Some(first) = macs.insert(m, row) {
                         bad("MAC", format!("`{m}` is already used on row {first}"));
@@ -322,6 +325,18 @@ pub fn import(
     for acc in &hosts {
         used.extend(acc.interfaces.iter().filter_map(|i| i.value.ip.as_deref()?.parse::<Ipv4Addr>().ok()));
     }
+    // Addresses of hosts that stay as they are: the file must not take them.
+    let mut kept: HashMap<String, &crate::inventory::Host> = HashMap::new();
+    for h in inv.hosts.iter().filter(|h| !by_name.contains_key(&h.name)) {
+        for i in &h.interfaces {
+            if let Some(m) = i.mac {
+                kept.insert(m.to_string(), h);
+            }
+            if let Some(ip) = i.ip {
+                kept.insert(format!("{ip}/{:?}", i.vlan.map(i64::from)), h);
+            }
+        }
+    }
     let mut ips: HashMap<(Option<i64>, String), usize> = HashMap::new();
     let mut next: HashMap<String, u32> = HashMap::new();
     for acc in &mut hosts {
@@ -342,7 +357,7 @@ pub fn import(
             continue;
         }
         let old = existing_index.get(&name).map(|&i| &existing[i]);
-        if !acc.fields.contains_key("APPLIANCE") && old.is_none() {
+        if !acc.appliance_given && old.is_none() {
             d.error(
                 file,
                 Some(acc.first_row),
@@ -366,8 +381,29 @@ pub fn import(
                 }
             }
             if let Some(dev) = i.value.name.as_deref().filter(|n| is_bond(n)) {
-                if !acc.interfaces.iter().any(|m| m.value.channel.as_deref() == Some(dev)) {
+                let members: Vec<&str> = acc
+                    .interfaces
+                    .iter()
+                    .filter(|m| m.value.channel.as_deref() == Some(dev))
+                    .filter_map(|m| m.value.name.as_deref())
+                    .collect();
+                if members.is_empty() {
                     d.error(file, Some(i.row), format!("column INTERFACE: bond `{dev}` of host `{name}` has no members; name it in the CHANNEL column of the interfaces it bonds"));
+                }
+                if let Err(e) = crate::networkd::bond_options(i.value.options.as_deref().unwrap_or(""), &members) {
+                    d.error(file, Some(i.row), format!("column OPTIONS: bond `{dev}` of host `{name}`: {e}"));
+                }
+            }
+            for (c, key) in
+                [("MAC", i.value.mac.clone()), ("IP", i.value.ip.as_ref().map(|ip| format!("{ip}/{:?}", i.value.vlan)))]
+            {
+                if let Some(h) = key.as_ref().and_then(|k| kept.get(k)) {
+                    let v = key.as_deref().unwrap_or("").split('/').next().unwrap_or("");
+                    d.error(
+                        file,
+                        Some(i.row),
+                        format!("column {c}: `{v}` is already used by host `{}` ({})", h.name, h.origin),
+                    );
                 }
             }
             if let Some(ip) = &i.value.ip {

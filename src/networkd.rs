@@ -1,7 +1,8 @@
 //! A host's network as systemd-networkd units (systemd.network(5), systemd.netdev(5)), built
 //! from the validated inventory so no inventory text is spliced into a template.
 //!
-//! The PXE interface keeps DHCP (dnsmasq hands it its reserved address); every other
+//! The PXE interface keeps DHCP (dnsmasq hands it its reserved address; when another interface
+//! is the default, its DHCP router is not used as the default route); every other
 //! interface gets its static address, bonds and bridges get a `.netdev` and their members a
 //! `Bond=`/`Bridge=` line, VLANs a `.netdev` on their parent, and the default interface the
 //! network's gateway. Interfaces with nothing to configure (spare NICs) get no unit.
@@ -102,6 +103,8 @@ struct Link {
     permanent: bool,
     mtu: Option<u32>,
     dhcp: bool,
+    /// A DHCP link that is not the default interface: its DHCP router is not the default route.
+    no_gateway: bool,
     address: Option<(Ipv4Addr, u8)>,
     gateway: Option<Ipv4Addr>,
     bond: Option<String>,
@@ -124,6 +127,7 @@ fn vlan_devices(name: &str, vlan: u16) -> (String, String) {
 pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
     let pxe: HashSet<*const Interface> = host.pxe_interfaces(networks).map(|(i, _, _)| i as *const _).collect();
     let is_pxe = |i: &Interface| pxe.contains(&(i as *const _));
+    let default_is_pxe = host.interfaces.iter().find(|i| i.default).is_none_or(is_pxe);
     let by_name = |dev: &str| host.interfaces.iter().find(|i| i.name.as_deref() == Some(dev));
     let members_of = |dev: &str| -> Vec<&str> {
         host.interfaces.iter().filter(|m| m.channel.as_deref() == Some(dev)).filter_map(|m| m.name.as_deref()).collect()
@@ -139,6 +143,7 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
             mac: i.mac.filter(|_| i.kind == InterfaceKind::Ethernet),
             mtu: network.map(|n| n.mtu).filter(|m| *m != 1500),
             dhcp: is_pxe(i),
+            no_gateway: is_pxe(i) && !default_is_pxe,
             ..Link::default()
         };
         if let (false, Some(ip), Some(n)) = (is_pxe(i), i.ip, network) {
@@ -181,7 +186,10 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
             p.vlans.push(dev);
             continue;
         }
-        let needs = (i.ip.is_some() && !is_pxe(i)) || i.channel.is_some() || i.kind != InterfaceKind::Ethernet;
+        let needs = (i.ip.is_some() && !is_pxe(i))
+            || (is_pxe(i) && !default_is_pxe)
+            || i.channel.is_some()
+            || i.kind != InterfaceKind::Ethernet;
         if needs {
             links.entry(key.clone()).or_insert_with(|| link_of(i));
         }
@@ -248,6 +256,9 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
             net.push_str("LinkLocalAddressing=no\n");
         }
         let _ = write!(s, "\n[Network]\n{net}");
+        if l.no_gateway {
+            s.push_str("\n[DHCPv4]\nUseGateway=false\n");
+        }
         out.push(Unit { name: format!("20-{key}.network"), contents: s });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
