@@ -264,3 +264,34 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacki_bonding_opts_become_bond_settings() {
+        let o = bond_options("bonding-opts=\"mode=1 miimon=100 primary=eno3\"", &["eno3", "eno4"]).unwrap();
+        assert_eq!(o.settings, [("Mode", "active-backup".to_string()), ("MIIMonitorSec", "100ms".to_string())]);
+        assert_eq!(o.primary.as_deref(), Some("eno3"));
+        let o = bond_options("mode=802.3ad xmit_hash_policy=layer3+4 lacp_rate=1", &[]).unwrap();
+        assert_eq!(o.settings[0], ("Mode", "802.3ad".to_string()));
+        assert_eq!(o.settings[2], ("LACPTransmitRate", "fast".to_string()));
+        assert_eq!(bond_options("", &[]), Ok(BondOptions::default()));
+    }
+
+    #[test]
+    fn bad_bonding_options_say_what_is_wrong() {
+        assert!(bond_options("mode=9", &[]).unwrap_err().contains("expected one of balance-rr"));
+        assert!(bond_options("miimon=fast", &[]).unwrap_err().contains("expected milliseconds"));
+        assert!(bond_options("primary=eth9", &["eth1"]).unwrap_err().contains("member of the bond"));
+        assert!(bond_options("frob=1", &[]).unwrap_err().starts_with("unknown bonding option `frob`"));
+        assert!(bond_options("mode", &[]).unwrap_err().contains("not `key=value`"));
+    }
+
+    #[test]
+    fn vlan_devices_sit_on_their_parent() {
+        assert_eq!(vlan_devices("eth0.70", 70), ("eth0.70".to_string(), "eth0".to_string()));
+        assert_eq!(vlan_devices("eth1", 5), ("eth1.5".to_string(), "eth1".to_string()));
+    }
+}

@@ -561,3 +561,29 @@ fn the_inventory_rules_apply_to_imported_hosts() {
     );
     assert!(!dir.path().join("inventory/rack.yaml").exists());
 }
+
+#[test]
+fn the_flatcar_butane_template_writes_the_units_under_etc_systemd_network() {
+    // Rendered under a `.yaml` name (the Butane translator is not involved): the YAML Butane reads.
+    let site = SITE.replace(
+        "  - { path: \"net/{{ host.name }}.txt\"",
+        "  - { path: \"bu/{{ host.name }}.yaml\", template: flatcar.bu, hosts: backend }\n  - { path: \"net/{{ host.name }}.txt\"",
+    );
+    let dir = lab(BOND_VLAN_HOST);
+    fs::write(dir.path().join("inventory/site.yaml"), site).unwrap();
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = fs::read_to_string(dir.path().join("out/http/bu/backend-0-0.yaml")).unwrap();
+    let bu: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let files = bu["storage"]["files"].as_sequence().unwrap();
+    let file = |path: &str| {
+        files.iter().find(|f| f["path"].as_str() == Some(path)).unwrap_or_else(|| panic!("{path} in\n{text}"))
+    };
+    let bond = file("/etc/systemd/network/10-bond0.netdev");
+    // `0644` as the template's other files write it (Butane reads it as octal).
+    assert!(!bond["mode"].is_null(), "{text}");
+    let expected = BOND_VLAN_UNITS.split("## 10-bond0.netdev\n").nth(1).unwrap().split("## ").next().unwrap();
+    assert_eq!(bond["contents"]["inline"].as_str(), Some(expected));
+    file("/etc/systemd/network/20-eth2.network");
+    assert!(!text.contains("20-eth3"), "the spare NIC gets no unit");
+}
