@@ -406,8 +406,13 @@ pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
         );
         e
     })?;
-    for c in &result.changes {
+    // A whole new rack is thousands of lines: show enough to review, count the rest.
+    const SHOWN: usize = 50;
+    for c in result.changes.iter().take(SHOWN) {
         ui.say(c.clone());
+    }
+    if result.changes.len() > SHOWN {
+        ui.say(format!("... and {} more", result.changes.len() - SHOWN));
     }
     let summary = format!(
         "{} change{}, {} host{} unchanged",
