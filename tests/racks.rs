@@ -151,6 +151,10 @@ fn a_bond_with_a_vlan_boots_with_the_networkd_units_written_from_the_man_pages()
     let cc = fs::read_to_string(dir.path().join("out/http/cc/backend-0-0.yaml")).unwrap();
     assert_has(&cc, "    - name: \"10-bond0.netdev\"\n      content: \"[NetDev]\\nName=bond0\\nKind=bond\\n");
     assert_has(&cc, "    - name: \"20-eth1.network\"\n");
+    // DHCP reserves the host's name for its PXE NIC only, not for bond members or spare NICs.
+    let dhcp = fs::read_to_string(dir.path().join("out/etc/dnsmasq.hosts/backend-0-0")).unwrap();
+    assert!(dhcp.ends_with("\n52:54:00:00:02:01,10.0.0.21,backend-0-0\n"), "{dhcp}");
+    assert_eq!(dhcp.matches("52:54").count(), 1, "{dhcp}");
 }
 
 #[test]
