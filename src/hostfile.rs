@@ -294,6 +294,9 @@ pub fn import(
                 continue;
             }
             let v = if c == "OPTIONS" { v.to_string() } else { v.to_ascii_lowercase() };
+            if c == "INTERFACE HOSTNAME" && v == name {
+                continue; // `stack report hostfile` writes the host's own name when there is none
+            }
             let r = match c {
                 "CHANNEL" => crate::inventory::check_device(&v),
                 "INTERFACE HOSTNAME" => names::check_dns_name(&v),

@@ -436,6 +436,9 @@ fn a_stack_report_hostfile_imports_with_groups_a_selector_can_use() {
     assert_eq!(v[1]["name"], "b00-data");
     assert_eq!(v[1]["options"], "mode=1");
     assert!(build(dir.path()).status.success());
+    // The host's own name in INTERFACE HOSTNAME is no DNS name of its own.
+    let yaml = fs::read_to_string(dir.path().join("inventory/rack.yaml")).unwrap();
+    assert_eq!(yaml.matches("hostname:").count(), 1, "{yaml}");
 }
 
 #[test]
