@@ -76,7 +76,9 @@ fn choosers(inv: &Inventory) -> Vec<Chooser> {
                     break;
                 }
                 _ if h.arch == Arch::Arm64 => {
-                    arm64_nets.insert(i.network.as_str());
+                    if let Some(n) = i.network.as_deref() {
+                        arm64_nets.insert(n);
+                    }
                 }
                 _ => {}
             }

@@ -3,13 +3,13 @@
 //! coreos-cloudinit ignores what it does not understand: a misspelt header makes it treat the
 //! file as a script or skip it, an unknown key is dropped. So every deviation is an error here.
 
-use super::schema::{absolute_path, check, f, req, ssh_public_key, unit_name, Field, Problem, Ty};
+use super::schema::{absolute_path, check, cloud_config_unit_name, f, req, ssh_public_key, Field, Problem, Ty};
 use crate::yaml::Node;
 
 const DROP_IN: Ty = Ty::Obj(&[req("name", Ty::Str), f("content", Ty::Str)]);
 
 const UNIT: Ty = Ty::Obj(&[
-    req("name", Ty::StrWith(unit_name)),
+    req("name", Ty::StrWith(cloud_config_unit_name)),
     f("command", Ty::StrWith(unit_command)),
     f("enable", Ty::Bool),
     f("runtime", Ty::Bool),

@@ -4,6 +4,7 @@
 //! bad host does not hide the next), and every reference and value is checked. All problems are
 //! returned together, each with file, line and the offending value.
 
+mod interfaces;
 mod model;
 pub mod raw;
 
@@ -15,10 +16,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ipnet::Ipv4Net;
 
+pub use interfaces::check_device;
 pub use model::*;
 
 use crate::diag::{did_you_mean, Diagnostics, Invalid};
-use crate::names::{self, Mac};
+use crate::names;
 use crate::selector::Selector;
 use crate::yaml::{self, Kind, Node, PathItem};
 
@@ -504,7 +506,7 @@ fn check_arches(
             }
         }
         for (i, _, _) in h.pxe_interfaces(networks) {
-            let Some(net) = networks.get(&i.network) else { continue };
+            let Some(net) = i.network.as_ref().and_then(|n| networks.get(n)) else { continue };
             let (loader, from) = match (h.loader, &h.loader_origin) {
                 (Some(l), Some(lo)) => (l, format!("its `loader: {}` ({lo})", l.name())),
                 _ => (
@@ -804,8 +806,7 @@ fn validate_hosts(
 ) -> Vec<Host> {
     let mut hosts = Vec::with_capacity(raw.hosts.len());
     let mut by_name: HashMap<&str, Origin> = HashMap::new();
-    let mut by_mac: HashMap<Mac, (String, Origin)> = HashMap::new();
-    let mut by_ip: HashMap<Ipv4Addr, (String, Origin)> = HashMap::new();
+    let mut seen = interfaces::Seen::default();
     let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
     for item in &raw.hosts {
         let h = &item.value;
@@ -892,83 +893,15 @@ fn validate_hosts(
         let arch =
             h.arch.as_deref().map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("host `{shown}`")));
         let arch_origin = Origin { file: f.clone(), line: line("arch").unwrap_or(item.key_line) };
-        let mut interfaces = Vec::new();
-        for (idx, i) in h.interfaces.iter().enumerate() {
-            let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
-            let network = networks.get(&i.network);
-            if !raw.networks.contains_key(&i.network) {
-                d.error(
-                    f,
-                    iline("network"),
-                    format!(
-                        "host `{shown}`: unknown network `{}`{}",
-                        names::printable(&i.network),
-                        did_you_mean(&i.network, raw.networks.keys().map(String::as_str))
-                    ),
-                );
+        for g in &h.groups {
+            if let Err(e) = names::check_identifier(g) {
+                d.error(f, line("groups"), format!("host `{shown}`: group {e}"));
             }
-            if let Some(Err(e)) = i.name.as_deref().map(names::check_file_name) {
-                d.error(f, iline("name"), format!("host `{shown}`: interface name {e}"));
-            }
-            let mac = match i.mac.as_deref().map(Mac::parse) {
-                None => None,
-                Some(Err(e)) => {
-                    d.error(f, iline("mac"), format!("host `{shown}`: mac {e}"));
-                    None
-                }
-                Some(Ok(mac)) => {
-                    if let Some((other, first)) = by_mac.get(&mac) {
-                        d.error(
-                            f,
-                            iline("mac"),
-                            format!("host `{shown}`: mac `{mac}` is already used by host `{other}` ({first})"),
-                        );
-                    } else {
-                        by_mac.insert(mac, (name.clone(), Origin { file: f.clone(), line: iline("mac").unwrap_or(0) }));
-                    }
-                    Some(mac)
-                }
-            };
-            let ip = match i.ip.as_deref().map(parse_ip) {
-                None => None,
-                Some(Err(e)) => {
-                    d.error(f, iline("ip"), format!("host `{shown}`: ip {e}"));
-                    None
-                }
-                Some(Ok(ip)) => {
-                    if let Some(n) = network {
-                        let a = n.address;
-                        if !a.contains(&ip) {
-                            d.error(
-                                f,
-                                iline("ip"),
-                                format!("host `{shown}`: ip `{ip}` is outside network `{}` ({a})", n.name),
-                            );
-                        } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
-                            d.error(
-                                f,
-                                iline("ip"),
-                                format!(
-                                    "host `{shown}`: ip `{ip}` is the network or broadcast address of `{}` ({a})",
-                                    n.name
-                                ),
-                            );
-                        }
-                    }
-                    if let Some((other, first)) = by_ip.get(&ip) {
-                        d.error(
-                            f,
-                            iline("ip"),
-                            format!("host `{shown}`: ip `{ip}` is already used by host `{other}` ({first})"),
-                        );
-                    } else {
-                        by_ip.insert(ip, (name.clone(), Origin { file: f.clone(), line: iline("ip").unwrap_or(0) }));
-                    }
-                    Some(ip)
-                }
-            };
-            interfaces.push(Interface { network: i.network.clone(), name: i.name.clone(), mac, ip });
         }
+        if let Some(Err(e)) = h.comment.as_deref().map(names::check_line) {
+            d.error(f, line("comment"), format!("host `{shown}`: comment {e}"));
+        }
+        let interfaces = interfaces::validate(item, networks, &raw.networks, &mut seen, d);
         // Hosts without attributes of their own share their appliance's merged map (memory at scale).
         let base = merged.entry(h.appliance.clone()).or_insert_with(|| {
             let mut m = global.clone();
@@ -998,6 +931,8 @@ fn validate_hosts(
             loader_origin,
             arch,
             arch_origin,
+            groups: h.groups.clone(),
+            comment: h.comment.clone(),
             interfaces,
             attributes,
             origin: item.origin(),

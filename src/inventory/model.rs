@@ -236,6 +236,8 @@ pub struct Host {
     /// Where `arch` was set (the host's line when it is the default).
     #[serde(skip)]
     pub arch_origin: Origin,
+    pub groups: Vec<String>,
+    pub comment: Option<String>,
     pub interfaces: Vec<Interface>,
     /// Global, then appliance, then host attributes (host wins); shared between hosts that add none.
     pub attributes: Arc<Attributes>,
@@ -245,11 +247,39 @@ pub struct Host {
 
 #[derive(Debug, Serialize)]
 pub struct Interface {
-    pub network: String,
+    pub network: Option<String>,
+    /// Device name (`eth0`, `bond0`, `eth0.70`).
     pub name: Option<String>,
     #[serde(serialize_with = "display")]
     pub mac: Option<Mac>,
     pub ip: Option<Ipv4Addr>,
+    /// The host's default interface: marked `default: true`, or the first when none is marked.
+    pub default: bool,
+    #[serde(rename = "type")]
+    pub kind: InterfaceKind,
+    pub channel: Option<String>,
+    pub vlan: Option<u16>,
+    pub options: Option<String>,
+    /// The DNS name of this interface's address.
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceKind {
+    Ethernet,
+    Bond,
+    Bridge,
+}
+
+impl InterfaceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceKind::Ethernet => "ethernet",
+            InterfaceKind::Bond => "bond",
+            InterfaceKind::Bridge => "bridge",
+        }
+    }
 }
 
 fn display<S: serde::Serializer>(mac: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
@@ -266,7 +296,7 @@ impl Host {
         networks: &'a BTreeMap<String, Network>,
     ) -> impl Iterator<Item = (&'a Interface, Mac, Ipv4Addr)> + 'a {
         self.interfaces.iter().filter_map(move |i| {
-            let pxe = networks.get(&i.network).is_some_and(|n| n.pxe);
+            let pxe = i.network.as_ref().and_then(|n| networks.get(n)).is_some_and(|n| n.pxe);
             match (pxe, i.mac, i.ip) {
                 (true, Some(mac), Some(ip)) => Some((i, mac, ip)),
                 _ => None,

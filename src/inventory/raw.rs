@@ -88,7 +88,7 @@ pub struct FileRule {
     pub hosts: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     pub name: String,
@@ -103,20 +103,40 @@ pub struct Host {
     pub loader: Option<String>,
     /// `amd64` (default) or `arm64`.
     pub arch: Option<String>,
+    /// Group names, for selectors (`group:NAME`); Stacki's GROUPS column.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Free text (Stacki's COMMENT column).
+    pub comment: Option<String>,
     #[serde(default)]
     pub interfaces: Vec<Interface>,
     #[serde(default)]
     pub attributes: Attributes,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
-    pub network: String,
-    /// Device name, e.g. `eth0` (informational, for templates).
+    /// The network the interface's IP is on; none for bond members and spare NICs.
+    pub network: Option<String>,
+    /// Device name, e.g. `eth0`, `bond0`, `eth0.70` (what `channel` and bond options name).
     pub name: Option<String>,
     pub mac: Option<String>,
     pub ip: Option<String>,
+    /// The host's default interface (its default route); exactly one when a host has several.
+    #[serde(default)]
+    pub default: bool,
+    /// `ethernet` (the default), `bond` or `bridge`; `bondN` names and `options: bridge` imply it.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The bond or bridge (by device name) this interface is a member of.
+    pub channel: Option<String>,
+    /// VLAN id (1..4094): the interface is a VLAN device on its parent (`eth0.70` -> `eth0`).
+    pub vlan: Option<i64>,
+    /// Bonding options (`mode=1 miimon=100`, or Stacki's `bonding-opts="..."`), or `bridge`.
+    pub options: Option<String>,
+    /// The DNS name of this interface's address (Stacki's INTERFACE HOSTNAME).
+    pub hostname: Option<String>,
 }
 
 /// A host's machine-edited boot state (the `boot:` section, e.g. inventory/boot.yaml):

@@ -203,6 +203,14 @@ pub fn render(
     Ok(tree)
 }
 
+/// A host as templates see it: the model plus what is derived from it.
+#[derive(serde::Serialize)]
+struct HostView<'a> {
+    #[serde(flatten)]
+    host: &'a Host,
+    networkd: Vec<crate::networkd::Unit>,
+}
+
 /// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
 fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Interface>) -> Context {
     let mut ctx = base.clone(); // cheap: Tera values are reference-counted
@@ -213,7 +221,7 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
             "interface",
             &InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) },
         );
-        let network: Option<&Network> = inv.networks.get(&i.network);
+        let network: Option<&Network> = i.network.as_ref().and_then(|n| inv.networks.get(n));
         ctx.insert("network", &network);
     } else {
         ctx.insert("interface", &());
@@ -302,7 +310,8 @@ fn render_host<'a>(
     let mut errors = Vec::new();
     let mut ignition = None;
     let mut base = Context::new();
-    base.insert("host", host);
+    // `host.networkd`: the host's networkd units, built from the model (see src/networkd.rs).
+    base.insert("host", &HostView { host, networkd: crate::networkd::units(host, &inv.networks) });
     let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
