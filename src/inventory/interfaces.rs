@@ -155,6 +155,8 @@ pub(super) fn validate(
                         err("ip", format!("ip `{ip}` is outside network `{}` ({a})", n.name));
                     } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
                         err("ip", format!("ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
+                    } else if n.discovery.is_some_and(|r| r.contains(ip)) {
+                        err("ip", format!("ip `{ip}` lies in the discovery range of network `{}`, which is for unknown machines; choose another address", n.name));
                     }
                 }
                 // Stacki allows one address on different VLANs (separate broadcast domains).

@@ -451,6 +451,13 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
         };
         let dns = servers("dns", &n.dns);
         let ntp = servers("ntp", &n.ntp);
+        let discovery = n.discovery.as_deref().and_then(|r| match discovery_range(r, address, dhcp) {
+            Ok(range) => Some(range),
+            Err(e) => {
+                d.error(f, line("discovery"), format!("network `{name}`: discovery {e}"));
+                None
+            }
+        });
         out.insert(
             name.clone(),
             Network {
@@ -468,10 +475,26 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 loader_origin,
                 dns,
                 ntp,
+                discovery,
             },
         );
     }
     out
+}
+
+/// `10.2.0.10-10.2.0.99`: a range of usable addresses inside a static network.
+fn discovery_range(r: &str, net: Ipv4Net, dhcp: DhcpMode) -> Result<model::Discovery, String> {
+    if dhcp == DhcpMode::Proxy {
+        return Err("has no effect with `dhcp: proxy`: the site's DHCP server already gives unknown machines an address".into());
+    }
+    let shown = names::printable(r);
+    let (a, b) = r.split_once('-').ok_or_else(|| format!("`{shown}` must be a range like 10.2.0.10-10.2.0.99"))?;
+    let (first, last) = (parse_ip(a.trim())?, parse_ip(b.trim())?);
+    let usable = |ip: Ipv4Addr| net.contains(&ip) && ip != net.network() && ip != net.broadcast();
+    if !usable(first) || !usable(last) || first > last {
+        return Err(format!("`{shown}` must be FIRST-LAST, both usable addresses of {net}, FIRST not after LAST"));
+    }
+    Ok(model::Discovery { first, last })
 }
 
 /// A host's kernels must be built for its architecture, and its loader must have a build for it.

@@ -150,6 +150,20 @@ pub struct Network {
     pub loader_origin: Origin,
     pub dns: Vec<Ipv4Addr>,
     pub ntp: Vec<Ipv4Addr>,
+    /// Addresses dnsmasq leases to unknown machines (a static network's discovery range).
+    pub discovery: Option<Discovery>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Discovery {
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+}
+
+impl Discovery {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (self.first..=self.last).contains(&ip)
+    }
 }
 
 #[derive(Debug)]

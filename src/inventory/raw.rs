@@ -41,6 +41,9 @@ pub struct Network {
     /// DNS servers (DHCP option 6) and NTP servers (option 42) handed out with the address.
     pub dns: Option<Vec<String>>,
     pub ntp: Option<Vec<String>>,
+    /// `FIRST-LAST`: addresses for machines the inventory does not know, so they can boot the
+    /// default path and announce themselves (`pxebake events`, `discover`).
+    pub discovery: Option<String>,
 }
 
 #[derive(Deserialize)]
