@@ -1,7 +1,7 @@
 //! Machines announce themselves through the stock web server: what nginx logged at the events
 //! endpoint, read back.
 //!
-//! The generated nginx config answers `<site.http>/events?...` with an empty 204 and logs the
+//! The generated nginx config answers `<site.http>/events?...` with an empty 200 and logs the
 //! request in its own format (`LOG_FORMAT`). Unknown machines request it from the default iPXE
 //! script (`ev=hello` with what the firmware knows), install bootstraps at their start and end
 //! (`ev=install-start`, `ev=installed`). Every field is untrusted: a line that does not parse is

@@ -45,7 +45,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe pxelinux grub hexip secureboot localboot arm64 proxy)
+ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe ignition events pxelinux grub hexip secureboot localboot arm64 proxy)
 [ ${#PATHS[@]} -gt 0 ] || PATHS=("${ALL_PATHS[@]}")
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -152,12 +152,27 @@ echo "PXEBAKE-CMDLINE: $(cat /proc/cmdline)"
 for m in $(cat /lib/modules/order); do [ -e /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done
 ip link set eth0 up
 udhcpc -i eth0 -n -q -t 10 -T 2 -O mtu -O ntpsrv -s /udhcpc.sh || echo "PXEBAKE-ERROR: no DHCP lease"
-url=
-for w in $(cat /proc/cmdline); do case "$w" in cloud-config-url=*) url=${w#cloud-config-url=} ;; esac; done
-if timeout 20 wget -q -O /cloud-config "$url"; then
-  echo "PXEBAKE-CC-SHA256: $(sha256sum /cloud-config | cut -d' ' -f1)"
-else
-  echo "PXEBAKE-ERROR: cannot fetch $url"
+url= ign=
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    cloud-config-url=*) url=${w#cloud-config-url=} ;;
+    ignition.config.url=*) ign=${w#ignition.config.url=} ;;
+  esac
+done
+if [ -n "$url" ]; then
+  if timeout 20 wget -q -O /cloud-config "$url"; then
+    echo "PXEBAKE-CC-SHA256: $(sha256sum /cloud-config | cut -d' ' -f1)"
+  else
+    echo "PXEBAKE-ERROR: cannot fetch $url"
+  fi
+fi
+# What Ignition does first at boot: fetch the config its kernel argument names.
+if [ -n "$ign" ]; then
+  if timeout 20 wget -q -O /ignition "$ign"; then
+    echo "PXEBAKE-IGN-SHA256: $(sha256sum /ignition | cut -d' ' -f1)"
+  else
+    echo "PXEBAKE-ERROR: cannot fetch $ign"
+  fi
 fi
 echo "PXEBAKE-DONE"
 poweroff -f
@@ -202,7 +217,7 @@ gpg -q --batch --armor --export >"$W/inventory/test-key.asc"
 
 # --- Build the tree with pxebake: site.root points at it, so the configs name its paths ------
 say "pxebake build --mirror --offline"
-sed -e "s|@ROOT@|$TREE|" -e "s|@GRUBAA64@|$arm_dir/grubaa64.efi|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
+sed -e "s|@ROOT@|$TREE|" -e "s|@GRUBAA64@|$arm_dir/grubaa64.efi|" -e "s|@EVENTS_LOG@|$W/nginx/events.log|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
 # From $W, so no templates/ directory overrides the built-in templates under test.
 (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
   || fail "pxebake build failed"
@@ -328,6 +343,8 @@ run_vm() {
       -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
       -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
+  # VM_SMBIOS: what the firmware reports about the machine (e.g. type=1,serial=...).
+  [ -z "${VM_SMBIOS:-}" ] || qemu+=(-smbios "$VM_SMBIOS")
   : >"$log" # exists before the wait loop reads it
   ip netns exec "$NS" timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
   local qpid=$!
@@ -464,6 +481,54 @@ for p in "${PATHS[@]}"; do
       ipxe_script_ran vm-efi-ipxe $mac $ip
       kernel_over_http $ip
       ;;
+    ignition)
+      say "boot: a Flatcar-style host: its Ignition config (Butane) named on the kernel command line, fetched from nginx"
+      mac=52:54:00:e2:e0:0d ip=10.99.0.63
+      run_vm vm-ignition $mac seabios || fail "vm-ignition: qemu exited $?; serial: $(tail -c 1500 "$W/serial-vm-ignition.log.txt")"
+      grep -q '^PXEBAKE-DONE' "$W/serial-vm-ignition.log.txt" || fail "vm-ignition: the initramfs did not finish"
+      cmdline=$(sed -n 's/^PXEBAKE-CMDLINE: //p' "$W/serial-vm-ignition.log.txt")
+      case " $cmdline " in
+        *" ignition.config.url=$URL/ign/vm-ignition.ign flatcar.first_boot=1 console=ttyS0 pxebake.host=vm-ignition "*) ;;
+        *) fail "vm-ignition: kernel command line \`$cmdline\` lacks the Ignition URL" ;;
+      esac
+      want=$(sha256sum "$TREE/http/ign/vm-ignition.ign" | cut -d' ' -f1)
+      got=$(sed -n 's/^PXEBAKE-IGN-SHA256: //p' "$W/serial-vm-ignition.log.txt")
+      [ "$got" = "$want" ] || fail "vm-ignition: fetched Ignition config sha256 $got, tree has $want"
+      served ign/vm-ignition.ign $ip
+      "$BIN" validate ignition "$TREE/http/ign/vm-ignition.ign" >/dev/null 2>&1 || fail "vm-ignition: the served config is not valid Ignition"
+      kernel_over_http $ip
+      say "  vm-ignition fetched exactly http/ign/vm-ignition.ign (sha256 ${want:0:12}...) from nginx"
+      ;;
+    events)
+      say "events: an unknown machine says hello; discover adds it; it boots its install action; its install report flips it to os"
+      mac=52:54:00:e2:e0:f0
+      VM_SMBIOS=type=1,manufacturer=PXEBAKE,product=E2E-Box,serial=PXE-E2E-42 run_vm vm-unknown $mac seabios 'No bootable device'
+      served ipxe/default.ipxe 10.99.0.2[0-9][0-9]
+      grep -q "^pxebake-events/1 .* 10.99.0.2[0-9][0-9] \"ev=hello&mac=52-54-00-e2-e0-f0&serial=PXE-E2E-42&" "$W/nginx/events.log" \
+        || fail "vm-unknown: no hello in the events log: $(cat "$W/nginx/events.log" 2>/dev/null)"
+      ! grep -q "^10.99.0.2[0-9][0-9] .*GET /boot/images/" "$W/nginx/access.log" || fail "vm-unknown: an unknown machine fetched a kernel"
+      (cd "$W" && "$BIN" events nginx/events.log --inventory inventory --output json) >"$W/events.json" || fail "pxebake events failed"
+      grep -q '"mac":"52:54:00:e2:e0:f0"' "$W/events.json" && grep -q '"serial":"PXE-E2E-42"' "$W/events.json" \
+        && grep -q '"product":"E2E-Box"' "$W/events.json" && grep -q '"network":"lab"' "$W/events.json" \
+        || fail "pxebake events: $(cat "$W/events.json")"
+      say "  pxebake events: unknown machine $mac, serial PXE-E2E-42, product E2E-Box, on network lab"
+      (cd "$W" && "$BIN" -q discover nginx/events.log --inventory inventory --appliance node --network lab) || fail "pxebake discover failed"
+      grep -qF '{ network: lab, mac: "52:54:00:e2:e0:f0", ip: 10.99.0.254 }' "$W/inventory/discovered.yaml" \
+        || fail "discover: $(cat "$W/inventory/discovered.yaml")"
+      (cd "$W" && "$BIN" -q set boot node-0-0 install --inventory inventory) || fail "pxebake set boot failed"
+      rebuild
+      # dnsmasq reads the new reservation from its hostsdir; the same machine now installs.
+      boot node-0-0 $mac 10.99.0.254 seabios
+      ipxe_script_ran node-0-0 $mac 10.99.0.254
+      kernel_over_http 10.99.0.254
+      # The install bootstrap's report() requests, as install/<host>.sh sends them.
+      in_ns curl -fsS -o /dev/null "$URL/events?ev=install-start&host=node-0-0" || fail "events endpoint (install-start)"
+      in_ns curl -fsS -o /dev/null "$URL/events?ev=installed&host=node-0-0&version=1.0" || fail "events endpoint (installed)"
+      (cd "$W" && "$BIN" -q set boot --installed-from nginx/events.log --inventory inventory -- os) || fail "set boot --installed-from failed"
+      (cd "$W" && "$BIN" list host node-0-0 --inventory inventory --output json) | grep -q '"boot":"os"' \
+        || fail "node-0-0 was not flipped to os"
+      say "  discover added node-0-0 (10.99.0.254); it booted its install action; its completed install flipped it to os"
+      ;;
     pxelinux)
       say "boot: loader tftp: BIOS PXE -> pxelinux.0 -> pxelinux.cfg (TFTP)"
       grep -v -e '^dhcp-userclass=set:ipxe' -e '^dhcp-match=set:ipxe' "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-plain-pxe.conf"
@@ -542,7 +607,8 @@ for p in "${PATHS[@]}"; do
       say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> snponly.efi -> iPXE -> HTTP"
       mac=52:54:00:e2:e0:07 ip=10.99.0.57
       stop_dnsmasq
-      sed -i 's|pxe: true, dns: \[10.99.0.1\], ntp: \[10.99.0.1\] }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
+      sed -i -e 's|discovery: 10.99.0.200-10.99.0.220, ||' \
+        -e 's|pxe: true, dns: \[10.99.0.1\], ntp: \[10.99.0.1\] }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
       rebuild
       grep -q '^dhcp-range=set:net-lab,10.99.0.0,proxy,255.255.255.0$' "$TREE/etc/dnsmasq.conf" || fail "no proxy dhcp-range"
       dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test (proxy config)"
