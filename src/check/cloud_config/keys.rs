@@ -292,6 +292,9 @@ fn unit(v: &str) -> Result<Option<String>, String> {
     if is_networkd(v) && !v.contains('/') && !v.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Ok(None);
     }
+    if v.ends_with(".snapshot") {
+        return Err(format!("`{}`: snapshot units were removed from systemd (v228)", crate::names::printable(v)));
+    }
     unit_name(v).map(|()| None).map_err(|e| format!("{e}, or a networkd suffix (.network, .netdev, .link)"))
 }
 

@@ -38,8 +38,9 @@ pub(super) fn sanitize(text: &str) -> (String, Vec<Tab>) {
 struct Context {
     /// Flow collections and quoted scalars: (first line, last line); tabs on later lines are fine.
     free: Vec<(usize, usize)>,
-    /// Block scalars: the lines strictly between these two are theirs.
-    blocks: Vec<(usize, usize)>,
+    /// Block scalars: the lines strictly between the first two are theirs; the third is an
+    /// indentation given by an indicator (`|2`).
+    blocks: Vec<(usize, usize, Option<usize>)>,
     /// Plain scalars in block context: (first line, last line, end column, indentation of the
     /// enclosing block collection + 1).
     plains: Vec<(usize, usize, usize, usize)>,
@@ -50,13 +51,24 @@ fn context(clean: &str) -> Context {
     // Open collections: (start line, start column, is flow).
     let mut open: Vec<(usize, usize, bool)> = Vec::new();
     let mut prev_line = 0;
+    let chars = clean.chars().count();
     for item in Parser::new_from_str(clean) {
         let Ok((event, span)) = item else { break }; // the syntax error is reported elsewhere
         let (start, end) = (span.start, span.end);
         let in_flow = open.iter().any(|o| o.2);
         match event {
             Event::SequenceStart(..) | Event::MappingStart(..) => {
-                open.push((start.line(), start.col(), end.index() > start.index()))
+                let flow = end.index() > start.index();
+                // A block sequence's indentation is its `-`, which saphyr may place after.
+                let line: Vec<char> = clean.lines().nth(start.line() - 1).unwrap_or("").chars().collect();
+                let col = match event {
+                    Event::SequenceStart(..) if !flow => (0..=start.col().min(line.len().saturating_sub(1)))
+                        .rev()
+                        .find(|&c| line[c] == '-')
+                        .unwrap_or(start.col()),
+                    _ => start.col(),
+                };
+                open.push((start.line(), col, flow))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((line, _, true)) = open.pop() {
@@ -65,7 +77,13 @@ fn context(clean: &str) -> Context {
             }
             Event::Scalar(_, style, ..) => match style {
                 ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => cx.free.push((start.line(), end.line())),
-                ScalarStyle::Literal | ScalarStyle::Folded => cx.blocks.push((prev_line, end.line())),
+                ScalarStyle::Literal | ScalarStyle::Folded => {
+                    // At the end of a text without a final newline, the last line is the scalar's.
+                    let last = if end.index() >= chars { end.line() + 1 } else { end.line() };
+                    let (header, digit) = block_header(clean, prev_line, start.line());
+                    let parent = open.iter().rev().find(|o| !o.2).map_or(0, |o| o.1);
+                    cx.blocks.push((header, last, digit.map(|d| parent + d)))
+                }
                 ScalarStyle::Plain if !in_flow => {
                     let indent = open.iter().rev().find(|o| !o.2).map_or(0, |o| o.1 + 1);
                     cx.plains.push((start.line(), end.line(), end.col(), indent));
@@ -79,6 +97,22 @@ fn context(clean: &str) -> Context {
         }
     }
     cx
+}
+
+/// The line of a block scalar's `|` or `>` header (searched back from its content to the event
+/// before it), and the indentation digit it gives, if any.
+fn block_header(clean: &str, prev_line: usize, start_line: usize) -> (usize, Option<usize>) {
+    let lines: Vec<&str> = clean.lines().collect();
+    for l in (prev_line.max(1)..=start_line).rev() {
+        let text = lines.get(l - 1).copied().unwrap_or("");
+        let code = text.split(" #").next().unwrap_or("").trim_end();
+        let Some(token) = code.rsplit([' ', '\t']).next() else { continue };
+        let mut chars = token.chars();
+        if matches!(chars.next(), Some('|' | '>')) && chars.clone().all(|c| matches!(c, '1'..='9' | '+' | '-')) {
+            return (l, chars.find_map(|c| c.to_digit(10)).map(|d| d as usize));
+        }
+    }
+    (prev_line, None)
 }
 
 /// The tabs yaml.v3 refuses: (line, message).
@@ -95,13 +129,25 @@ pub(super) fn refused(clean: &str, tabs: &[Tab]) -> Vec<(usize, String)> {
         if cx.free.iter().any(|&(a, b)| a < l && l <= b) {
             continue;
         }
-        if let Some(&(a, b)) = cx.blocks.iter().find(|&&(a, b)| a < l && l < b) {
-            let indent = (a + 1..b)
-                .find(|&i| !blank(i))
-                .map_or(0, |i| lines[i - 1].len() - lines[i - 1].trim_start_matches(' ').len());
+        if let Some(&(a, b, given)) = cx.blocks.iter().find(|&&(a, b, _)| a < l && l < b) {
+            let indent = given.unwrap_or_else(|| {
+                (a + 1..b)
+                    .find(|&i| !blank(i))
+                    .map_or(0, |i| lines[i - 1].len() - lines[i - 1].trim_start_matches(' ').len())
+            });
             if indent == 0 || tab.col < indent {
                 out.push((l, format!("a tab where an indentation space is expected (column {}): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; indent with spaces", tab.col + 1)));
             }
+            continue;
+        }
+        // yaml.v3 reads a comment line on through the blank and comment lines after it (tabs and
+        // all), up to the last comment line of the run.
+        let comment = |i: usize| lines.get(i - 1).is_some_and(|s| s.trim_start().starts_with('#'));
+        let quiet = |i: usize| blank(i) || comment(i);
+        let refused_at = |i: usize| out.iter().any(|&(r, _)| r == i);
+        let opened = (1..l).rev().take_while(|&i| quiet(i)).any(|i| comment(i) && !refused_at(i));
+        let closed = (l..=lines.len()).take_while(|&i| quiet(i)).any(comment);
+        if opened && closed {
             continue;
         }
         // A plain scalar goes on over blank lines and lines indented deeper than its collection.

@@ -177,9 +177,13 @@ fn keys_in_the_wrong_section_say_where_they_belong() {
 #[test]
 fn networkd_units_are_accepted_and_their_command_is_ignored() {
     clean("#cloud-config\ncoreos:\n  units:\n    - name: 10-static.network\n      content: \"[Match]\\nName=eth0\\n\"\n    - name: br0.netdev\n    - name: 70-eth.link\n      runtime: true\n");
-    let text = "#cloud-config\ncoreos:\n  units:\n    - name: 10-static.network\n      command: start\n      enable: true\n    - name: static\n";
+    let text = "#cloud-config\ncoreos:\n  units:\n    - name: 10-static.network\n      command: start\n      enable: true\n    - name: static\n    - name: before-upgrade.snapshot\n";
     let r = report(text);
-    assert_eq!(r.len(), 3, "{r:#?}");
+    assert_eq!(r.len(), 4, "{r:#?}");
+    assert_eq!(
+        r[3],
+        "8 error: `coreos.units[2].name`: `before-upgrade.snapshot`: snapshot units were removed from systemd (v228)"
+    );
     assert_eq!(r[0], "5 warning: `coreos.units[0].command` is ignored for the networkd unit `10-static.network`: coreos-cloudinit restarts systemd-networkd instead; drop `command`");
     assert_eq!(r[1], "6 warning: `coreos.units[0].enable` is ignored for the networkd unit `10-static.network`: coreos-cloudinit restarts systemd-networkd instead; drop `enable`");
     assert!(
@@ -423,7 +427,7 @@ fn a_line_holding_only_a_tab_is_refused_like_yaml_v3_does() {
     // After a quoted value or a comment, any tab in the indentation is refused...
     assert_eq!(report("#cloud-config\nhostname: 'a'\n  \t\n"), [format!("3 error: {tab}")]);
     assert_eq!(report("#cloud-config\nhostname: a # x\n  \t\n"), [format!("3 error: {tab}")]);
-    assert_eq!(report("#cloud-config\n\t# note\nhostname: a\n"), [format!("2 error: {tab}")]);
+    assert_eq!(report("#cloud-config\nhostname: 'a'\n\t# note\n"), [format!("3 error: {tab}")]);
     // ... after a plain value only left of its collection's indentation (yaml.v3 reads on).
     clean("#cloud-config\nhostname: a\n  \t\nmanage_etc_hosts: localhost\n");
     assert_eq!(
@@ -438,6 +442,16 @@ fn a_line_holding_only_a_tab_is_refused_like_yaml_v3_does() {
         [format!("6 error: {block}")]
     );
     clean("#cloud-config\nwrite_files:\n  - path: /etc/a\n    content: |\n      x\n      \t\n      y\n");
+    // A comment line (the header too) reads on through the blank and comment lines after it, up
+    // to the last comment.
+    clean("#cloud-config\n\t# note\nhostname: a\n");
+    clean("#cloud-config\nhostname: 'a'\n# about users\n\t\n  \t# more\nusers: []\n");
+    assert_eq!(report("#cloud-config\nhostname: 'a'\n# about users\n\t\nusers: []\n"), [format!("4 error: {tab}")]);
+    // An indentless sequence is indented like its key; `|2` gives the block's indentation.
+    clean(&format!("#cloud-config\nssh_authorized_keys:\n- {KEY}\n \t\nhostname: b\n"));
+    let text = "#cloud-config\nwrite_files:\n- path: /etc/a\n  content: |2\n   \t\n     x\n";
+    assert_eq!(report(text), ["5 error: a tab where an indentation space is expected (column 4): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; indent with spaces"]);
+    clean(&text.replace("   \t", "    \t"));
     // Inside flow collections and quoted scalars tabs are fine.
     clean("#cloud-config\nssh_authorized_keys: [\n\t]\nwrite_files:\n  - path: /etc/a\n    content: \"x\n     \ty\"\n");
 }
