@@ -33,60 +33,99 @@ pub(super) fn sanitize(text: &str) -> (String, Vec<Tab>) {
     (clean, tabs)
 }
 
-/// Where tabs are harmless or judged by an indentation, from the events of the sanitized text.
-#[derive(Default)]
+/// Where tabs are harmless or judged by an indentation, per line (index 0 is line 1), from the
+/// events of the sanitized text. Built in one pass so a large file stays linear.
 struct Context {
-    /// Flow collections and quoted scalars: (first line, last line); tabs on later lines are fine.
-    free: Vec<(usize, usize)>,
-    /// Block scalars: the lines strictly between the first two are theirs; the third is an
-    /// indentation given by an indicator (`|2`).
-    blocks: Vec<(usize, usize, Option<usize>)>,
-    /// Plain scalars in block context: (first line, last line, end column, indentation of the
-    /// enclosing block collection + 1).
-    plains: Vec<(usize, usize, usize, usize)>,
+    /// Lines inside a flow collection or quoted scalar (after its first line): tabs are fine.
+    free: Vec<bool>,
+    /// Lines of a block scalar: the indentation its content needs.
+    block: Vec<Option<usize>>,
+    /// Lines continuing a plain scalar in block context: its collection's indentation + 1.
+    plain_on: Vec<Option<usize>>,
+    /// Lines on which a plain scalar in block context ends with nothing after it: as above.
+    plain_end: Vec<Option<usize>>,
+    /// The line of a syntax error: from there on nothing is known (the error is reported).
+    stop: usize,
 }
 
-fn context(clean: &str) -> Context {
-    let mut cx = Context::default();
-    // Open collections: (start line, start column, is flow).
+fn context(lines: &[&str], chars: usize, clean: &str) -> Context {
+    let n = lines.len() + 1;
+    let mut free_depth = vec![0i64; n + 2]; // a difference array over lines
+    let mut cx = Context {
+        free: Vec::new(),
+        block: vec![None; n],
+        plain_on: vec![None; n],
+        plain_end: vec![None; n],
+        stop: usize::MAX,
+    };
+    // Open collections: (start line, indentation column, is flow).
     let mut open: Vec<(usize, usize, bool)> = Vec::new();
+    let mut flows = 0usize;
     let mut prev_line = 0;
-    let chars = clean.chars().count();
+    let mut free = |a: usize, b: usize| {
+        if a < b && b <= n {
+            free_depth[a + 1] += 1;
+            free_depth[b + 1] -= 1;
+        }
+    };
     for item in Parser::new_from_str(clean) {
-        let Ok((event, span)) = item else { break }; // the syntax error is reported elsewhere
+        let (event, span) = match item {
+            Ok(e) => e,
+            Err(e) => {
+                cx.stop = e.marker().line();
+                break;
+            }
+        };
         let (start, end) = (span.start, span.end);
-        let in_flow = open.iter().any(|o| o.2);
+        let block_indent = open.iter().rev().find(|o| !o.2).map(|o| o.1);
         match event {
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 let flow = end.index() > start.index();
                 // A block sequence's indentation is its `-`, which saphyr may place after.
-                let line: Vec<char> = clean.lines().nth(start.line() - 1).unwrap_or("").chars().collect();
                 let col = match event {
-                    Event::SequenceStart(..) if !flow => (0..=start.col().min(line.len().saturating_sub(1)))
-                        .rev()
-                        .find(|&c| line[c] == '-')
-                        .unwrap_or(start.col()),
+                    Event::SequenceStart(..) if !flow => {
+                        let line: Vec<char> =
+                            lines.get(start.line() - 1).unwrap_or(&"").chars().take(start.col() + 1).collect();
+                        line.iter().rposition(|&c| c == '-').unwrap_or(start.col())
+                    }
                     _ => start.col(),
                 };
+                flows += usize::from(flow);
                 open.push((start.line(), col, flow))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((line, _, true)) = open.pop() {
-                    cx.free.push((line, end.line()));
+                    flows -= 1;
+                    free(line, end.line());
                 }
             }
             Event::Scalar(_, style, ..) => match style {
-                ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => cx.free.push((start.line(), end.line())),
+                ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => free(start.line(), end.line()),
                 ScalarStyle::Literal | ScalarStyle::Folded => {
                     // At the end of a text without a final newline, the last line is the scalar's.
                     let last = if end.index() >= chars { end.line() + 1 } else { end.line() };
-                    let (header, digit) = block_header(clean, prev_line, start.line());
-                    let parent = open.iter().rev().find(|o| !o.2).map_or(0, |o| o.1);
-                    cx.blocks.push((header, last, digit.map(|d| parent + d)))
+                    let (header, digit) = block_header(lines, prev_line, start.line());
+                    let given = digit.map(|d| block_indent.unwrap_or(0) + d);
+                    let indent = given.unwrap_or_else(|| {
+                        (header + 1..last)
+                            .filter_map(|i| lines.get(i - 1))
+                            .find(|s| !s.trim().is_empty())
+                            .map_or(0, |s| s.len() - s.trim_start_matches(' ').len())
+                    });
+                    for l in header + 1..last.min(n) {
+                        cx.block[l] = Some(indent);
+                    }
                 }
-                ScalarStyle::Plain if !in_flow => {
-                    let indent = open.iter().rev().find(|o| !o.2).map_or(0, |o| o.1 + 1);
-                    cx.plains.push((start.line(), end.line(), end.col(), indent));
+                ScalarStyle::Plain if flows == 0 => {
+                    let indent = block_indent.map_or(0, |c| c + 1);
+                    for l in start.line() + 1..=end.line().min(n - 1) {
+                        cx.plain_on[l] = Some(indent);
+                    }
+                    let rest_blank =
+                        lines.get(end.line() - 1).is_some_and(|s| s.chars().skip(end.col()).all(char::is_whitespace));
+                    if rest_blank && end.line() < n {
+                        cx.plain_end[end.line()] = Some(indent);
+                    }
                 }
                 ScalarStyle::Plain => {}
             },
@@ -96,13 +135,20 @@ fn context(clean: &str) -> Context {
             prev_line = end.line();
         }
     }
+    let mut depth = 0;
+    cx.free = free_depth[..n]
+        .iter()
+        .map(|d| {
+            depth += d;
+            depth > 0
+        })
+        .collect();
     cx
 }
 
 /// The line of a block scalar's `|` or `>` header (searched back from its content to the event
 /// before it), and the indentation digit it gives, if any.
-fn block_header(clean: &str, prev_line: usize, start_line: usize) -> (usize, Option<usize>) {
-    let lines: Vec<&str> = clean.lines().collect();
+fn block_header(lines: &[&str], prev_line: usize, start_line: usize) -> (usize, Option<usize>) {
     for l in (prev_line.max(1)..=start_line).rev() {
         let text = lines.get(l - 1).copied().unwrap_or("");
         let code = text.split(" #").next().unwrap_or("").trim_end();
@@ -121,47 +167,56 @@ pub(super) fn refused(clean: &str, tabs: &[Tab]) -> Vec<(usize, String)> {
         return Vec::new();
     }
     let lines: Vec<&str> = clean.lines().collect();
+    let cx = context(&lines, clean.chars().count(), clean);
     let blank = |l: usize| lines.get(l - 1).is_none_or(|s| s.trim().is_empty());
-    let cx = context(clean);
+    let comment = |l: usize| lines.get(l - 1).is_some_and(|s| s.trim_start().starts_with('#'));
+    // yaml.v3 reads a comment line on through the blank and comment lines after it (tabs and
+    // all), up to the last comment line of the run: where such a comment follows in the run.
+    let mut comment_ahead = vec![false; lines.len() + 2];
+    for l in (1..=lines.len()).rev() {
+        comment_ahead[l] = comment(l) || (blank(l) && comment_ahead[l + 1]);
+    }
+    let mut tabs = tabs.iter().peekable();
     let mut out = Vec::new();
-    for tab in tabs {
-        let l = tab.line;
-        if cx.free.iter().any(|&(a, b)| a < l && l <= b) {
-            continue;
-        }
-        if let Some(&(a, b, given)) = cx.blocks.iter().find(|&&(a, b, _)| a < l && l < b) {
-            let indent = given.unwrap_or_else(|| {
-                (a + 1..b)
-                    .find(|&i| !blank(i))
-                    .map_or(0, |i| lines[i - 1].len() - lines[i - 1].trim_start_matches(' ').len())
-            });
-            if indent == 0 || tab.col < indent {
-                out.push((l, format!("a tab where an indentation space is expected (column {}): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; indent with spaces", tab.col + 1)));
+    let mut comment_behind = false; // a comment line that was read opens the current run
+    let mut last_text = 0; // the last line holding something
+    for (l, &ahead) in comment_ahead.iter().enumerate().take(cx.stop.min(lines.len() + 1)).skip(1) {
+        let Some(tab) = tabs.next_if(|t| t.line == l) else {
+            if comment(l) {
+                comment_behind = true;
+            } else if !blank(l) {
+                comment_behind = false;
+            }
+            if !blank(l) {
+                last_text = l;
             }
             continue;
+        };
+        let verdict = if cx.free[l] {
+            None
+        } else if let Some(indent) = cx.block[l] {
+            (indent == 0 || tab.col < indent).then(|| format!("a tab where an indentation space is expected (column {}): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; indent with spaces", tab.col + 1))
+        } else if comment_behind && ahead {
+            None
+        } else {
+            // A plain scalar goes on over blank lines and lines indented deeper than its collection.
+            let plain = cx.plain_on[l].or(cx.plain_end.get(last_text).copied().flatten().filter(|_| last_text > 0));
+            match plain {
+                Some(indent) if tab.col >= indent => None,
+                _ => Some("a tab in the indentation of this line (a blank line too): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; use spaces".to_string()),
+            }
+        };
+        let read = verdict.is_none();
+        if let Some(message) = verdict {
+            out.push((l, message));
         }
-        // yaml.v3 reads a comment line on through the blank and comment lines after it (tabs and
-        // all), up to the last comment line of the run.
-        let comment = |i: usize| lines.get(i - 1).is_some_and(|s| s.trim_start().starts_with('#'));
-        let quiet = |i: usize| blank(i) || comment(i);
-        let refused_at = |i: usize| out.iter().any(|&(r, _)| r == i);
-        let opened = (1..l).rev().take_while(|&i| quiet(i)).any(|i| comment(i) && !refused_at(i));
-        let closed = (l..=lines.len()).take_while(|&i| quiet(i)).any(comment);
-        if opened && closed {
-            continue;
+        if comment(l) {
+            comment_behind |= read;
+        } else if !blank(l) {
+            comment_behind = false;
         }
-        // A plain scalar goes on over blank lines and lines indented deeper than its collection.
-        let last_text = (1..l).rev().find(|&i| !blank(i)).unwrap_or(0);
-        let plain = cx.plains.iter().find(|&&(a, b, col, _)| {
-            (a < l && l <= b)
-                || (b == last_text && lines.get(b - 1).is_some_and(|s| s.chars().skip(col).all(char::is_whitespace)))
-        });
-        match plain {
-            Some(&(.., indent)) if tab.col >= indent => {}
-            _ => out.push((
-                l,
-                "a tab in the indentation of this line (a blank line too): coreos-cloudinit's YAML parser (yaml.v3) refuses the whole file; use spaces".into(),
-            )),
+        if !blank(l) {
+            last_text = l;
         }
     }
     out
