@@ -1,6 +1,7 @@
 # pxebake: `make build` renders the example site into out/, `make test` runs every test.
 CARGO ?= cargo
-BIN := target/release/pxebake
+# The release binary (under $CARGO_TARGET_DIR when that is set).
+BIN := $(or $(CARGO_TARGET_DIR),target)/release/pxebake
 PXEBAKE_FLAGS ?=
 
 .PHONY: build binary test unit e2e bench fuzz clean lint deploy
@@ -16,10 +17,11 @@ test: lint
 	$(CARGO) test --locked
 	$(MAKE) e2e
 
-# PXE-boots QEMU VMs (iPXE, BIOS/pxelinux, UEFI/GRUB) from a pxebake tree served by stock dnsmasq
-# and nginx in a private network namespace. Needs root and the packages of .ci/run; about 40 s.
+# PXE-boots QEMU VMs on every loader chain (BIOS -> undionly.kpxe, UEFI -> snponly.efi, UEFI HTTP
+# Boot, iPXE ROMs, PXELINUX, GRUB, Secure Boot, proxy DHCP) from a pxebake tree served by stock
+# dnsmasq and nginx in a private network namespace. Needs root and the packages of .ci/run; ~3 min.
 e2e: binary
-	tests/e2e/boot.sh
+	PXEBAKE=$(BIN) tests/e2e/boot.sh
 
 # Copies out/ to the boot server, to the `site.root` the configs name: symlinks and hard links
 # kept, stale files deleted, and updated files renamed into place together at the end, so a
@@ -44,11 +46,13 @@ clean:
 	$(CARGO) clean
 	rm -rf out .out.pxebake-*
 
-# Benchmarks: image verification and download (bench/images.sh), then scale (benches/scale.rs);
-# both record their results in BENCHMARKS.md. Takes about 20-25 minutes on 2 cores.
+# Benchmarks: image verification and download (bench/images.sh), the boot storm (bench/boot-storm.sh:
+# 1, 10, 50 clients over nginx and TFTP; needs root), then scale (benches/scale.rs); all record their
+# results in BENCHMARKS.md. Takes about 25 minutes on 2 cores.
 bench: binary
 	mkdir -p target
-	bench/images.sh > target/bench-images.md
+	BIN=$(BIN) bench/images.sh > target/bench-images.md
+	BIN=$(BIN) bench/boot-storm.sh
 	$(CARGO) bench --locked --bench scale
 
 # Fuzzing: every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each with cargo fuzz (libFuzzer;

@@ -394,9 +394,12 @@ pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
     let opts = crate::butane::Options { files_dir: args.files_dir.as_deref(), strict: args.strict };
     match crate::butane::translate(&text, &opts) {
         Ok(t) => {
-            for w in &t.warnings {
-                ui.warn(format!("{name}:{}: {}", w.line, w.message));
-            }
+            let warnings: Vec<_> = t
+                .warnings
+                .into_iter()
+                .map(|w| crate::diag::Diagnostic::warning(&name, Some(w.line), w.message))
+                .collect();
+            ui.warnings(&warnings);
             print!("{}", t.json);
             Ok(())
         }
@@ -412,7 +415,22 @@ pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
 }
 
 /// `pxebake list`.
-pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+/// `pxebake list`; `list host interface [SELECTOR]` is Stacki's spelling of `list interface`.
+pub fn list(
+    what: crate::list::What,
+    selector: Option<&str>,
+    more: Option<&str>,
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    use crate::list::What;
+    let (what, selector) = match (what, selector, more) {
+        (What::Host, Some("interface"), more) => (What::Interface, more),
+        (what, selector, None) => (what, selector),
+        (_, _, Some(extra)) => {
+            return Err(crate::diag::usage(format!("unexpected argument `{extra}`; give one selector")).into())
+        }
+    };
     let inv = inventory::load(dir)?;
     let (columns, rows) = crate::list::rows(&inv, what, selector)?;
     match ui.output {
@@ -561,26 +579,125 @@ fn table_rows<T: serde::Serialize>(records: &[T]) -> Vec<serde_json::Value> {
     records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
 }
 
-/// `pxebake import hostfile`.
+/// `pxebake import hostfile`: checked against the inventory, which must load; hosts already in
+/// the `--out` file are updated there, and nothing is written unless the result validates.
 pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
     let crate::cli::ImportKind::Hostfile { file, out, inventory: dir } = kind;
-    // Check references against the inventory when there is a valid one.
-    let known = inventory::load(dir).ok().map(|inv| crate::hostfile::Known {
-        networks: inv.networks.keys().cloned().collect(),
-        appliances: inv.appliances.keys().cloned().collect(),
-        bootactions: inv.bootactions.keys().cloned().collect(),
-        hosts: inv.hosts.iter().map(|h| h.name.clone()).collect(),
-    });
-    let yaml = crate::hostfile::import(file, known.as_ref())?;
-    match out {
-        Some(path) => {
-            if path.exists() {
-                bail!("`{}` already exists; choose a new file name (nothing was written)", path.display());
-            }
-            std::fs::write(path, &yaml).with_context(|| format!("cannot write `{}`", path.display()))?;
-            ui.say(format!("wrote `{}`; run `pxebake check` to validate the site with it", path.display()));
+    let shown = file.display().to_string();
+    let text = std::fs::read(file).with_context(|| format!("cannot read hostfile `{shown}`"))?;
+    let Ok(text) = String::from_utf8(text) else {
+        return Err(crate::diag::usage(format!("hostfile `{shown}` is not UTF-8 text; save it as CSV (UTF-8)")).into());
+    };
+    let (mut sources, diags) = inventory::read_dir(dir)?;
+    let inv = inventory::validate(dir, &sources, diags).map_err(|mut e| {
+        e.0.insert(
+            0,
+            crate::diag::Diagnostic::error(
+                dir.display().to_string(),
+                None,
+                "the inventory does not load, so the hostfile cannot be checked against it; fix these problems first (nothing was written)",
+            ),
+        );
+        e
+    })?;
+    // The file imported into, when it is one of the inventory's files: its hosts get updated.
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    let target = out.as_ref().and_then(|o| sources.iter().position(|s| same(Path::new(&*s.name), o)));
+    let mut existing = Vec::new();
+    if let (Some(o), None) = (out, target) {
+        if o.exists() {
+            bail!(
+                "`{}` already exists and is not a file of inventory `{}`; choose a new file name, or import into a file of the inventory (nothing was written)",
+                o.display(),
+                dir.display()
+            );
         }
-        None => print!("{yaml}"),
+    }
+    if let Some(t) = target {
+        existing = import_target_hosts(&sources[t])?;
+    }
+    let result = crate::hostfile::import(
+        &shown,
+        &text,
+        &inv,
+        existing,
+        out.as_ref().map(|o| o.display().to_string()).as_deref(),
+    )?;
+    for w in &result.warnings {
+        eprintln!("{} {w}", paint("warning:", "33"));
+    }
+    // The whole site with the new file: the inventory's own rules (bonds, options, ...) apply.
+    let name: std::sync::Arc<str> =
+        out.as_ref().map_or_else(|| "<imported hosts>".into(), |o| o.display().to_string().into());
+    let root = crate::yaml::Node::parse(&result.yaml).map_err(|e| {
+        anyhow::anyhow!("internal error: the imported YAML does not parse (line {:?}): {}", e.line, e.message)
+    })?;
+    match target {
+        Some(t) => sources[t] = inventory::Source { name, root },
+        None => sources.push(inventory::Source { name, root }),
+    }
+    inventory::validate(dir, &sources, crate::diag::Diagnostics::default()).map_err(|mut e| {
+        e.0.insert(
+            0,
+            crate::diag::Diagnostic::error(
+                shown.clone(),
+                None,
+                "the imported hosts do not validate with the inventory (lines below are of the YAML it would write); fix the hostfile (nothing was written)",
+            ),
+        );
+        e
+    })?;
+    // A whole new rack is thousands of lines: show enough to review, count the rest.
+    const SHOWN: usize = 50;
+    for c in result.changes.iter().take(SHOWN) {
+        ui.say(c.clone());
+    }
+    if result.changes.len() > SHOWN {
+        ui.say(format!("... and {} more", result.changes.len() - SHOWN));
+    }
+    let summary = format!(
+        "{} change{}, {} host{} unchanged",
+        result.changes.len(),
+        if result.changes.len() == 1 { "" } else { "s" },
+        result.unchanged,
+        if result.unchanged == 1 { "" } else { "s" }
+    );
+    match out {
+        Some(path) if result.changes.is_empty() && target.is_some() => {
+            ui.say(format!("{summary}; `{}` is up to date", path.display()));
+        }
+        Some(path) => {
+            crate::state::replace(path, &result.yaml)?;
+            ui.say(format!("{summary}; wrote `{}`; run `pxebake check` to validate the site with it", path.display()));
+        }
+        None => print!("{}", result.yaml),
     }
     Ok(())
+}
+
+/// The hosts of an inventory file that `import` updates; it must hold nothing but hosts.
+fn import_target_hosts(src: &inventory::Source) -> anyhow::Result<Vec<inventory::raw::Host>> {
+    let mut hosts = Vec::new();
+    let crate::yaml::Kind::Map(entries) = &src.root.kind else { return Ok(hosts) };
+    for (key, value) in entries {
+        if key.as_str() != Some("hosts") {
+            return Err(crate::diag::usage(format!(
+                "`{}` has a `{}` section; import into a file that holds only hosts (nothing was written)",
+                src.name,
+                key.as_str().unwrap_or("?")
+            ))
+            .into());
+        }
+        if let crate::yaml::Kind::Seq(items) = &value.kind {
+            for item in items {
+                hosts.push(crate::yaml::from_node(item).map_err(|e| {
+                    crate::diag::Invalid(vec![crate::diag::Diagnostic::error(src.name.to_string(), e.line, e.message)])
+                })?);
+            }
+        }
+    }
+    Ok(hosts)
 }

@@ -37,12 +37,17 @@ pub enum Command {
     Check(SiteArgs),
     /// Show what `build` would change in the output directory.
     Diff(DiffArgs),
-    /// List hosts, networks, bootactions or appliances (like `stack list`).
+    /// List hosts, interfaces, networks, bootactions or appliances (like `stack list`).
+    ///
+    /// `pxebake list host interface [SELECTOR]` is `list interface`, as in Stacki.
     List {
         #[arg(value_enum)]
         what: crate::list::What,
-        /// Only these: a host selector (for hosts) or a name.
+        /// Only these: a host selector (for hosts and interfaces) or a name.
         selector: Option<String>,
+        /// The selector after `list host interface`.
+        #[arg(hide = true)]
+        interface_selector: Option<String>,
         /// Inventory directory.
         #[arg(long, default_value = "inventory")]
         inventory: PathBuf,
@@ -197,7 +202,7 @@ pub struct SiteArgs {
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
 
-    /// Do not copy bootloader binaries (pxelinux.0, grubx64.efi, ipxe.efi, ...) into tftp/
+    /// Do not copy bootloader binaries (undionly.kpxe, snponly.efi, pxelinux.0, grubx64.efi, ...) into tftp/
     /// (for machines without the Debian packages; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,

@@ -84,7 +84,7 @@ pub fn discover(dir: &Path, events: &Summary, at: &Placement) -> anyhow::Result<
                 anyhow::bail!("network `{}` has no free address left for {}; nothing was written", at.network, u.mac);
             }
             let ip = Ipv4Addr::from(next_ip);
-            if !used_ips.contains(&ip) {
+            if !used_ips.contains(&ip) && !net.discovery.is_some_and(|r| r.contains(ip)) {
                 break ip;
             }
         };

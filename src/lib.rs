@@ -16,6 +16,7 @@ pub mod images;
 pub mod inventory;
 pub mod list;
 pub mod names;
+pub mod networkd;
 pub mod render;
 pub mod report;
 pub mod selector;

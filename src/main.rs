@@ -18,8 +18,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
-        Command::List { what, selector, inventory } => {
-            bake::list(*what, selector.as_deref(), inventory, &ui).map(|()| ExitCode::SUCCESS)
+        Command::List { what, selector, interface_selector, inventory } => {
+            bake::list(*what, selector.as_deref(), interface_selector.as_deref(), inventory, &ui)
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Set { field, selector, value, installed_from, inventory } => {
             bake::set(*field, selector, value.as_deref(), installed_from, inventory, &ui).map(|()| ExitCode::SUCCESS)

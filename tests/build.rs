@@ -659,7 +659,7 @@ fn an_inventory_full_of_mistakes_gets_all_of_them_reported() {
     interfaces: [{ network: prov, mac: "zz:54:00:00:01:01", ip: 10.0.0.11 }]
   - name: ok1
     appliance: nobody
-    interfaces: [{ network: prov, mac: "52:54:00:00:01:02", ip: 10.0.0.11, vlan: 3 }]
+    interfaces: [{ network: prov, mac: "52:54:00:00:01:02", ip: 10.0.0.11, name: eth0, vlan: 5000 }]
   - name: ok2
     appliance: node
     interfaces: [{ network: prov, mac: "52:54:00:00:01:03", ip: 10.0.0.11 }]
@@ -674,7 +674,7 @@ fn an_inventory_full_of_mistakes_gets_all_of_them_reported() {
         "inventory/hosts.yaml:2: host name `Bad_Name` is not a valid DNS label",
         "inventory/hosts.yaml:4: host `Bad_Name`: boot `maybe` must be `install` or `os`",
         "inventory/hosts.yaml:5: host `Bad_Name`: mac `zz:54:00:00:01:01` is not a MAC address",
-        "inventory/hosts.yaml:8: unknown field `vlan`",
+        "inventory/hosts.yaml:8: host `ok1`: vlan 5000 is outside 1..4094",
         "inventory/hosts.yaml:11: host `ok2`: ip `10.0.0.11` is already used by host `Bad_Name` (inventory/hosts.yaml:5)",
         "inventory/hosts.yaml:14: host `ok3`: ip `10.0.1.12` is outside network `prov`",
     ] {

@@ -438,10 +438,8 @@ passwd:
 #[test]
 fn long_compressible_contents_are_gzipped_like_butane() {
     let body = "line of a config file\n".repeat(50);
-    let text = format!(
-        "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/big\n      contents:\n        local: big\n"
-    );
-    let dir = workdir(&text, &[("big", &body)]);
+    let text = "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/big\n      contents:\n        local: big\n";
+    let dir = workdir(text, &[("big", &body)]);
     let v = ignition(dir.path());
     let contents = &v["storage"]["files"][0]["contents"];
     assert_eq!(contents["compression"], "gzip");
@@ -762,4 +760,20 @@ fn a_bad_bu_template_names_template_line_and_host_and_writes_nothing() {
         assert_has(&err, &format!("templates/flatcar.bu:18: Butane rendered from `flatcar.bu` for host `{host}` (line 16 of the rendered text): `storage.files[1].contents.local`: local path `../site.yaml` leaves the files directory"));
     }
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn standard_input_is_read_for_a_dash() {
+    use std::io::Write as _;
+    let mut child = bin()
+        .args(["butane", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"variant: flatcar\nversion: 1.0.0\nstorage:\n  filez: []\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_has(&stderr(&o), "<stdin>:4: unknown key `storage.filez` (did you mean `files`?)");
 }

@@ -134,3 +134,41 @@ fn set_boot_installed_from_flips_only_completed_installs() {
     let o = run(dir.path(), &["set", "boot", "--installed-from", new.to_str().unwrap(), "--", "install"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn a_discovery_range_leases_unknown_machines_and_discover_skips_it() {
+    let dir = example_site();
+    let site = dir.path().join("inventory/site.yaml");
+    let text = fs::read_to_string(&site).unwrap();
+    let with_range =
+        text.replacen("mtu: 1500, pxe: true }", "mtu: 1500, pxe: true, discovery: 10.2.255.240-10.2.255.249 }", 1);
+    assert_ne!(text, with_range);
+    fs::write(&site, &with_range).unwrap();
+    let o = run(dir.path(), &["build", "--no-images", "--no-bootloaders"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let conf = fs::read_to_string(dir.path().join("out/etc/dnsmasq.conf")).unwrap();
+    assert!(conf.contains("\ndhcp-range=set:net-private,10.2.255.240,10.2.255.249,255.255.0.0,10m\n"), "{conf}");
+    // New hosts get addresses below the range, not in it.
+    let (old, new) = write_logs(dir.path());
+    let args =
+        ["discover", old.to_str().unwrap(), new.to_str().unwrap(), "--appliance", "backend", "--network", "private"];
+    assert!(run(dir.path(), &args).status.success());
+    let found = fs::read_to_string(dir.path().join("inventory/discovered.yaml")).unwrap();
+    assert!(found.contains("ip: 10.2.255.239 }") && found.contains("ip: 10.2.255.238 }"), "{found}");
+    // A reserved address inside the range, and a range outside the network, are errors.
+    fs::write(&site, with_range.replace("10.2.255.240-10.2.255.249", "10.2.255.250-10.2.255.252")).unwrap();
+    let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("ip `10.2.255.250` lies in the discovery range of network `private`"),
+        "{}",
+        stderr(&o)
+    );
+    fs::write(&site, with_range.replace("10.2.255.240-10.2.255.249", "10.3.0.1-10.3.0.9")).unwrap();
+    let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
+    assert!(
+        stderr(&o).contains("network `private`: discovery `10.3.0.1-10.3.0.9` must be FIRST-LAST"),
+        "{}",
+        stderr(&o)
+    );
+}

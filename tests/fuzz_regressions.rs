@@ -38,8 +38,10 @@ fn inventory_inputs() {
 fn hostfile_inputs() {
     let cases = inputs("hostfile");
     assert!(!cases.is_empty(), "fuzz/seeds/hostfile is missing");
-    for (name, _) in cases {
-        let _ = pxebake::hostfile::import(Path::new(&name), None);
+    let inv = pxebake::inventory::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory")).unwrap();
+    for (name, data) in cases {
+        let text = String::from_utf8_lossy(&data);
+        let _ = pxebake::hostfile::import(&name, &text, &inv, Vec::new(), None);
     }
 }
 

@@ -26,7 +26,7 @@ fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
             out.push_str("{\n");
             for (i, k) in keys.iter().enumerate() {
                 out.push_str(&pad(depth + 1));
-                out.push_str(&Value::String((*k).clone()).to_string());
+                string(k, out);
                 out.push_str(": ");
                 write(&map[k.as_str()], k, depth + 1, out);
                 if i + 1 < keys.len() {
@@ -50,8 +50,30 @@ fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
             out.push_str(&pad(depth));
             out.push(']');
         }
+        Value::String(text) => string(text, out),
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// A JSON string escaped as Go's encoding/json escapes it (so `<`, `>` and `&` as `\u003c`,
+/// `\u003e`, `\u0026`), which makes the output byte-identical to `butane --pretty` where the
+/// data URLs are.
+fn string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The Go field name of an Ignition JSON key (its sort key).
@@ -90,6 +112,14 @@ mod tests {
             order("\"path\"", "\"contents\"") && order("\"user\"", "\"contents\"") && order("\"contents\"", "\"mode\"")
         );
         assert!(order("\"sshAuthorizedKeys\"", "\"shell\"") && order("\"shell\"", "\"uid\""));
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
+
+    #[test]
+    fn strings_escape_like_go() {
+        let v = serde_json::json!("a<b>&\"\\\n\t\u{1b}\u{2028}é");
+        let text = pretty(&v);
+        assert_eq!(text, "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\t\\u001b\\u2028é\"\n");
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
     }
 }

@@ -13,6 +13,8 @@ use base64::Engine as _;
 pub const MAX_FILE: u64 = 8 << 20;
 /// Largest total of local files in one config.
 pub const MAX_TOTAL: u64 = 32 << 20;
+/// Most files and links one config takes from trees (each is a config entry Ignition writes).
+pub const MAX_TREE_ENTRIES: usize = 10_000;
 
 /// Reads local files, keeping count of the bytes read.
 pub struct Files<'a> {
@@ -41,8 +43,8 @@ impl Files<'_> {
         Ok((base, dir))
     }
 
-    /// The real path of `rel` inside the files directory.
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+    /// The real path of `rel` inside the files directory; `what` names it in messages.
+    fn resolve(&self, rel: &str, what: &str) -> Result<PathBuf, String> {
         let (base, dir) = self.base()?;
         let shown = crate::names::printable(rel);
         let path = Path::new(rel);
@@ -60,9 +62,9 @@ impl Files<'_> {
         }
         let real = base.join(path).canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                format!("local file `{shown}` not found in the files directory `{}`", dir.display())
+                format!("local {what} `{shown}` not found in the files directory `{}`", dir.display())
             }
-            _ => format!("cannot open local file `{shown}` in `{}`: {e}", dir.display()),
+            _ => format!("cannot open local {what} `{shown}` in `{}`: {e}", dir.display()),
         })?;
         if !real.starts_with(&base) {
             return Err(format!(
@@ -75,7 +77,7 @@ impl Files<'_> {
 
     /// The contents of a regular file inside the files directory.
     pub fn read(&mut self, rel: &str) -> Result<Vec<u8>, String> {
-        let real = self.resolve(rel)?;
+        let real = self.resolve(rel, "file")?;
         let shown = crate::names::printable(rel);
         let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read local file `{shown}`: {e}"))?;
         if !meta.is_file() {
@@ -101,7 +103,7 @@ impl Files<'_> {
     /// Every file and symlink below the directory `rel`, depth first in name order (as Butane
     /// walks). Symlinks are not followed: they become links on the target.
     pub fn tree(&mut self, rel: &str) -> Result<Vec<TreeEntry>, String> {
-        let root = self.resolve(rel)?;
+        let root = self.resolve(rel, "directory")?;
         if !root.is_dir() {
             return Err(format!("tree `{}` is not a directory", crate::names::printable(rel)));
         }
@@ -121,6 +123,11 @@ impl Files<'_> {
                 return Err(format!("file name `{}` in a tree is not UTF-8", name.to_string_lossy()));
             };
             let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+            if out.len() >= MAX_TREE_ENTRIES {
+                return Err(format!(
+                    "the tree has more than {MAX_TREE_ENTRIES} files and links; serve an archive instead"
+                ));
+            }
             let path = entry.path();
             let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("cannot read `{rel}` in a tree: {e}"))?;
             let ty = meta.file_type();

@@ -9,7 +9,9 @@ mod json;
 mod local;
 mod semantics;
 mod spec;
+mod sugar;
 mod translate;
+mod values;
 
 use std::path::Path;
 
@@ -28,23 +30,46 @@ pub struct Options<'a> {
 pub struct Translated {
     /// Pretty Ignition JSON (2-space indent, Ignition's key order), ending in a newline.
     pub json: String,
+    /// Problems of `Severity::Warning` (printed; errors with `strict`).
     pub warnings: Vec<Problem>,
 }
 
 /// Butane Flatcar spec versions pxebake translates, and the Ignition spec each produces.
 pub const VERSIONS: &[(&str, &str)] = &[("1.0.0", "3.3.0"), ("1.1.0", "3.4.0")];
 
+/// Keys that flatcar 1.1.0 added to 1.0.0.
+const NEW_IN_11: [&str; 4] = ["contents_local", "ssh_authorized_keys_local", "discard", "open_options"];
+
 /// Translates Butane YAML to Ignition JSON.
-/// Errors: every problem at once, each with its line in `text`.
+/// Errors: every problem at once (all of `Severity::Error`), each with its line in `text`.
 pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>> {
     let mut root = match Node::parse(text) {
         Ok(n) => n,
         Err(e) => return Err(vec![problem(e.line.unwrap_or(1), e.message)]),
     };
-    drop_nulls(&mut root);
+    if let Kind::Map(entries) = &mut root.kind {
+        entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
+    }
     let (spec, ignition) = select(&root)?;
+    normalize(&mut root, &Ty::Obj(spec));
     let mut errors = Vec::new();
     check(&root, &Ty::Obj(spec), "", &mut errors);
+    for e in errors.iter_mut() {
+        // Every `Ty::Scalar` of the Butane schema is an integer.
+        if let Some(i) = e.message.find(" must be a scalar, not ") {
+            e.message.replace_range(i..i + " must be a scalar".len(), " must be an integer");
+        }
+        if let Some(rest) = e.message.strip_prefix("unknown key `").filter(|_| ignition == "3.3.0") {
+            let path = rest.split('`').next().unwrap_or_default();
+            let key = path.rsplit('.').next().unwrap_or_default();
+            if NEW_IN_11.contains(&key) {
+                e.message = format!("unknown key `{path}`: `{key}` is new in flatcar 1.1.0; write `version: 1.1.0`");
+            }
+        }
+        if let Some(key) = ["boot_device", "grub"].iter().find(|k| e.message == format!("unknown key `{k}`")) {
+            e.message.push_str(&format!("; `{key}` is in Butane's fcos variant, not in flatcar"));
+        }
+    }
     let mut t = translate::Translator {
         files: local::Files { dir: opts.files_dir, total: 0 },
         ignition,
@@ -68,10 +93,12 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
             ));
         }
     }
-    let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| problem(l, m)).collect();
+    let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| Problem::warning(l, m)).collect();
     warnings.sort_by_key(|p| p.line);
     if opts.strict {
-        errors.extend(warnings.drain(..).map(|w| problem(w.line, format!("{} (an error with --strict)", w.message))));
+        errors.extend(
+            warnings.drain(..).map(|w| Problem::error(w.line, format!("{} (an error with --strict)", w.message))),
+        );
     }
     if !errors.is_empty() {
         errors.sort_by_key(|p| p.line);
@@ -124,14 +151,33 @@ fn select(root: &Node) -> Result<(&'static [Field], &'static str), Vec<Problem>>
     }
 }
 
-/// A key set to null (`storage:` with nothing under it) means the same as no key, as in Butane.
-fn drop_nulls(node: &mut Node) {
-    match &mut node.kind {
-        Kind::Map(entries) => {
-            entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
-            entries.iter_mut().for_each(|(_, v)| drop_nulls(v));
+/// Reads the tree as Butane's parser would, following the schema (so hostile nesting costs
+/// nothing): a key set to null (`storage:` with nothing under it) is no key, and `yes`/`no`/
+/// `on`/`off` (YAML 1.1) and `True`/`FALSE` in boolean fields become plain `true`/`false`.
+fn normalize(node: &mut Node, ty: &Ty) {
+    match (ty, &mut node.kind) {
+        (Ty::Bool, Kind::Scalar { value, plain }) => {
+            let word = match value.as_str() {
+                "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some("true"),
+                "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some("false"),
+                "True" | "TRUE" if *plain => Some("true"),
+                "False" | "FALSE" if *plain => Some("false"),
+                _ => None,
+            };
+            if let Some(word) = word {
+                *value = word.to_string();
+                *plain = true;
+            }
         }
-        Kind::Seq(items) => items.iter_mut().for_each(drop_nulls),
+        (Ty::List(inner), Kind::Seq(items)) => items.iter_mut().for_each(|n| normalize(n, inner)),
+        (Ty::Obj(fields), Kind::Map(entries)) => {
+            entries.retain(|(_, v)| !matches!(v.kind, Kind::Null));
+            for (k, v) in entries.iter_mut() {
+                if let Some(field) = fields.iter().find(|f| Some(f.name) == k.as_str()) {
+                    normalize(v, &field.ty);
+                }
+            }
+        }
         _ => {}
     }
 }

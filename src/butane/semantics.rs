@@ -28,6 +28,7 @@ fn is_false(node: &Node, key: &str) -> bool {
 impl Translator<'_> {
     pub(super) fn semantics(&mut self, root: &Node, tree_paths: &BTreeSet<String>) {
         let storage = root.get("storage");
+        self.proxy(root.get("ignition").and_then(|i| i.get("proxy")));
         self.nodes(storage, tree_paths);
         self.storage(storage);
         self.systemd(root.get("systemd"));
@@ -89,13 +90,36 @@ impl Translator<'_> {
         }
     }
 
+    /// Ignition refuses to write a node whose path runs through a link of the same config.
+    fn through_links(&mut self, storage: Option<&Node>) {
+        let links: Vec<(&str, usize)> = items(storage, "links")
+            .iter()
+            .filter(|l| !is_true(l, "hard"))
+            .filter_map(|l| text(l, "path").map(|p| (p.trim_end_matches('/'), l.line)))
+            .collect();
+        for list in ["files", "directories", "links"] {
+            for (i, item) in items(storage, list).iter().enumerate() {
+                let Some(path) = text(item, "path") else { continue };
+                if let Some((link, line)) = links.iter().find(|(l, _)| path.starts_with(&format!("{l}/"))) {
+                    self.errors.push((
+                        item.line,
+                        format!(
+                            "`storage.{list}[{i}]`: path `{path}` runs through the link `{link}` (line {line}); Ignition refuses to write through a link of its own config"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
     fn storage(&mut self, storage: Option<&Node>) {
+        self.through_links(storage);
         let disks = items(storage, "disks");
         self.unique(disks, "storage.disks", "device", |d| text(d, "device").map(str::to_string));
         for (i, disk) in disks.iter().enumerate() {
             let parts = items(Some(disk), "partitions");
             let path = format!("storage.disks[{i}].partitions");
-            self.unique(parts, &path, "partition", |p| match text(p, "number").and_then(super::translate::yaml_int) {
+            self.unique(parts, &path, "partition", |p| match text(p, "number").and_then(super::values::yaml_int) {
                 Some(n) if n != 0 => Some(format!("number {n}")),
                 _ => text(p, "label").map(|l| format!("label {l}")),
             });
@@ -158,8 +182,15 @@ impl Translator<'_> {
                 }
             }
         }
+        for key in ["number", "size_mib", "start_mib"] {
+            if let Some(n) =
+                part.get(key).filter(|n| n.as_str().and_then(super::values::yaml_int).is_some_and(|v| v < 0))
+            {
+                self.errors.push((n.line, format!("`{path}.{key}` cannot be negative")));
+            }
+        }
         if is_false(part, "should_exist") {
-            let number = text(part, "number").and_then(super::translate::yaml_int).unwrap_or(0);
+            let number = text(part, "number").and_then(super::values::yaml_int).unwrap_or(0);
             if number == 0 {
                 self.errors.push((part.line, format!("`{path}`: `should_exist: false` needs a partition `number`")));
             }
@@ -211,6 +242,22 @@ impl Translator<'_> {
             });
         }
         self.unique(items(passwd, "groups"), "passwd.groups", "name", |g| text(g, "name").map(str::to_string));
+    }
+
+    fn proxy(&mut self, proxy: Option<&Node>) {
+        for key in ["http_proxy", "https_proxy"] {
+            let Some(n) = proxy.and_then(|p| p.get(key)) else { continue };
+            let Some(url) = n.as_str() else { continue };
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.errors.push((
+                    n.line,
+                    format!(
+                        "`ignition.proxy.{key}`: `{}` is not an http:// or https:// URL",
+                        crate::names::printable(url)
+                    ),
+                ));
+            }
+        }
     }
 
     fn kernel_arguments(&mut self, ka: Option<&Node>) {

@@ -217,6 +217,16 @@ pub fn unit_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// cloud-config `coreos.units` also takes networkd units (`*.network`, `*.netdev`, `*.link`):
+/// coreos-cloudinit installs them for systemd-networkd and reloads it.
+pub fn cloud_config_unit_name(s: &str) -> Result<(), String> {
+    let networkd = [".network", ".netdev", ".link"].iter().any(|suf| s.len() > suf.len() && s.ends_with(suf));
+    if networkd && !s.contains('/') && !s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Ok(());
+    }
+    unit_name(s).map_err(|e| format!("{e}; or a networkd unit (.network, .netdev, .link)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +245,9 @@ mod tests {
         assert!(unit_name("etcd2.service").is_ok());
         assert!(unit_name("etcd2").is_err());
         assert!(unit_name(".service").is_err());
+        assert!(cloud_config_unit_name("20-bond0.70.network").is_ok());
+        assert!(cloud_config_unit_name("10-bond0.netdev").is_ok());
+        assert!(cloud_config_unit_name("bond0").is_err());
+        assert!(unit_name("10-bond0.netdev").is_err());
     }
 }

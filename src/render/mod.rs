@@ -2,7 +2,8 @@
 //!
 //! Site-wide data (`site`, `networks`, `hosts`) goes into Tera's global context once; each host
 //! then renders in parallel (rayon) with a small context of its own, so the cost per host does
-//! not grow with the size of the site. No I/O happens here.
+//! not grow with the size of the site. No I/O happens here, except that Butane templates read
+//! their `local` files from `inventory/files/`.
 
 pub mod templates;
 
@@ -202,6 +203,14 @@ pub fn render(
     Ok(tree)
 }
 
+/// A host as templates see it: the model plus what is derived from it.
+#[derive(serde::Serialize)]
+struct HostView<'a> {
+    #[serde(flatten)]
+    host: &'a Host,
+    networkd: Vec<crate::networkd::Unit>,
+}
+
 /// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
 fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Interface>) -> Context {
     let mut ctx = base.clone(); // cheap: Tera values are reference-counted
@@ -212,7 +221,7 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
             "interface",
             &InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) },
         );
-        let network: Option<&Network> = inv.networks.get(&i.network);
+        let network: Option<&Network> = i.network.as_ref().and_then(|n| inv.networks.get(n));
         ctx.insert("network", &network);
     } else {
         ctx.insert("interface", &());
@@ -301,7 +310,8 @@ fn render_host<'a>(
     let mut errors = Vec::new();
     let mut ignition = None;
     let mut base = Context::new();
-    base.insert("host", host);
+    // `host.networkd`: the host's networkd units, built from the model (see src/networkd.rs).
+    base.insert("host", &HostView { host, networkd: crate::networkd::units(host, &inv.networks) });
     let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
@@ -461,14 +471,14 @@ fn rule_entry(
         Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
         Err(problems) => Err(problems
             .into_iter()
-            .map(|p| Diagnostic {
-                file: t.origin(template),
-                line: template_line(&t.origin(template), &text, p.line),
-                message: format!(
+            .map(|p| {
+                let file = t.origin(template);
+                let line = template_line(&file, &text, p.line);
+                let message = format!(
                     "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
                     host.name, p.line, p.message
-                ),
-                severity: p.severity,
+                );
+                Diagnostic { file, line, message, severity: p.severity }
             })
             .collect()),
     }

@@ -2,7 +2,7 @@
 //! (flatcar/coreos-cloudinit `config/*.go`), with the value checks it (or the program the value
 //! ends up in) applies.
 
-use crate::check::schema::{ssh_public_key, unit_name};
+use crate::check::schema::{cloud_config_unit_name, ssh_public_key};
 
 /// A value check: `Err` is an error, `Ok(Some(..))` a warning.
 pub type Check = fn(&str) -> Result<Option<String>, String>;
@@ -289,13 +289,10 @@ pub fn is_networkd(name: &str) -> bool {
 }
 
 fn unit(v: &str) -> Result<Option<String>, String> {
-    if is_networkd(v) && !v.contains('/') && !v.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Ok(None);
-    }
     if v.ends_with(".snapshot") {
         return Err(format!("`{}`: snapshot units were removed from systemd (v228)", crate::names::printable(v)));
     }
-    unit_name(v).map(|()| None).map_err(|e| format!("{e}, or a networkd suffix (.network, .netdev, .link)"))
+    cloud_config_unit_name(v).map(|()| None)
 }
 
 fn drop_in(v: &str) -> Result<Option<String>, String> {

@@ -191,7 +191,7 @@ fn networkd_units_are_accepted_and_their_command_is_ignored() {
         "{}",
         r[2]
     );
-    assert!(r[2].ends_with("or a networkd suffix (.network, .netdev, .link)"), "{}", r[2]);
+    assert!(r[2].ends_with("; or a networkd unit (.network, .netdev, .link)"), "{}", r[2]);
 }
 
 #[test]
