@@ -55,9 +55,23 @@ impl Node {
     /// Parses one YAML document. An empty document is `Null` at line 1.
     pub fn parse(text: &str) -> Result<Node, Error> {
         let mut builder = Builder::default();
+        // Lines of the open collections (0 for block ones): see `error_line`.
+        let mut open: Vec<usize> = Vec::new();
         for item in Parser::new_from_str(text) {
-            let (event, span) = item
-                .map_err(|e| Error { line: Some(e.marker().line()), message: format!("invalid YAML: {}", e.info()) })?;
+            let (event, span) = item.map_err(|e| Error {
+                line: Some(error_line(text, e.marker().line(), &open)),
+                message: format!("invalid YAML: {}", e.info()),
+            })?;
+            match event {
+                // A flow collection's start event spans its `[` or `{`; a block one is empty.
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    open.push(if span.end.index() > span.start.index() { span.start.line() } else { 0 })
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    open.pop();
+                }
+                _ => {}
+            }
             builder.event(event, span.start.line())?;
         }
         Ok(builder.root.unwrap_or(Node { line: 1, kind: Kind::Null }))
@@ -103,6 +117,20 @@ impl Node {
             Kind::Map(_) => "a mapping",
         }
     }
+}
+
+/// The line to report for a syntax error found at `line`.
+///
+/// An unclosed `[` or `{` (or a missing value) is only noticed at the end of the input, whose
+/// position is the line after the last one: report the innermost open flow collection instead,
+/// or else the last line holding something.
+fn error_line(text: &str, line: usize, open: &[usize]) -> usize {
+    if line <= text.lines().count() {
+        return line;
+    }
+    open.iter().rev().copied().find(|&l| l > 0).unwrap_or_else(|| {
+        text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i + 1).last().unwrap_or(1)
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -394,6 +422,19 @@ mod tests {
         let i: Iface = from_node(&node).unwrap();
         assert_eq!(i.network, "3975");
         assert_eq!(i.mtu, Some(1500));
+    }
+
+    #[test]
+    fn an_unclosed_bracket_is_reported_where_it_opens_not_after_the_end() {
+        let err = Node::parse("a: 1\nb: [\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err:?}");
+        let err = Node::parse("a: 1\nb: [1,\n  {c: [2,\n\n\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        let err = Node::parse("a: {\n\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err:?}");
+        // An error inside the text keeps its own line.
+        assert_eq!(Node::parse("a: 1\nb: c: d\ne: 2\n").unwrap_err().line, Some(2));
+        assert_eq!(Node::parse("a:\n  b: 1\n c: 2\n").unwrap_err().line, Some(3));
     }
 
     #[test]

@@ -536,8 +536,9 @@ fn assert_has(err: &str, expected: &str) {
 
 #[test]
 fn malformed_yaml_names_its_line() {
+    // The unclosed `[` is on line 3, the last line (not the line after the end of the file).
     let err = check_error(SITE, "hosts:\n  - name: n1\n    appliance: [node\n");
-    assert_has(&err, "inventory/hosts.yaml:4: invalid YAML");
+    assert_has(&err, "inventory/hosts.yaml:3: invalid YAML");
 }
 
 #[test]

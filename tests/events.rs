@@ -140,7 +140,8 @@ fn a_discovery_range_leases_unknown_machines_and_discover_skips_it() {
     let dir = example_site();
     let site = dir.path().join("inventory/site.yaml");
     let text = fs::read_to_string(&site).unwrap();
-    let with_range = text.replacen("mtu: 1500, pxe: true }", "mtu: 1500, pxe: true, discovery: 10.2.255.240-10.2.255.249 }", 1);
+    let with_range =
+        text.replacen("mtu: 1500, pxe: true }", "mtu: 1500, pxe: true, discovery: 10.2.255.240-10.2.255.249 }", 1);
     assert_ne!(text, with_range);
     fs::write(&site, &with_range).unwrap();
     let o = run(dir.path(), &["build", "--no-images", "--no-bootloaders"]);
@@ -149,7 +150,8 @@ fn a_discovery_range_leases_unknown_machines_and_discover_skips_it() {
     assert!(conf.contains("\ndhcp-range=set:net-private,10.2.255.240,10.2.255.249,255.255.0.0,10m\n"), "{conf}");
     // New hosts get addresses below the range, not in it.
     let (old, new) = write_logs(dir.path());
-    let args = ["discover", old.to_str().unwrap(), new.to_str().unwrap(), "--appliance", "backend", "--network", "private"];
+    let args =
+        ["discover", old.to_str().unwrap(), new.to_str().unwrap(), "--appliance", "backend", "--network", "private"];
     assert!(run(dir.path(), &args).status.success());
     let found = fs::read_to_string(dir.path().join("inventory/discovered.yaml")).unwrap();
     assert!(found.contains("ip: 10.2.255.239 }") && found.contains("ip: 10.2.255.238 }"), "{found}");
@@ -157,8 +159,16 @@ fn a_discovery_range_leases_unknown_machines_and_discover_skips_it() {
     fs::write(&site, with_range.replace("10.2.255.240-10.2.255.249", "10.2.255.250-10.2.255.252")).unwrap();
     let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("ip `10.2.255.250` lies in the discovery range of network `private`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ip `10.2.255.250` lies in the discovery range of network `private`"),
+        "{}",
+        stderr(&o)
+    );
     fs::write(&site, with_range.replace("10.2.255.240-10.2.255.249", "10.3.0.1-10.3.0.9")).unwrap();
     let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
-    assert!(stderr(&o).contains("network `private`: discovery `10.3.0.1-10.3.0.9` must be FIRST-LAST"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("network `private`: discovery `10.3.0.1-10.3.0.9` must be FIRST-LAST"),
+        "{}",
+        stderr(&o)
+    );
 }

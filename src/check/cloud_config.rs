@@ -1,71 +1,21 @@
-//! cloud-config validation (the coreos-cloudinit format read by CoreOS and Flatcar).
+//! cloud-config validation, as coreos-cloudinit applies it at boot on Flatcar today.
 //!
-//! coreos-cloudinit ignores what it does not understand: a misspelt header makes it treat the
-//! file as a script or skip it, an unknown key is dropped. So every deviation is an error here.
+//! coreos-cloudinit reads the file with yaml.v3 into Go structs (flatcar/coreos-cloudinit
+//! `config/*.go`): a key it does not know is dropped without a word. Since its move to yaml.v3
+//! (2024) it no longer maps `-` to `_` in keys, so `reboot-strategy` is dropped too, while its own
+//! `-validate` still accepts it. So every key is checked against the runtime's spelling, and a
+//! spelling it ignores is an error naming the one that works. Settings for services Flatcar no
+//! longer ships are warnings: still written, but nothing uses them.
 
-use super::schema::{absolute_path, check, cloud_config_unit_name, f, req, ssh_public_key, Field, Problem, Ty};
-use crate::yaml::Node;
+mod keys;
+mod tabs;
 
-const DROP_IN: Ty = Ty::Obj(&[req("name", Ty::Str), f("content", Ty::Str)]);
+use base64::Engine as _;
 
-const UNIT: Ty = Ty::Obj(&[
-    req("name", Ty::StrWith(cloud_config_unit_name)),
-    f("command", Ty::StrWith(unit_command)),
-    f("enable", Ty::Bool),
-    f("runtime", Ty::Bool),
-    f("mask", Ty::Bool),
-    f("content", Ty::Str),
-    f("drop-ins", Ty::List(&DROP_IN)),
-]);
-
-const UPDATE: Ty =
-    Ty::Obj(&[f("reboot-strategy", Ty::StrWith(reboot_strategy)), f("group", Ty::Str), f("server", Ty::Str)]);
-
-const COREOS: Ty = Ty::Obj(&[
-    f("units", Ty::List(&UNIT)),
-    f("etcd", Ty::MapOf(&Ty::Scalar)),
-    f("etcd2", Ty::MapOf(&Ty::Scalar)),
-    f("fleet", Ty::MapOf(&Ty::Scalar)),
-    f("flannel", Ty::MapOf(&Ty::Scalar)),
-    f("locksmith", Ty::MapOf(&Ty::Scalar)),
-    f("update", UPDATE),
-    f("oem", Ty::MapOf(&Ty::Scalar)),
-]);
-
-const USER: Ty = Ty::Obj(&[
-    req("name", Ty::Str),
-    f("passwd", Ty::Str),
-    f("gecos", Ty::Str),
-    f("homedir", Ty::StrWith(absolute_path)),
-    f("no-create-home", Ty::Bool),
-    f("primary-group", Ty::Str),
-    f("groups", Ty::List(&Ty::Str)),
-    f("no-user-group", Ty::Bool),
-    f("system", Ty::Bool),
-    f("no-log-init", Ty::Bool),
-    f("shell", Ty::StrWith(absolute_path)),
-    f("ssh-authorized-keys", Ty::List(&Ty::StrWith(ssh_public_key))),
-    f("coreos-ssh-import-github", Ty::Str),
-    f("coreos-ssh-import-github-users", Ty::List(&Ty::Str)),
-    f("coreos-ssh-import-url", Ty::Str),
-]);
-
-const WRITE_FILE: Ty = Ty::Obj(&[
-    req("path", Ty::StrWith(absolute_path)),
-    f("content", Ty::Str),
-    f("permissions", Ty::StrWith(permissions)),
-    f("owner", Ty::Str),
-    f("encoding", Ty::StrWith(encoding)),
-]);
-
-const TOP: &[Field] = &[
-    f("coreos", COREOS),
-    f("ssh_authorized_keys", Ty::List(&Ty::StrWith(ssh_public_key))),
-    f("hostname", Ty::StrWith(hostname)),
-    f("users", Ty::List(&USER)),
-    f("write_files", Ty::List(&WRITE_FILE)),
-    f("manage_etc_hosts", Ty::StrWith(manage_etc_hosts)),
-];
+use super::schema::Problem;
+use crate::diag::did_you_mean;
+use crate::yaml::{Kind, Node};
+use keys::{Go, Key, TOP};
 
 /// Validates a cloud-config; problems carry lines in `text`.
 pub fn validate(text: &str) -> Vec<Problem> {
@@ -79,111 +29,232 @@ pub fn validate(text: &str) -> Vec<Problem> {
             ),
         )];
     }
-    let node = match Node::parse(text) {
-        Ok(n) => n,
-        Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
-    };
-    let mut out = Vec::new();
-    if !matches!(node.kind, crate::yaml::Kind::Null) {
-        check(&node, &Ty::Obj(TOP), "", &mut out); // an empty cloud-config is valid
+    let (clean, tabs) = tabs::sanitize(text);
+    let mut out: Vec<Problem> = tabs::refused(&clean, &tabs).into_iter().map(|(l, m)| Problem::error(l, m)).collect();
+    match Node::parse(&clean) {
+        Ok(node) => {
+            walk(&node, &Go::Struct(TOP), "", &mut out);
+            units(&node, &mut out);
+            write_files(&node, &mut out);
+        }
+        Err(e) => out.push(Problem::error(e.line.unwrap_or(1), e.message)),
     }
+    out.sort_by_key(|p| p.line);
     out
 }
 
-fn unit_command(s: &str) -> Result<(), String> {
-    const OK: [&str; 7] =
-        ["start", "stop", "restart", "reload", "try-restart", "reload-or-restart", "reload-or-try-restart"];
-    if OK.contains(&s) {
-        Ok(())
+fn at(path: &str) -> String {
+    if path.is_empty() {
+        "the document".to_string()
     } else {
-        Err(format!("`{s}` is not a unit command ({})", OK.join(", ")))
+        format!("`{path}`")
     }
 }
 
-fn reboot_strategy(s: &str) -> Result<(), String> {
-    const OK: [&str; 4] = ["reboot", "etcd-lock", "best-effort", "off"];
-    if OK.contains(&s) {
-        Ok(())
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
     } else {
-        Err(format!("`{s}` is not a reboot strategy ({})", OK.join(", ")))
+        format!("{path}.{key}")
     }
 }
 
-fn permissions(s: &str) -> Result<(), String> {
-    let ok = (3..=4).contains(&s.len()) && s.chars().all(|c| ('0'..='7').contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("permissions `{s}` must be an octal mode string like '0644' (quote it in YAML)"))
+/// Checks `node` against the Go type the runtime decodes it into. yaml.v3 decodes null into
+/// anything (the zero value), any scalar into a string, and YAML 1.1 `yes`/`no`/`on`/`off` into
+/// a bool.
+fn walk(node: &Node, ty: &Go, path: &str, out: &mut Vec<Problem>) {
+    let mut bad = |what: &str| {
+        let found = match &node.kind {
+            Kind::Scalar { value, .. } => format!("`{}`", crate::names::printable(value)),
+            _ => node.type_name().to_string(),
+        };
+        out.push(Problem::error(node.line, format!("{} must be {what}, not {found}", at(path))));
+    };
+    match (ty, &node.kind) {
+        (_, Kind::Null) => {}
+        (Go::Str, Kind::Scalar { .. }) => {}
+        (Go::Str, _) => bad("a string"),
+        (Go::Bool, Kind::Scalar { value, plain }) if is_bool(value, *plain) => {}
+        (Go::Bool, _) => bad("true or false"),
+        (Go::Int, Kind::Scalar { value, plain: true }) if is_int(value) => {}
+        (Go::Int, _) => bad("an integer"),
+        (Go::Float, Kind::Scalar { value, plain: true }) if is_int(value) || value.parse::<f64>().is_ok() => {}
+        (Go::Float, _) => bad("a number"),
+        (Go::Strs(check), Kind::Seq(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                walk(item, &Go::Str, &p, out);
+                value(item, *check, &p, out);
+            }
+        }
+        (Go::List(keys), Kind::Seq(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                match item.kind {
+                    // A null entry decodes to an empty struct: report what it lacks.
+                    Kind::Null => required(item, keys, &p, out),
+                    _ => walk(item, &Go::Struct(keys), &p, out),
+                }
+            }
+        }
+        (Go::Strs(_) | Go::List(_), _) => bad("a list"),
+        (Go::Struct(keys), Kind::Map(entries)) => {
+            for (k, v) in entries {
+                let name = k.as_str().unwrap_or("?");
+                let p = join(path, name);
+                match keys.iter().find(|f| f.name == name) {
+                    Some(key) => {
+                        if let Some(note) = key.deprecated {
+                            out.push(Problem::warning(k.line, format!("`{p}` {note}")));
+                        }
+                        walk(v, &key.ty, &p, out);
+                        value(v, key.check, &p, out);
+                    }
+                    None => out.push(Problem::error(k.line, unknown(keys, name, path, &p))),
+                }
+            }
+            required(node, keys, path, out);
+        }
+        (Go::Struct(_), _) => bad("a mapping"),
     }
 }
 
-fn encoding(s: &str) -> Result<(), String> {
-    const OK: [&str; 7] = ["b64", "base64", "gz", "gzip", "gz+base64", "gzip+base64", "gz+b64"];
-    if OK.contains(&s) || s == "gzip+b64" {
-        Ok(())
-    } else {
-        Err(format!("`{s}` is not an encoding ({})", OK.join(", ")))
+fn required(node: &Node, keys: &[Key], path: &str, out: &mut Vec<Problem>) {
+    for key in keys.iter().filter(|k| k.required) {
+        let value = node.get(key.name).and_then(Node::as_str).unwrap_or("");
+        if value.is_empty() {
+            out.push(Problem::error(
+                node.line,
+                format!("{} is missing `{}` (coreos-cloudinit skips or fails on it)", at(path), key.name),
+            ));
+        }
     }
 }
 
-fn hostname(s: &str) -> Result<(), String> {
-    crate::names::check_dns_name(s).or_else(|_| crate::names::check_dns_label(s))
+/// The message for a key the runtime does not read.
+fn unknown(keys: &[Key], name: &str, parent: &str, path: &str) -> String {
+    let fixed = name.replace('-', "_");
+    if fixed != name && keys.iter().any(|k| k.name == fixed) {
+        return format!("`{path}` is ignored by coreos-cloudinit since 2024 (yaml.v3); write `{fixed}`");
+    }
+    if parent.is_empty() && keys::COREOS.iter().any(|k| k.name == fixed) {
+        return format!("`{name}` is ignored at the top level; it belongs under `coreos:`");
+    }
+    if parent == "coreos" && TOP.iter().any(|k| k.name == fixed) {
+        return format!("`{path}` is ignored; `{fixed}` belongs at the top level, not under `coreos:`");
+    }
+    format!("unknown key `{path}`{}; coreos-cloudinit ignores it", did_you_mean(name, keys.iter().map(|k| k.name)))
 }
 
-fn manage_etc_hosts(s: &str) -> Result<(), String> {
-    if s == "localhost" {
-        Ok(())
-    } else {
-        Err(format!("`{s}` is not supported; the only value is `localhost`"))
+fn value(node: &Node, check: Option<keys::Check>, path: &str, out: &mut Vec<Problem>) {
+    if let (Some(check), Kind::Scalar { value, .. }) = (check, &node.kind) {
+        match check(value) {
+            Ok(None) => {}
+            Ok(Some(w)) => out.push(Problem::warning(node.line, format!("`{path}`: {w}"))),
+            Err(e) => out.push(Problem::error(node.line, format!("`{path}`: {e}"))),
+        }
     }
+}
+
+/// What yaml.v3 decodes into a Go bool: YAML 1.2 booleans, and YAML 1.1 ones even quoted.
+fn is_bool(v: &str, plain: bool) -> bool {
+    const YAML11: [&str; 16] =
+        ["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"];
+    (plain && matches!(v, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")) || YAML11.contains(&v)
+}
+
+/// A YAML integer as yaml.v3 resolves it (`_` separators, 0x/0o/0b prefixes).
+fn is_int(v: &str) -> bool {
+    let v = v.replace('_', "");
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(&v);
+    let (radix, digits) = match digits.get(..2) {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        Some("0b") => (2, &digits[2..]),
+        _ => (10, digits),
+    };
+    !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok()
+}
+
+/// Unit rules that need more than one field.
+fn units(root: &Node, out: &mut Vec<Problem>) {
+    let Some(Node { kind: Kind::Seq(units), .. }) = root.get("coreos").and_then(|c| c.get("units")) else {
+        return;
+    };
+    for (i, unit) in units.iter().enumerate() {
+        let Some(name) = unit.get("name").and_then(Node::as_str) else { continue };
+        let set = |key: &str| unit.get(key).and_then(Node::as_str).is_some_and(|v| is_bool(v, true) && truthy(v));
+        let given = |key: &str| unit.get(key).is_some_and(|n| !matches!(n.kind, Kind::Null));
+        if keys::is_networkd(name) {
+            for key in ["command", "enable"] {
+                if given(key) {
+                    let line = unit.get(key).map_or(unit.line, |n| n.line);
+                    out.push(Problem::warning(line, format!(
+                        "`coreos.units[{i}].{key}` is ignored for the networkd unit `{name}`: coreos-cloudinit restarts systemd-networkd instead; drop `{key}`"
+                    )));
+                }
+            }
+        }
+        if let Some(note) = keys::retired_unit(name) {
+            if !given("content") && !set("mask") {
+                out.push(Problem::warning(unit.line, format!("`coreos.units[{i}]`: unit `{name}` {note}")));
+            }
+        }
+    }
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v, "true" | "True" | "TRUE" | "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON")
+}
+
+/// write_files rules that need more than one field: the content must decode as `encoding` says.
+fn write_files(root: &Node, out: &mut Vec<Problem>) {
+    let Some(Node { kind: Kind::Seq(files), .. }) = root.get("write_files") else { return };
+    for (i, file) in files.iter().enumerate() {
+        let Some(encoding) = file.get("encoding").and_then(Node::as_str) else { continue };
+        let content = file.get("content");
+        let text = content.and_then(Node::as_str).unwrap_or("");
+        if let Err(e) = decode(text, encoding) {
+            let line = content.map_or(file.line, |c| c.line);
+            out.push(Problem::error(
+                line,
+                format!("`write_files[{i}].content` does not decode as `{encoding}`: {e}; coreos-cloudinit fails on this file"),
+            ));
+        }
+    }
+}
+
+/// Decodes `content` as coreos-cloudinit does (`config/decode.go`); an unknown encoding is
+/// reported by the field check.
+fn decode(content: &str, encoding: &str) -> Result<Vec<u8>, String> {
+    match encoding {
+        "" => Ok(content.as_bytes().to_vec()),
+        "b64" | "base64" => base64(content),
+        "gz" | "gzip" => gunzip(content.as_bytes()),
+        "gz+base64" | "gzip+base64" | "gz+b64" | "gzip+b64" => gunzip(&base64(content)?),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Go's standard base64: padding required, line breaks skipped, loose trailing bits allowed.
+fn base64(content: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    const GO_STD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    let joined: String = content.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    GO_STD.decode(joined).map_err(|e| format!("not base64 ({e})"))
+}
+
+fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out).map_err(|e| format!("not gzip data ({e})"))?;
+    Ok(out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn messages(text: &str) -> Vec<String> {
-        validate(text).into_iter().map(|p| format!("{}: {}", p.line, p.message)).collect()
-    }
-
-    #[test]
-    fn the_tutorials_typo_in_the_header_is_line_1() {
-        let m = messages("#cloud-confie\ncoreos:\n  units: []\n");
-        assert_eq!(m.len(), 1);
-        assert!(m[0].starts_with("1: the first line must be exactly `#cloud-config`, not `#cloud-confie`"), "{m:?}");
-    }
-
-    #[test]
-    fn unknown_keys_get_suggestions_with_lines() {
-        let m = messages("#cloud-config\ncoreos:\n  unit:\n    - name: a.service\nssh_authorised_keys: []\n");
-        assert_eq!(
-            m,
-            [
-                "3: unknown key `coreos.unit` (did you mean `units`?)",
-                "5: unknown key `ssh_authorised_keys` (did you mean `ssh_authorized_keys`?)"
-            ]
-        );
-    }
-
-    #[test]
-    fn types_and_values_are_checked() {
-        let text = "#cloud-config\ncoreos:\n  units:\n    - name: etcd2\n      command: begin\n      enable: yes\nssh_authorized_keys:\n  - put your /root/.ssh/id_rsa.pub here\nwrite_files:\n  - path: etc/x\n    permissions: \"999\"\n";
-        let m = messages(text);
-        assert!(m.iter().any(|s| s.starts_with("4: `coreos.units[0].name`: unit name `etcd2` needs")), "{m:?}");
-        assert!(
-            m.iter().any(|s| s.starts_with("5: `coreos.units[0].command`: `begin` is not a unit command")),
-            "{m:?}"
-        );
-        assert!(m.iter().any(|s| s.starts_with("6: `coreos.units[0].enable` must be true or false")), "{m:?}");
-        assert!(m.iter().any(|s| s.starts_with("8: `ssh_authorized_keys[0]`: `put your")), "{m:?}");
-        assert!(m.iter().any(|s| s.starts_with("10: `write_files[0].path`: path `etc/x` must be absolute")), "{m:?}");
-        assert!(m.iter().any(|s| s.starts_with("11: `write_files[0].permissions`")), "{m:?}");
-    }
-
-    #[test]
-    fn the_tutorials_cloud_config_is_valid_once_fixed() {
-        let text = "#cloud-config\ncoreos:\n  units:\n    - name: etcd2.service\n      command: start\n    - name: fleet.service\n      command: start\nssh_authorized_keys:\n  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8nsEbaRvF+Vyj/evpQLjLUfnDzk/3WUPRHo2gWwj0d root@x\n";
-        assert!(messages(text).is_empty(), "{:?}", messages(text));
-    }
-}
+mod tests;

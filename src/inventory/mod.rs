@@ -485,7 +485,9 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
 /// `10.2.0.10-10.2.0.99`: a range of usable addresses inside a static network.
 fn discovery_range(r: &str, net: Ipv4Net, dhcp: DhcpMode) -> Result<model::Discovery, String> {
     if dhcp == DhcpMode::Proxy {
-        return Err("has no effect with `dhcp: proxy`: the site's DHCP server already gives unknown machines an address".into());
+        return Err(
+            "has no effect with `dhcp: proxy`: the site's DHCP server already gives unknown machines an address".into(),
+        );
     }
     let shown = names::printable(r);
     let (a, b) = r.split_once('-').ok_or_else(|| format!("`{shown}` must be a range like 10.2.0.10-10.2.0.99"))?;
