@@ -11,6 +11,7 @@ pub mod hostfile;
 pub mod images;
 pub mod inventory;
 pub mod list;
+pub mod loader;
 pub mod names;
 pub mod render;
 pub mod selector;

@@ -231,14 +231,15 @@ fn render_host<'a>(
                 match t.tera.render(&name, &ctx) {
                     Ok(a) => {
                         let a = a.trim().to_string();
-                        match names::check_line(&a) {
+                        // The same args go on the PXELINUX, GRUB and iPXE kernel lines.
+                        match crate::loader::check_args(&a) {
                             Ok(()) => Some(a),
                             Err(e) => {
                                 errors.push(Diagnostic {
                                     file: ba.origin.file.to_string(),
                                     line: Some(ba.origin.line),
                                     message: format!(
-                                        "bootaction `{}` args rendered for host `{}`: {e}",
+                                        "bootaction `{}` args rendered for host `{}`: {e}; remove it from the args (or from the attribute spliced into them)",
                                         ba.name, host.name
                                     ),
                                 });
