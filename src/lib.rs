@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diag;
 pub mod hostfile;
 pub mod images;
+pub mod input;
 pub mod inventory;
 pub mod list;
 pub mod loader;

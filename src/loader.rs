@@ -148,11 +148,10 @@ fn grub_title(rest: &str) -> Option<String> {
                     Some(_) => {}
                 }
             },
-            '\'' => {
-                if !chars.by_ref().any(|c| c == '\'') {
-                    return Some("unterminated `'` in the title".into());
-                }
+            '\'' if !chars.by_ref().any(|c| c == '\'') => {
+                return Some("unterminated `'` in the title".into());
             }
+            '\'' => {} // closed by the guard above
             c if c.is_whitespace() => {}
             c if GRUB_SPECIAL.contains(&c) => return Some(format!("title carries `{c}` outside quotes")),
             _ => {}
@@ -175,10 +174,8 @@ fn grub_balance(text: &str) -> Vec<Problem> {
                 '\\' => {
                     chars.next();
                 }
-                '\'' => {
-                    if !chars.by_ref().any(|c| c == '\'') {
-                        out.push((n, "GRUB line has an unterminated `'`".into()));
-                    }
+                '\'' if !chars.by_ref().any(|c| c == '\'') => {
+                    out.push((n, "GRUB line has an unterminated `'`".into()));
                 }
                 '"' => {
                     let mut closed = false;
@@ -264,6 +261,7 @@ mod tests {
     #[test]
     fn grub_titles_and_blocks_must_close() {
         assert!(!check(Loader::Grub, "menuentry \"a $x\" {\n}\n").is_empty());
+        assert_eq!(check(Loader::Grub, "menuentry 'a $x' --class os {\n}\n"), vec![]);
         assert!(!check(Loader::Grub, "menuentry \"a\" {\n").is_empty());
         assert!(!check(Loader::Grub, "}\n").is_empty());
         assert!(!check(Loader::Grub, "echo \"a\n").is_empty());

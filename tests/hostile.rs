@@ -183,3 +183,125 @@ fn every_generated_ipxe_script_has_one_command_per_value_line() {
     }
     assert!(checked >= 4, "{checked}");
 }
+
+fn mkfifo(path: &Path) {
+    let o = Command::new("mkfifo").arg(path).output().unwrap();
+    assert!(o.status.success(), "mkfifo: {}", stderr(&o));
+}
+
+/// Runs `check` with a timeout: a FIFO must not make pxebake wait forever.
+fn check_within(dir: &Path, secs: u64) -> std::process::Output {
+    let mut child = bin()
+        .current_dir(dir)
+        .args(["check"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            panic!("pxebake hung for {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn unreadable_inventory_entries_are_errors_not_skipped() {
+    let dir = example_site();
+    let inv = dir.path().join("inventory");
+    std::os::unix::fs::symlink("/mnt/unmounted-share/rack1.yaml", inv.join("rack1.yaml")).unwrap();
+    std::os::unix::fs::symlink("loop-b.yaml", inv.join("loop-a.yaml")).unwrap();
+    std::os::unix::fs::symlink("loop-a.yaml", inv.join("loop-b.yaml")).unwrap();
+    mkfifo(&inv.join("rack2.yaml"));
+    fs::create_dir(inv.join("rack3.yaml")).unwrap();
+    let o = check_within(dir.path(), 20);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "error: inventory/rack1.yaml: inventory file is a symlink that does not resolve (dangling, or a link loop)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("error: inventory/loop-a.yaml: inventory file is a symlink that does not resolve"), "{err}");
+    assert!(err.contains("error: inventory/loop-b.yaml: inventory file is a symlink that does not resolve"), "{err}");
+    assert!(err.contains("error: inventory/rack2.yaml: inventory file is a FIFO, not a regular file"), "{err}");
+    assert!(err.contains("error: inventory/rack3.yaml: inventory file is a directory, not a regular file"), "{err}");
+}
+
+#[test]
+fn unreadable_template_entries_are_errors_and_a_fifo_does_not_hang() {
+    let dir = example_site();
+    let t = dir.path().join("templates");
+    mkfifo(&t.join("pipe.cfg"));
+    std::os::unix::fs::symlink("gone.cfg", t.join("dangling.cfg")).unwrap();
+    let o = check_within(dir.path(), 20);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("error: templates/pipe.cfg: template is a FIFO, not a regular file"), "{err}");
+    assert!(err.contains("error: templates/dangling.cfg: template is a symlink that does not resolve"), "{err}");
+}
+
+#[test]
+fn a_missing_inventory_directory_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["check", "--inventory", "no-such-dir"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: no-such-dir: the inventory directory does not exist; pass --inventory DIR"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_accepted() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/hosts.yaml");
+    let text = fs::read_to_string(&p).unwrap();
+    fs::write(&p, format!("\u{feff}{text}")).unwrap();
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn invalid_utf8_is_reported_with_file_and_line_and_exits_2() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/hosts.yaml");
+    let mut bytes = fs::read(&p).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"backend-0-1").unwrap();
+    bytes[at] = 0xe9;
+    let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+    fs::write(&p, bytes).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: inventory/hosts.yaml:{line}: inventory file invalid UTF-8 (byte 0xe9 at column 11)"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_template_may_include_or_extend_one_whose_name_sorts_after_it() {
+    let dir = example_site();
+    let t = dir.path().join("templates");
+    fs::write(t.join("a-base.yaml"), "#cloud-config\n{% block body %}{% endblock body %}\n").unwrap();
+    fs::write(
+        t.join("cloud-config.yaml"),
+        "{% extends \"z-layout.yaml\" %}{% block body %}hostname: {{ host.name }}\n{% include \"zz-keys.yaml\" %}{% endblock body %}",
+    )
+    .unwrap();
+    fs::write(t.join("z-layout.yaml"), "#cloud-config\n{% block body %}{% endblock body %}\n").unwrap();
+    fs::write(t.join("zz-keys.yaml"), "ssh_authorized_keys: {{ attributes.ssh_authorized_keys | json }}\n").unwrap();
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cc = fs::read_to_string(dir.path().join("out/http/coreos/backend-0-0.yaml")).unwrap();
+    assert!(cc.starts_with("#cloud-config\nhostname: backend-0-0\nssh_authorized_keys: [\"ssh-ed25519 "), "{cc}");
+}

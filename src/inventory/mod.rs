@@ -32,13 +32,34 @@ pub struct Source {
 const SECTIONS: [&str; 9] =
     ["site", "networks", "images", "bootactions", "appliances", "attributes", "files", "hosts", "boot"];
 
-/// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal.
+/// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal;
+/// so is every `*.yaml` entry that is not a readable regular file (never skipped: the build would
+/// then remove that part of the site from `out/`).
 pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read inventory directory `{}`", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.is_file())
-        .collect();
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                "the inventory directory does not exist; pass --inventory DIR".to_string()
+            } else {
+                format!("cannot read the inventory directory: {e}; pass --inventory DIR")
+            };
+            return Err(crate::diag::Invalid(vec![crate::diag::Diagnostic {
+                file: names::printable(&dir.display().to_string()),
+                line: None,
+                message,
+            }])
+            .into());
+        }
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in listing {
+        let entry = entry.with_context(|| format!("cannot read inventory directory `{}`", dir.display()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            paths.push(path);
+        }
+    }
     paths.sort();
     let mut diags = Diagnostics::default();
     let mut sources = Vec::new();
@@ -50,8 +71,14 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
         );
     }
     for path in paths {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let name: Arc<str> = path.display().to_string().into();
+        let name: Arc<str> = names::printable(&path.display().to_string()).into();
+        let text = match crate::input::read_text(&path, yaml::MAX_DOCUMENT_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.error(&name, e.line, format!("inventory file {}", e.message));
+                continue;
+            }
+        };
         match Node::parse(&text) {
             Ok(root) => sources.push(Source { name, root }),
             Err(e) => diags.error(&name, e.line, e.message),

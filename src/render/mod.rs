@@ -228,7 +228,7 @@ fn render_host<'a>(
         let args = match &ba.action {
             Action::Kernel { .. } => {
                 let name = templates::args_name(&ba.name);
-                match t.tera.render(&name, &ctx) {
+                match t.render(&name, &ctx) {
                     Ok(a) => {
                         let a = a.trim().to_string();
                         // The same args go on the PXELINUX, GRUB and iPXE kernel lines.
@@ -293,7 +293,7 @@ fn render_host<'a>(
                 ctx.insert("bootaction", &view);
                 let by = By::Host(host, Some(&ba.name));
                 for (template, paths) in HOST_CONFIGS {
-                    match t.tera.render(template, &ctx) {
+                    match t.render(template, &ctx) {
                         Ok(text) => {
                             let entry = text_entry(text);
                             for path in paths(mac, ip) {
@@ -310,7 +310,7 @@ fn render_host<'a>(
     // Per-host files of pxebake's own (DHCP reservations).
     for (template, path) in HOST_FILES {
         let Some(path) = path(host) else { continue };
-        match t.tera.render(template, &ctx) {
+        match t.render(template, &ctx) {
             Ok(text) => out.push(Output { path, entry: text_entry(text), by: By::Host(host, None) }),
             Err(e) => errors.push(render_error(t, template, host, &e)),
         }
@@ -322,7 +322,7 @@ fn render_host<'a>(
             continue;
         }
         let pname = templates::path_name(i);
-        let path = match t.tera.render(&pname, &ctx) {
+        let path = match t.render(&pname, &ctx) {
             Ok(p) => p,
             Err(e) => {
                 errors.push(render_error(t, &pname, host, &e));
@@ -343,7 +343,7 @@ fn render_host<'a>(
         if !t.contains(&rule.template) {
             continue; // reported when templates were loaded
         }
-        match t.tera.render(&rule.template, &ctx) {
+        match t.render(&rule.template, &ctx) {
             Ok(text) => {
                 out.push(Output { path: format!("http/{path}"), entry: text_entry(text), by: By::Rule(i, inv, index) })
             }
@@ -363,7 +363,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
     let mut errors = Vec::new();
     let ctx = Context::new();
     for (template, path) in SITE_FILES {
-        match t.tera.render(template, &ctx) {
+        match t.render(template, &ctx) {
             Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
