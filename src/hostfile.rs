@@ -4,7 +4,7 @@
 //! above. Every bad cell is reported with its row (the line in the file), column and value, and
 //! nothing is written unless the whole file is good.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -40,10 +40,11 @@ struct Host {
 /// Known names, when an inventory is available to check references against.
 #[derive(Default)]
 pub struct Known {
-    pub networks: Vec<String>,
-    pub appliances: Vec<String>,
-    pub bootactions: Vec<String>,
-    pub hosts: Vec<String>,
+    pub networks: HashSet<String>,
+    pub appliances: HashSet<String>,
+    pub bootactions: HashSet<String>,
+    /// A set: an inventory may have 100,000 hosts, and every row is checked against them.
+    pub hosts: HashSet<String>,
 }
 
 /// Converts the hostfile at `path` into inventory YAML (a `hosts:` section).
@@ -82,6 +83,8 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
         return Err(d.finish().unwrap_err().into());
     }
     let mut hosts: Vec<Host> = Vec::new();
+    // A set, not a search of the list: an 80,000-row hostfile stays linear.
+    let mut seen_names: HashSet<String> = HashSet::new();
     let mut seen_macs: HashMap<Mac, usize> = HashMap::new();
     let mut seen_ips: HashMap<Ipv4Addr, usize> = HashMap::new();
     for record in reader.records() {
@@ -98,16 +101,16 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
             if let Err(e) = names::check_dns_label(name) {
                 bad("NAME", e);
             }
-            if hosts.iter().any(|h| h.name == name) {
+            if !seen_names.insert(name.to_string()) {
                 bad("NAME", format!("host `{name}` appears again after other hosts; keep its rows together"));
             }
-            if known.is_some_and(|k| k.hosts.iter().any(|h| h == name)) {
+            if known.is_some_and(|k| k.hosts.contains(name)) {
                 bad("NAME", format!("host `{name}` is already in the inventory"));
             }
             let appliance = get("APPLIANCE");
             match names::check_identifier(appliance) {
                 Err(e) => bad("APPLIANCE", e),
-                Ok(()) if known.is_some_and(|k| !k.appliances.iter().any(|a| a == appliance)) => {
+                Ok(()) if known.is_some_and(|k| !k.appliances.contains(appliance)) => {
                     bad("APPLIANCE", format!("unknown appliance `{appliance}`"))
                 }
                 Ok(()) => {}
@@ -130,9 +133,7 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
                 }
                 let ok = match col {
                     "BOOT" => matches!(v, "install" | "os"),
-                    _ => {
-                        names::check_identifier(v).is_ok() && known.is_none_or(|k| k.bootactions.iter().any(|b| b == v))
-                    }
+                    _ => names::check_identifier(v).is_ok() && known.is_none_or(|k| k.bootactions.contains(v)),
                 };
                 if ok {
                     host.strs.push((col, v.to_string()));
@@ -159,7 +160,7 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
             bad("NETWORK", "every row needs the network of its interface".into());
         } else if let Err(e) = names::check_identifier(network) {
             bad("NETWORK", e);
-        } else if known.is_some_and(|k| !k.networks.iter().any(|n| n == network)) {
+        } else if known.is_some_and(|k| !k.networks.contains(network)) {
             bad("NETWORK", format!("unknown network `{network}`"));
         } else {
             parts.insert("network", network.to_string());
@@ -204,7 +205,11 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
         }
     }
     d.finish().map_err(|e: Invalid| anyhow::Error::new(e))?;
-    let mut out = format!("# Imported from {} by `pxebake import hostfile`.\nhosts:\n", path.display());
+    // The file name is printed escaped: a newline in it must not start a line of YAML.
+    let mut out = format!(
+        "# Imported from {} by `pxebake import hostfile`.\nhosts:\n",
+        names::printable(&path.display().to_string())
+    );
     for h in hosts {
         out.push_str(&format!("  - name: {}\n    appliance: {}\n", h.name, h.appliance));
         for (k, v) in &h.ints {

@@ -122,7 +122,8 @@ impl Mac {
         }
         let mut mac = [0u8; 6];
         for (b, p) in mac.iter_mut().zip(&parts) {
-            if p.len() != 2 {
+            // from_str_radix alone would take `+f` as a byte.
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
@@ -177,6 +178,13 @@ mod tests {
         assert_eq!(m.hyphenated(), "52-54-00-ab-00-01");
         assert_eq!(Mac::parse("52-54-00-ab-00-01").unwrap(), m);
         for bad in ["52:54:00:00:00", "52:54:00:00:00:0g", "52:54-00:00:00:00", "5:54:00:00:00:001"] {
+            assert!(Mac::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_mac_byte_with_a_plus_sign_is_rejected() {
+        for bad in ["52:54:00:00:00:+f", "+5:54:00:00:00:01", "52:54:00:00:-1:01"] {
             assert!(Mac::parse(bad).is_err(), "{bad}");
         }
     }

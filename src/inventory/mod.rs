@@ -118,6 +118,8 @@ struct Raw<'a> {
     bootactions: BTreeMap<String, Item<'a, raw::BootAction>>,
     appliances: BTreeMap<String, Item<'a, raw::Appliance>>,
     attributes: Vec<Item<'a, (String, serde_json::Value)>>,
+    /// Attribute name -> index in `attributes`, to find a second definition in constant time.
+    attribute_index: HashMap<String, usize>,
     files: Vec<Item<'a, raw::FileRule>>,
     hosts: Vec<Item<'a, raw::Host>>,
     boot: BTreeMap<String, Item<'a, raw::BootState>>,
@@ -230,17 +232,21 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
                     let mut m = BTreeMap::new();
                     map_section::<serde_json::Value>(d, file, "attributes", value, &mut m);
                     for (k, item) in m {
-                        if let Some(first) = raw.attributes.iter().find(|a| a.value.0 == k) {
+                        if let Some(&i) = raw.attribute_index.get(&k) {
+                            let first: &Item<_> = &raw.attributes[i];
                             d.error(
                                 file,
                                 Some(item.key_line),
                                 format!(
-                                    "attributes: `{k}` is defined twice (first at {}:{})",
-                                    first.file, first.key_line
+                                    "attributes: `{}` is defined twice (first at {}:{})",
+                                    names::printable(&k),
+                                    first.file,
+                                    first.key_line
                                 ),
                             );
                             continue;
                         }
+                        raw.attribute_index.insert(k.clone(), raw.attributes.len());
                         raw.attributes.push(Item {
                             file,
                             node: item.node,
