@@ -98,7 +98,7 @@ pub fn import(path: &Path, known: Option<&Known>) -> anyhow::Result<String> {
         let name = get("NAME");
         let new_host = !name.is_empty() && hosts.last().is_none_or(|h| h.name != name);
         if new_host {
-            if let Err(e) = names::check_dns_label(name) {
+            if let Err(e) = names::check_dns_label(name).and_then(|()| names::check_dhcp_host_name(name)) {
                 bad("NAME", e);
             }
             if !seen_names.insert(name.to_string()) {

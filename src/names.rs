@@ -24,6 +24,23 @@ pub fn check_dns_label(s: &str) -> Result<(), String> {
     }
 }
 
+/// A host name dnsmasq reads as a host name in the third field of a `dhcp-host` line: not one of
+/// its keywords there (`ignore`, `infinite`) nor a lease time (digits, optionally followed by one
+/// of `s m h d w`). dnsmasq has no quoting, so such names are refused.
+pub fn check_dhcp_host_name(s: &str) -> Result<(), String> {
+    let digits = s.trim_end_matches(['s', 'm', 'h', 'd', 'w', 'S', 'M', 'H', 'D', 'W']);
+    let lease_like = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.len() - digits.len() <= 1;
+    if matches!(s.to_ascii_lowercase().as_str(), "ignore" | "infinite") || lease_like {
+        let what = if lease_like { "a lease time" } else { "a keyword" };
+        Err(format!(
+            "`{}` would be read by dnsmasq as {what}, not as the host name, in its `dhcp-host` line; choose another name",
+            printable(s)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A DNS name: dot-separated labels.
 pub fn check_dns_name(s: &str) -> Result<(), String> {
     if !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| check_dns_label(l).is_ok()) {
@@ -168,6 +185,16 @@ mod tests {
         assert!(check_dns_label("backend-0-0").is_ok());
         for bad in ["../x", "a/b", "", "-a", "A", "a\nb", "a.b"] {
             assert!(check_dns_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dnsmasq_keywords_and_lease_times_are_not_host_names() {
+        for bad in ["ignore", "infinite", "12h", "30m", "7d", "1w", "45s", "3600", "0"] {
+            assert!(check_dhcp_host_name(bad).is_err(), "{bad}");
+        }
+        for good in ["h12", "12h-a", "node1", "backend-0-0", "12hh", "ignored"] {
+            assert!(check_dhcp_host_name(good).is_ok(), "{good}");
         }
     }
 

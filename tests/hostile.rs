@@ -379,3 +379,59 @@ fn a_mac_byte_with_a_plus_sign_is_rejected() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("host `backend-0-1`: mac `52:54:00:00:00:+f` is not a MAC address"), "{}", stderr(&o));
 }
+
+#[test]
+fn set_keeps_a_bootaction_named_null() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/site.yaml");
+    let site = fs::read_to_string(&p)
+        .unwrap()
+        .replace("  os:\n    localboot: 0\n", "  os:\n    localboot: 0\n  \"null\":\n    localboot: 1\n");
+    fs::write(&p, site).unwrap();
+    for args in [["set", "runaction", "backend-0-0", "null"], ["set", "boot", "backend-0-0", "os"]] {
+        let o = run(dir.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let state = fs::read_to_string(dir.path().join("inventory/boot.yaml")).unwrap();
+    assert!(state.contains("  backend-0-0: { boot: os, runaction: \"null\" }\n"), "{state}");
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = fs::read_to_string(dir.path().join("out/tftp/pxelinux.cfg/01-52-54-00-00-00-00")).unwrap();
+    assert!(cfg.contains("LOCALBOOT 1"), "the change is not lost: {cfg}");
+}
+
+#[test]
+fn host_names_dnsmasq_reads_as_keywords_are_refused() {
+    for name in ["ignore", "infinite", "12h", "30m", "3600"] {
+        let dir = example_site();
+        let p = dir.path().join("inventory/hosts.yaml");
+        let hosts = fs::read_to_string(&p).unwrap().replace("name: backend-0-1\n", &format!("name: \"{name}\"\n"));
+        fs::write(&p, hosts).unwrap();
+        let o = build(dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("inventory/hosts.yaml:18: host name `{name}` would be read by dnsmasq as a")),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_site_root_with_glob_characters_or_too_long_is_refused() {
+    for (root, expected) in [
+        ("/srv/*".to_string(), "must not contain `*`, `?`, `[` or `]` (nginx expands them as a pattern)"),
+        ("/srv/p?x".to_string(), "must not contain `*`"),
+        ("/srv/[ab]".to_string(), "must not contain `*`"),
+        (format!("/{}", "a".repeat(950)), "is 951 bytes long; at most 512 fit on a dnsmasq config line"),
+    ] {
+        let dir = example_site();
+        let p = dir.path().join("inventory/site.yaml");
+        let site = fs::read_to_string(&p).unwrap().replace("root: /srv/pxebake", &format!("root: \"{root}\""));
+        fs::write(&p, site).unwrap();
+        let o = build(dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{root}: {err}");
+        assert!(err.contains("inventory/site.yaml:7: site.root: ") && err.contains(expected), "{root}: {err}");
+    }
+}

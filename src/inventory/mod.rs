@@ -352,6 +352,9 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     })
 }
 
+/// Longest `site.root`.
+const MAX_ROOT: usize = 512;
+
 fn check_root(root: &str) -> Result<(), String> {
     names::check_line(root)?;
     if !root.starts_with('/') {
@@ -364,6 +367,14 @@ fn check_root(root: &str) -> Result<(), String> {
         || root.contains([',', '$', '\\'])
     {
         return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, `,`, `$`, `\\`, braces or `..`"));
+    }
+    // nginx's `include` expands glob patterns: `*` would pull in another directory's config.
+    if root.contains(['*', '?', '[', ']']) {
+        return Err(format!("`{root}` must not contain `*`, `?`, `[` or `]` (nginx expands them as a pattern)"));
+    }
+    // dnsmasq reads config lines of at most about 1024 bytes; `tftp-root=ROOT/tftp` must fit.
+    if root.len() > MAX_ROOT {
+        return Err(format!("is {} bytes long; at most {MAX_ROOT} fit on a dnsmasq config line", root.len()));
     }
     Ok(())
 }
@@ -679,7 +690,7 @@ fn validate_hosts(
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let name = &h.name;
         let shown = names::printable(name);
-        if let Err(e) = names::check_dns_label(name) {
+        if let Err(e) = names::check_dns_label(name).and_then(|()| names::check_dhcp_host_name(name)) {
             d.error(f, line("name"), format!("host name {e}"));
         }
         if let Some(first) = by_name.get(name.as_str()) {
