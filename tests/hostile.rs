@@ -435,3 +435,74 @@ fn a_site_root_with_glob_characters_or_too_long_is_refused() {
         assert!(err.contains("inventory/site.yaml:7: site.root: ") && err.contains(expected), "{root}: {err}");
     }
 }
+
+#[test]
+fn diff_does_not_follow_links_planted_in_out() {
+    let dir = example_site();
+    assert!(build(dir.path()).status.success());
+    let secret = dir.path().join("secret.txt");
+    fs::write(&secret, "root:SECRET-HASH:19000:0:99999:7:::\n").unwrap();
+    let out = dir.path().join("out");
+    let planted = out.join("http/coreos/backend-0-0.yaml");
+    fs::remove_file(&planted).unwrap();
+    std::os::unix::fs::symlink(&secret, &planted).unwrap();
+    let zero = out.join("http/coreos/backend-0-1.yaml");
+    fs::remove_file(&zero).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    // A planted directory link: the file behind it must not be read either.
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("backend-0-0.yaml"), "SECRET-THROUGH-DIR\n").unwrap();
+    fs::rename(out.join("http/install"), dir.path().join("install-moved")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("http/install")).unwrap();
+
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["diff", "--no-bootloaders"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > 20 {
+            child.kill().unwrap();
+            panic!("diff read a planted /dev/zero link");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(
+        text.contains(&format!("changed: http/coreos/backend-0-0.yaml (was a symlink -> {})", secret.display())),
+        "{text}"
+    );
+    assert!(text.contains("changed: http/coreos/backend-0-1.yaml (was a symlink -> /dev/zero)"), "{text}");
+}
+
+#[test]
+fn a_planted_journal_is_replayed_only_inside_the_tree() {
+    let dir = example_site();
+    assert!(build(dir.path()).status.success());
+    let victim = dir.path().join("victim.txt");
+    fs::write(&victim, "keep me\n").unwrap();
+    let journal = dir.path().join(".out.pxebake-journal");
+    for planted in ["D ../victim.txt\n", "D /tmp/x\n", "D http/./../../victim.txt\n", "X http/a\n"] {
+        fs::write(&journal, planted).unwrap();
+        let o = build(dir.path());
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{planted}: {err}");
+        assert!(
+            err.contains("refusing to replay") && err.contains("pxebake writes no such journal"),
+            "{planted}: {err}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
+    }
+    // Through a directory link planted in out/.
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("out/http/up")).unwrap();
+    fs::write(&journal, "D http/up/victim.txt\n").unwrap();
+    let err = stderr(&build(dir.path()));
+    assert!(err.contains("goes through the symlink `http/up`"), "{err}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
+}
