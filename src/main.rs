@@ -6,6 +6,7 @@ use clap::Parser as _;
 use pxebake::bake::{self, paint, Ui};
 use pxebake::cli::{Cli, Command};
 use pxebake::diag::Invalid;
+use pxebake::names::terminal_safe;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,7 +47,7 @@ fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
         // A systematic mistake can hit every host: show enough to act on, count the rest.
         const SHOWN: usize = 100;
         for d in invalid.0.iter().take(SHOWN) {
-            eprintln!("{} {d}", paint("error:", "31"));
+            eprintln!("{} {}", paint("error:", "31"), terminal_safe(&d.to_string(), false));
         }
         if invalid.0.len() > SHOWN {
             eprintln!("... and {} more (all of them with --output json)", invalid.0.len() - SHOWN);
@@ -56,9 +57,9 @@ fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
         eprintln!("{n} problem{} found{note}", if n == 1 { "" } else { "s" });
         return ExitCode::from(2);
     }
-    eprint!("{} {e}", paint("error:", "31"));
+    eprint!("{} {}", paint("error:", "31"), terminal_safe(&e.to_string(), true));
     for cause in e.chain().skip(1) {
-        eprint!(": {cause}");
+        eprint!(": {}", terminal_safe(&cause.to_string(), true));
     }
     eprintln!();
     ExitCode::from(1)

@@ -126,6 +126,20 @@ pub fn printable(s: &str) -> String {
     s.chars().flat_map(char::escape_debug).collect::<String>().replace("\\'", "'").replace("\\\"", "\"")
 }
 
+/// A message as it may go to a terminal: control characters (escape sequences, carriage
+/// returns, and newlines unless `keep_newlines`) are shown escaped, everything else as it is.
+pub fn terminal_safe(s: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && !(keep_newlines && c == '\n') {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A MAC address, parsed from `52:54:00:00:00:01` or `52-54-00-00-00-01` (any case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mac(pub [u8; 6]);
@@ -214,6 +228,12 @@ mod tests {
         for bad in ["52:54:00:00:00:+f", "+5:54:00:00:00:01", "52:54:00:00:-1:01"] {
             assert!(Mac::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn messages_never_carry_raw_escape_characters() {
+        assert_eq!(terminal_safe("a\u{1b}[31mb\r\n`\\`", false), "a\\u{1b}[31mb\\r\\n`\\`");
+        assert_eq!(terminal_safe("one\ntwo\u{7}", true), "one\ntwo\\u{7}");
     }
 
     #[test]

@@ -506,3 +506,17 @@ fn a_planted_journal_is_replayed_only_inside_the_tree() {
     assert!(err.contains("goes through the symlink `http/up`"), "{err}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
 }
+
+#[test]
+fn messages_never_print_raw_escape_characters() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/hosts.yaml");
+    let hosts =
+        fs::read_to_string(&p).unwrap().replacen("    rack: 0\n", "    \"\\e[31mevil\\r\": 1\n    rack: 0\n", 1);
+    fs::write(&p, hosts).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
+    assert!(err.contains("unknown field `\\u{1b}[31mevil\\r`"), "{err}");
+}
