@@ -157,6 +157,25 @@ struct Builder {
     expanded: usize,
 }
 
+/// A tag pxebake understands: one of the core schema's `allowed` (returned); anything else is an
+/// error, never silently dropped.
+fn check_tag<'t>(tag: &'t saphyr_parser::Tag, allowed: &[&str], line: usize) -> Result<&'t str, Error> {
+    if tag.is_yaml_core_schema() && allowed.contains(&tag.suffix.as_str()) {
+        return Ok(&tag.suffix);
+    }
+    Err(Error {
+        line: Some(line),
+        message: format!(
+            "YAML tag `{}` is not supported here; use plain values (`!!str` makes a scalar a string)",
+            crate::names::printable(&if tag.is_yaml_core_schema() {
+                format!("!!{}", tag.suffix)
+            } else {
+                format!("{}{}", tag.handle, tag.suffix)
+            })
+        ),
+    })
+}
+
 /// Nodes in a tree (recursion is bounded by `MAX_DEPTH`).
 fn count(node: &Node) -> usize {
     match &node.kind {
@@ -179,8 +198,13 @@ impl Builder {
                     });
                 }
             }
-            Event::Scalar(value, style, anchor, _tag) => {
-                let plain = matches!(style, ScalarStyle::Plain);
+            Event::Scalar(value, style, anchor, tag) => {
+                // `!!str 123` is the string "123": the tag overrides the plain reading.
+                let tagged_str = match tag.as_deref() {
+                    None => false,
+                    Some(t) => check_tag(t, &["str", "int", "float", "bool", "null"], line)? == "str",
+                };
+                let plain = matches!(style, ScalarStyle::Plain) && !tagged_str;
                 let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Kind::Null
                 } else {
@@ -205,7 +229,10 @@ impl Builder {
                 let node = node.clone();
                 self.push(node, 0)?;
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+            Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
+                if let Some(t) = tag.as_deref() {
+                    check_tag(t, &["seq", "map"], line)?;
+                }
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(Error {
                         line: Some(line),
@@ -515,6 +542,18 @@ mod tests {
         assert_eq!(node.get("network").and_then(Node::as_str), Some("x"));
         let big = "#".repeat(MAX_DOCUMENT_BYTES + 1);
         assert!(Node::parse(&big).unwrap_err().message.contains("at most 64 MiB"));
+    }
+
+    #[test]
+    fn yaml_tags_are_kept_not_dropped() {
+        let i: Iface = from_node(&Node::parse("network: !!str 123\nmtu: !!int 1500\n").unwrap()).unwrap();
+        assert_eq!((i.network.as_str(), i.mtu), ("123", Some(1500)));
+        let n = Node::parse("a: !!str null\n").unwrap();
+        assert!(matches!(n.get("a").map(|n| &n.kind), Some(Kind::Scalar { value, plain: false }) if value == "null"));
+        let e = Node::parse("a: 1\nb: !custom x\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("YAML tag `!custom` is not supported"), "{}", e.message);
+        assert!(Node::parse("a: !!map {b: 1}\nc: !!set {d}\n").unwrap_err().message.contains("!!set"));
     }
 
     #[test]
