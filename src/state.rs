@@ -87,11 +87,26 @@ fn replace(path: &Path, text: &str) -> anyhow::Result<Option<String>> {
     Ok(old)
 }
 
+/// An exclusive lock on the inventory directory itself (no lock file left among the inventory),
+/// released when the returned handle is dropped.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let f = std::fs::File::open(dir).with_context(|| format!("cannot open inventory directory `{}`", dir.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot lock inventory directory `{}`", dir.display()));
+    }
+    Ok(f)
+}
+
 /// One change made by `set`: host, old value, new value.
 pub type Change = (String, String, String);
 
 /// Sets `field` to `value` for every host `selector` picks; returns what changed.
 pub fn set(dir: &Path, selector: &str, field: Field, value: &str) -> anyhow::Result<Vec<Change>> {
+    // Read-modify-write of boot.yaml: concurrent `set`s take turns, or one would lose the other's change.
+    let _lock = lock(dir)?;
     let inv = inventory::load(dir)?;
     // Mistakes on the command line are invalid input (exit 2), like mistakes in the YAML.
     let selector = Selector::parse(selector).map_err(usage)?;

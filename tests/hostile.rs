@@ -520,3 +520,29 @@ fn messages_never_print_raw_escape_characters() {
     assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
     assert!(err.contains("unknown field `\\u{1b}[31mevil\\r`"), "{err}");
 }
+
+#[test]
+fn parallel_set_runs_lose_no_update() {
+    for trial in 0..3 {
+        let dir = example_site();
+        let children: Vec<_> = (0..5)
+            .map(|i| {
+                bin()
+                    .current_dir(dir.path())
+                    .args(["set", "boot", &format!("backend-0-{i}"), "os"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let state = fs::read_to_string(dir.path().join("inventory/boot.yaml")).unwrap();
+        for i in 0..5 {
+            assert!(state.contains(&format!("  backend-0-{i}: os\n")), "trial {trial}: backend-0-{i} lost:\n{state}");
+        }
+    }
+}
