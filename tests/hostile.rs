@@ -546,3 +546,15 @@ fn parallel_set_runs_lose_no_update() {
         }
     }
 }
+
+#[test]
+fn a_kernel_cannot_take_a_bootloaders_name_even_without_bootloaders() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/site.yaml");
+    let site = fs::read_to_string(&p).unwrap().replacen("kernel: vmlinuz.coreos", "kernel: pxelinux.0", 1);
+    fs::write(&p, site).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("inventory/site.yaml:26: bootaction `coreos`: kernel `pxelinux.0` is the name of a bootloader in tftp/; choose another name"), "{err}");
+}

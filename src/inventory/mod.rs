@@ -279,7 +279,7 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
     let site = validate_site(&raw, dir, &mut d);
     let networks = validate_networks(&raw, &mut d);
     let images = validate_images(&raw, dir, &mut d);
-    let bootactions = validate_bootactions(&raw, &images, &mut d);
+    let bootactions = validate_bootactions(&raw, &images, &bootloader_names(&raw), &mut d);
     let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
     let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
@@ -531,9 +531,26 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
     out
 }
 
+/// The names the site's bootloaders take in `tftp/` (defaults, minus those set to `null`, plus
+/// the site's own): a kernel or initrd may not take one, with or without `--no-bootloaders`.
+fn bootloader_names(raw: &Raw) -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> =
+        crate::serve::DEFAULT_BOOTLOADERS.iter().map(|(n, _, _)| n.to_string()).collect();
+    if let Some(site) = &raw.site {
+        for (name, path) in &site.value.bootloaders {
+            match path {
+                None => names.remove(name),
+                Some(_) => names.insert(name.clone()),
+            };
+        }
+    }
+    names
+}
+
 fn validate_bootactions(
     raw: &Raw,
     images: &BTreeMap<String, Image>,
+    bootloaders: &std::collections::BTreeSet<String>,
     d: &mut Diagnostics,
 ) -> BTreeMap<String, BootAction> {
     let mut out = BTreeMap::new();
@@ -566,6 +583,14 @@ fn validate_bootactions(
                 for (k, v) in [("kernel", Some(kernel)), ("ramdisk", b.ramdisk.as_ref())] {
                     if let Some(Err(e)) = v.map(|v| names::check_file_name(v)) {
                         d.error(f, line(k), format!("bootaction `{name}`: {k} {e}"));
+                        ok = false;
+                    }
+                    if let Some(v) = v.filter(|v| bootloaders.contains(v.as_str())) {
+                        d.error(
+                            f,
+                            line(k),
+                            format!("bootaction `{name}`: {k} `{v}` is the name of a bootloader in tftp/; choose another name"),
+                        );
                         ok = false;
                     }
                 }
