@@ -6,7 +6,8 @@
 
 pub mod templates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -145,12 +146,21 @@ pub fn render(
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
     let t: &Templates = t;
 
+    // Hosts share their appliance's merged attributes: convert each shared map to a template value
+    // once, not once per host (a large attribute made every host slow).
+    let mut attributes: HashMap<usize, tera::Value> = HashMap::new();
+    for h in &inv.hosts {
+        attributes
+            .entry(Arc::as_ptr(&h.attributes) as usize)
+            .or_insert_with(|| tera::Value::from_serializable(&*h.attributes));
+    }
     let per_host: Vec<Result<Vec<Output>, Vec<Diagnostic>>> = inv
         .hosts
         .par_iter()
         .enumerate()
         .map(|(index, host)| {
-            let r = render_host(inv, t, index, host);
+            let attrs = attributes.get(&(Arc::as_ptr(&host.attributes) as usize));
+            let r = render_host(inv, t, index, host, attrs);
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
             }
@@ -211,16 +221,58 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
     ctx
 }
 
+/// The host as templates see it, with its attributes' value converted once per shared map.
+fn host_value(host: &Host, attributes: Option<&tera::Value>) -> tera::Value {
+    let Some(attributes) = attributes else {
+        return tera::Value::from_serializable(host);
+    };
+    let fields = HostFields {
+        name: &host.name,
+        appliance: &host.appliance,
+        rack: host.rack,
+        rank: host.rank,
+        cpus: host.cpus,
+        boot: &host.boot,
+        installaction: host.installaction.as_deref(),
+        runaction: host.runaction.as_deref(),
+        action: host.action.as_deref(),
+        interfaces: &host.interfaces,
+    };
+    match tera::Value::from_serializable(&fields).into_map() {
+        Some(mut map) => {
+            map.insert("attributes".into(), attributes.clone());
+            tera::Value::from(map)
+        }
+        None => tera::Value::from_serializable(host),
+    }
+}
+
+/// `Host` without its attributes (see `host_value`); a test keeps the fields in step with `Host`.
+#[derive(Serialize)]
+struct HostFields<'a> {
+    name: &'a str,
+    appliance: &'a str,
+    rack: Option<u32>,
+    rank: Option<u32>,
+    cpus: Option<u32>,
+    boot: &'a crate::inventory::Boot,
+    installaction: Option<&'a str>,
+    runaction: Option<&'a str>,
+    action: Option<&'a str>,
+    interfaces: &'a [Interface],
+}
+
 fn render_host<'a>(
     inv: &'a Inventory,
     t: &Templates,
     index: usize,
     host: &'a Host,
+    attributes: Option<&tera::Value>,
 ) -> Result<Vec<Output<'a>>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut base = Context::new();
-    base.insert("host", host);
+    base.insert_value("host", host_value(host, attributes));
     let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
@@ -442,4 +494,20 @@ fn bootaction_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
             (b.name.as_str(), v)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_value_has_every_field_of_host() {
+        let inv = crate::inventory::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory")).unwrap();
+        for host in &inv.hosts {
+            let attrs = tera::Value::from_serializable(&*host.attributes);
+            let fast = host_value(host, Some(&attrs));
+            let slow = tera::Value::from_serializable(host);
+            assert_eq!(fast, slow, "host `{}`", host.name);
+        }
+    }
 }
