@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BuildArgs, DiffArgs, Output, SiteArgs};
+use crate::cli::{BuildArgs, DeployArgs, DiffArgs, FetchArgs, ImageSource, Output, SiteArgs};
 use crate::diag::Diagnostics;
 use crate::inventory::{self, Inventory};
 use crate::render::{self, Templates};
@@ -25,6 +25,15 @@ impl Ui {
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && self.output == Output::Text {
             eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Prints the warnings of a passing check (JSON output carries them in its own object).
+    pub fn warnings(&self, warnings: &[crate::diag::Diagnostic]) {
+        if self.output == Output::Text {
+            for w in warnings {
+                self.warn(w.to_string());
+            }
         }
     }
 
@@ -45,6 +54,19 @@ impl Ui {
         }
         pb.set_message(what.to_string());
         pb
+    }
+}
+
+/// The library reports through the terminal UI.
+impl crate::report::Report for Ui {
+    fn say(&self, msg: &str) {
+        Ui::say(self, msg);
+    }
+    fn warn(&self, msg: &str) {
+        Ui::warn(self, msg);
+    }
+    fn bars(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
     }
 }
 
@@ -85,7 +107,8 @@ pub struct Planned {
     pub elapsed: Duration,
 }
 
-/// Load, validate, render and check: everything but writing.
+/// Load, validate and render the whole tree, bootloaders and images included: the one plan
+/// that `build` writes and `check` and `diff` inspect.
 pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
@@ -118,6 +141,12 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
         }
         d.finish()?;
     }
+    if !site.no_images {
+        // Where the verified files are kept; `build` makes sure they are there and verified.
+        for (path, entry) in crate::images::entries(&inv)? {
+            tree.entries.insert(path, entry);
+        }
+    }
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
@@ -147,25 +176,43 @@ fn real_out(out: &Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(out.to_path_buf())
 }
 
+fn image_options(src: &ImageSource, update_lock: bool) -> crate::images::Options {
+    crate::images::Options { mirror: src.mirror.clone(), offline: src.offline, update_lock }
+}
+
+/// Before anything reads `out`: finish or undo a build that was cut short (under the build
+/// lock, so a running build is never disturbed; then this fails saying so). A directory that is
+/// not a pxebake tree is left alone.
+fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
+    let ours = out.join(crate::tree::diff::MARKER).is_file();
+    if !ours && (out.exists() || !write::pending(out)?) {
+        return Ok(None);
+    }
+    let lock = write::lock(out)?;
+    write::recover(out)?;
+    Ok(Some(lock))
+}
+
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
-    let mut planned = plan(&args.site, ui)?;
-    if !args.no_images {
-        // Only verified files come back from here; they join the plan before anything is written.
-        for (path, entry) in crate::images::place(&planned.inventory, &args.images, ui)? {
-            planned.tree.entries.insert(path, entry);
-        }
-    }
+    let no_images = args.site.no_images;
+    let planned = plan(&args.site, ui)?;
+    // Every image file the plan links to is verified in the cache before anything is written.
+    let fetched = match no_images {
+        true => None,
+        false => Some(crate::images::ensure(&planned.inventory, &image_options(&args.images, false), ui, &STOP)?),
+    };
     let Planned { inventory: inv, tree, elapsed } = &planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
     write::recover(&out)?;
-    let opts = crate::check::Options { images_placed: !args.no_images };
+    let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
     let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
-    crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    let warnings = crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    ui.warnings(&warnings);
     let t = timing("lint", t);
     let links = image_links(tree);
     let pb = ui.progress(0, "writing");
@@ -173,6 +220,10 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
+    // Only a build that succeeded pins what it placed.
+    if let Some(f) = &fetched {
+        f.write_lock(ui)?;
+    }
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {
         println!(
@@ -180,7 +231,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
             serde_json::json!({
                 "files": tree.files(), "hosts": hosts, "written": stats.written,
                 "unchanged": stats.unchanged, "removed": stats.removed,
-                "images": !args.no_images, "out": args.out.display().to_string(),
+                "images": !no_images, "out": args.out.display().to_string(),
+                "problems": warnings,
             })
         );
     }
@@ -194,7 +246,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         stats.removed,
         args.out.display()
     ));
-    if args.no_images && links > 0 {
+    if no_images && links > 0 {
         ui.warn(format!(
             "--no-images: {links} kernel/initrd links in `{}` point at images that were not placed; the tree cannot boot kernels until a build with images",
             args.out.join("tftp").display()
@@ -213,11 +265,13 @@ fn image_links(tree: &Tree) -> usize {
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
     let planned = plan(site, ui)?;
-    crate::check::lint(&planned.inventory, &planned.tree, crate::check::Options { images_placed: false }, None)?;
+    let opts = crate::check::Options { images_placed: !site.no_images, deny_warnings: site.deny_warnings };
+    let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None)?;
+    ui.warnings(&warnings);
     if ui.output == Output::Json {
         println!(
             "{}",
-            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": [] })
+            serde_json::json!({ "ok": true, "files": planned.tree.files(), "hosts": planned.inventory.hosts.len(), "problems": warnings })
         );
     }
     ui.say(format!(
@@ -232,34 +286,151 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let planned = plan(&args.site, ui)?;
-    let opts = crate::check::Options { images_placed: false };
-    let changes = diff::compare(&planned.tree, &args.out, &opts.context(&planned.inventory));
-    crate::tree::diff::print(&planned.tree, &args.out, &changes, ui.output)?;
+    let out = real_out(&args.out)?;
+    let _lock = settle(&out)?;
+    let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
+    let changes = diff::compare(&planned.tree, &out, &opts.context(&planned.inventory));
+    crate::tree::diff::print(&planned.tree, &out, &changes, ui.output == Output::Json)?;
     Ok(!changes.is_empty())
 }
 
-/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file.
-pub fn validate(kind: &crate::cli::ValidateKind) -> anyhow::Result<()> {
-    use crate::check::{cloud_config, ignition};
-    use crate::cli::ValidateKind;
-    type Validator = fn(&str) -> Vec<crate::check::schema::Problem>;
-    let (files, validator): (&[std::path::PathBuf], Validator) = match kind {
-        ValidateKind::CloudConfig { files } => (files, cloud_config::validate),
-        ValidateKind::Ignition { files } => (files, ignition::validate),
-    };
-    let mut d = Diagnostics::default();
-    for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-        for p in validator(&text) {
-            d.error(&file.display().to_string(), Some(p.line), p.message);
-        }
+/// `pxebake fetch`: verify images into the cache, pin them, optionally bundle them.
+pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(&args.inventory)?;
+    let opts = image_options(&args.source, args.update_lock);
+    let fetched = crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?;
+    fetched.write_lock(ui)?;
+    if let Some(dir) = &args.bundle {
+        crate::images::bundle(dir, &inv, &fetched)?;
+        ui.say(format!(
+            "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
+            dir.display(),
+            dir.display()
+        ));
     }
-    d.finish()?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": fetched.entries() }));
+    }
     Ok(())
 }
 
+/// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
+pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
+    if args.rollback {
+        let (from, to) = crate::deploy::rollback(&args.dest, ui)?;
+        if ui.output == Output::Json {
+            println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
+        }
+        return Ok(());
+    }
+    let out = real_out(&args.out)?;
+    if !out.join(crate::tree::diff::MARKER).is_file() {
+        bail!("`{}` is not a pxebake tree; run `pxebake build` first", args.out.display());
+    }
+    let _lock = write::lock(&out)?;
+    if write::pending(&out)? {
+        bail!(
+            "refusing to deploy `{}`: a build of it was cut short (pending journal or temporaries); run `pxebake build` or `pxebake diff` to finish or undo it, then deploy again",
+            args.out.display()
+        );
+    }
+    let opts = crate::deploy::Options { dest: args.dest.clone(), keep: args.keep, reload: args.reload.clone() };
+    let done = crate::deploy::deploy(&out, &opts, ui)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "deploy": done }));
+    }
+    Ok(())
+}
+
+/// `pxebake validate cloud-config|ignition FILE...`: every problem in every file; warnings are
+/// printed and pass unless denied.
+pub fn validate(kind: &crate::cli::ValidateKind, ui: &Ui) -> anyhow::Result<()> {
+    use crate::check::{cloud_config, ignition};
+    use crate::cli::ValidateKind;
+    type Validator = fn(&str) -> Vec<crate::check::schema::Problem>;
+    let (files, validator, deny, what): (&[std::path::PathBuf], Validator, bool, &str) = match kind {
+        ValidateKind::CloudConfig { files, deny_warnings } => {
+            (files, cloud_config::validate, *deny_warnings, "cloud-config")
+        }
+        ValidateKind::Ignition { files, deny_warnings } => (files, ignition::validate, *deny_warnings, "Ignition"),
+    };
+    let mut d = Diagnostics::default();
+    for file in files {
+        let name = file.display().to_string();
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            d.error(&name, None, format!("not UTF-8 text (compressed or binary?); a {what} config is plain text"));
+            continue;
+        };
+        for p in validator(&text) {
+            d.push(crate::diag::Diagnostic {
+                file: name.clone(),
+                line: Some(p.line),
+                message: p.message,
+                severity: p.severity,
+            });
+        }
+    }
+    let warnings = d.finish_with_warnings(deny)?;
+    ui.warnings(&warnings);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "ok": true, "files": files.len(), "problems": warnings }));
+    }
+    ui.say(format!("ok: {} file{} valid", files.len(), if files.len() == 1 { "" } else { "s" }));
+    Ok(())
+}
+
+/// `pxebake butane FILE`: the Ignition JSON on stdout, warnings on stderr.
+pub fn butane(args: &crate::cli::ButaneArgs, ui: &Ui) -> anyhow::Result<()> {
+    let (name, text) = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+        ("<stdin>".to_string(), text)
+    } else {
+        let text =
+            std::fs::read_to_string(&args.file).with_context(|| format!("cannot read `{}`", args.file.display()))?;
+        (args.file.display().to_string(), text)
+    };
+    let opts = crate::butane::Options { files_dir: args.files_dir.as_deref(), strict: args.strict };
+    match crate::butane::translate(&text, &opts) {
+        Ok(t) => {
+            let warnings: Vec<_> = t
+                .warnings
+                .into_iter()
+                .map(|w| crate::diag::Diagnostic::warning(&name, Some(w.line), w.message))
+                .collect();
+            ui.warnings(&warnings);
+            print!("{}", t.json);
+            Ok(())
+        }
+        Err(problems) => {
+            let mut d = Diagnostics::default();
+            for p in problems {
+                d.error(&name, Some(p.line), p.message);
+            }
+            d.finish()?;
+            Ok(())
+        }
+    }
+}
+
 /// `pxebake list`.
-pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+/// `pxebake list`; `list host interface [SELECTOR]` is Stacki's spelling of `list interface`.
+pub fn list(
+    what: crate::list::What,
+    selector: Option<&str>,
+    more: Option<&str>,
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    use crate::list::What;
+    let (what, selector) = match (what, selector, more) {
+        (What::Host, Some("interface"), more) => (What::Interface, more),
+        (what, selector, None) => (what, selector),
+        (_, _, Some(extra)) => {
+            return Err(crate::diag::usage(format!("unexpected argument `{extra}`; give one selector")).into())
+        }
+    };
     let inv = inventory::load(dir)?;
     let (columns, rows) = crate::list::rows(&inv, what, selector)?;
     match ui.output {
@@ -270,8 +441,38 @@ pub fn list(what: crate::list::What, selector: Option<&str>, dir: &Path, ui: &Ui
 }
 
 /// `pxebake set`.
-pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, ui: &Ui) -> anyhow::Result<()> {
-    let changes = crate::state::set(dir, selector, field, value)?;
+pub fn set(
+    field: crate::state::Field,
+    selector: &str,
+    value: Option<&str>,
+    installed_from: &[std::path::PathBuf],
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let changes = if installed_from.is_empty() {
+        let Some(value) = value else {
+            return Err(crate::diag::usage("missing VALUE: `pxebake set FIELD SELECTOR VALUE`").into());
+        };
+        crate::state::set(dir, selector, field, value)?
+    } else {
+        // `set boot --installed-from LOG... os`: the one word given is the value.
+        if field != crate::state::Field::Boot || value.is_some() || selector != "os" {
+            return Err(crate::diag::usage(
+                "--installed-from takes only `pxebake set boot --installed-from LOG... os`",
+            )
+            .into());
+        }
+        let log = crate::events::Log::read(installed_from)?;
+        let summary = crate::events::summarize(&log, &inventory::load(dir)?);
+        let hosts = crate::discover::installed_hosts(dir, &summary)?;
+        if hosts.is_empty() {
+            ui.say("no host with `boot: install` has reported a completed install; nothing changed");
+            Vec::new()
+        } else {
+            let selector: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            crate::state::set(dir, &selector.join(","), field, "os")?
+        }
+    };
     if ui.output == Output::Json {
         let rows: Vec<_> =
             changes.iter().map(|(h, old, new)| serde_json::json!({ "host": h, "old": old, "new": new })).collect();
@@ -289,26 +490,214 @@ pub fn set(field: crate::state::Field, selector: &str, value: &str, dir: &Path, 
     Ok(())
 }
 
-/// `pxebake import hostfile`.
-pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
-    let crate::cli::ImportKind::Hostfile { file, out, inventory: dir } = kind;
-    // Check references against the inventory when there is a valid one.
-    let known = inventory::load(dir).ok().map(|inv| crate::hostfile::Known {
-        networks: inv.networks.keys().cloned().collect(),
-        appliances: inv.appliances.keys().cloned().collect(),
-        bootactions: inv.bootactions.keys().cloned().collect(),
-        hosts: inv.hosts.iter().map(|h| h.name.clone()).collect(),
-    });
-    let yaml = crate::hostfile::import(file, known.as_ref())?;
-    match out {
-        Some(path) => {
-            if path.exists() {
-                bail!("`{}` already exists; choose a new file name (nothing was written)", path.display());
-            }
-            std::fs::write(path, &yaml).with_context(|| format!("cannot write `{}`", path.display()))?;
-            ui.say(format!("wrote `{}`; run `pxebake check` to validate the site with it", path.display()));
+/// `pxebake events LOG...`: unknown machines, completed installs and install loops.
+pub fn events(logs: &[std::path::PathBuf], dir: &Path, ui: &Ui) -> anyhow::Result<()> {
+    let inv = inventory::load(dir)?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    if ui.output == Output::Json {
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    let unknown = table_rows(&summary.unknown);
+    let cols = [
+        "MAC",
+        "SERIAL",
+        "MANUFACTURER",
+        "PRODUCT",
+        "ARCH",
+        "PLATFORM",
+        "NETWORK",
+        "FIRST_SEEN",
+        "LAST_SEEN",
+        "HELLOS",
+    ];
+    if !ui.quiet {
+        println!("unknown machines: {}", summary.unknown.len());
+        if !unknown.is_empty() {
+            print!("{}", crate::list::table(&cols, &unknown));
         }
-        None => print!("{yaml}"),
+        println!("installs: {}", summary.installs.len());
+        let installs = table_rows(&summary.installs);
+        if !installs.is_empty() {
+            print!(
+                "{}",
+                crate::list::table(&["HOST", "LAST_START", "LAST_INSTALLED", "VERSION", "LOOPS", "KNOWN"], &installs)
+            );
+        }
+    }
+    for i in summary.installs.iter().filter(|i| i.loops > 0) {
+        ui.warn(format!(
+            "host `{}` started its install again after a completed install ({} time{}): an install loop; `pxebake set boot --installed-from LOG os`, or boot disk first (docs/install-to-disk.md)",
+            i.host,
+            i.loops,
+            if i.loops == 1 { "" } else { "s" }
+        ));
+    }
+    if summary.skipped > 0 {
+        ui.warn(format!(
+            "{} of {} log lines were not pxebake events and were skipped (e.g. {})",
+            summary.skipped,
+            summary.lines,
+            summary.skipped_examples.join("; ")
+        ));
     }
     Ok(())
+}
+
+/// `pxebake discover LOG... --appliance A --network N [--rack R]`.
+pub fn discover(
+    logs: &[std::path::PathBuf],
+    at: &crate::discover::Placement,
+    dir: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let inv = inventory::load(dir).context("the inventory does not load; fix it first, nothing was written")?;
+    let log = crate::events::Log::read(logs)?;
+    let summary = crate::events::summarize(&log, &inv);
+    let (added, left) = crate::discover::discover(dir, &summary, at)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::json!({ "added": added, "left_out": left }));
+    }
+    for h in &added {
+        ui.say(format!("{}: {} {} (first seen {})", h.name, h.mac, h.ip, h.first_seen));
+    }
+    for l in &left {
+        ui.warn(format!("left out: {l}"));
+    }
+    ui.say(format!(
+        "{} host{} added to `{}`; run `make build` (and deploy) so they boot their install action",
+        added.len(),
+        if added.len() == 1 { "" } else { "s" },
+        dir.join(crate::discover::FILE).display()
+    ));
+    Ok(())
+}
+
+/// Rows for `list::table` from serializable records (keys as the table looks them up).
+fn table_rows<T: serde::Serialize>(records: &[T]) -> Vec<serde_json::Value> {
+    records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect()
+}
+
+/// `pxebake import hostfile`: checked against the inventory, which must load; hosts already in
+/// the `--out` file are updated there, and nothing is written unless the result validates.
+pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
+    let crate::cli::ImportKind::Hostfile { file, out, inventory: dir } = kind;
+    let shown = file.display().to_string();
+    let text = std::fs::read(file).with_context(|| format!("cannot read hostfile `{shown}`"))?;
+    let Ok(text) = String::from_utf8(text) else {
+        return Err(crate::diag::usage(format!("hostfile `{shown}` is not UTF-8 text; save it as CSV (UTF-8)")).into());
+    };
+    let (mut sources, diags) = inventory::read_dir(dir)?;
+    let inv = inventory::validate(dir, &sources, diags).map_err(|mut e| {
+        e.0.insert(
+            0,
+            crate::diag::Diagnostic::error(
+                dir.display().to_string(),
+                None,
+                "the inventory does not load, so the hostfile cannot be checked against it; fix these problems first (nothing was written)",
+            ),
+        );
+        e
+    })?;
+    // The file imported into, when it is one of the inventory's files: its hosts get updated.
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    let target = out.as_ref().and_then(|o| sources.iter().position(|s| same(Path::new(&*s.name), o)));
+    let mut existing = Vec::new();
+    if let (Some(o), None) = (out, target) {
+        if o.exists() {
+            bail!(
+                "`{}` already exists and is not a file of inventory `{}`; choose a new file name, or import into a file of the inventory (nothing was written)",
+                o.display(),
+                dir.display()
+            );
+        }
+    }
+    if let Some(t) = target {
+        existing = import_target_hosts(&sources[t])?;
+    }
+    let result = crate::hostfile::import(
+        &shown,
+        &text,
+        &inv,
+        existing,
+        out.as_ref().map(|o| o.display().to_string()).as_deref(),
+    )?;
+    for w in &result.warnings {
+        eprintln!("{} {w}", paint("warning:", "33"));
+    }
+    // The whole site with the new file: the inventory's own rules (bonds, options, ...) apply.
+    let name: std::sync::Arc<str> =
+        out.as_ref().map_or_else(|| "<imported hosts>".into(), |o| o.display().to_string().into());
+    let root = crate::yaml::Node::parse(&result.yaml).map_err(|e| {
+        anyhow::anyhow!("internal error: the imported YAML does not parse (line {:?}): {}", e.line, e.message)
+    })?;
+    match target {
+        Some(t) => sources[t] = inventory::Source { name, root },
+        None => sources.push(inventory::Source { name, root }),
+    }
+    inventory::validate(dir, &sources, crate::diag::Diagnostics::default()).map_err(|mut e| {
+        e.0.insert(
+            0,
+            crate::diag::Diagnostic::error(
+                shown.clone(),
+                None,
+                "the imported hosts do not validate with the inventory (lines below are of the YAML it would write); fix the hostfile (nothing was written)",
+            ),
+        );
+        e
+    })?;
+    // A whole new rack is thousands of lines: show enough to review, count the rest.
+    const SHOWN: usize = 50;
+    for c in result.changes.iter().take(SHOWN) {
+        ui.say(c.clone());
+    }
+    if result.changes.len() > SHOWN {
+        ui.say(format!("... and {} more", result.changes.len() - SHOWN));
+    }
+    let summary = format!(
+        "{} change{}, {} host{} unchanged",
+        result.changes.len(),
+        if result.changes.len() == 1 { "" } else { "s" },
+        result.unchanged,
+        if result.unchanged == 1 { "" } else { "s" }
+    );
+    match out {
+        Some(path) if result.changes.is_empty() && target.is_some() => {
+            ui.say(format!("{summary}; `{}` is up to date", path.display()));
+        }
+        Some(path) => {
+            crate::state::replace(path, &result.yaml)?;
+            ui.say(format!("{summary}; wrote `{}`; run `pxebake check` to validate the site with it", path.display()));
+        }
+        None => print!("{}", result.yaml),
+    }
+    Ok(())
+}
+
+/// The hosts of an inventory file that `import` updates; it must hold nothing but hosts.
+fn import_target_hosts(src: &inventory::Source) -> anyhow::Result<Vec<inventory::raw::Host>> {
+    let mut hosts = Vec::new();
+    let crate::yaml::Kind::Map(entries) = &src.root.kind else { return Ok(hosts) };
+    for (key, value) in entries {
+        if key.as_str() != Some("hosts") {
+            return Err(crate::diag::usage(format!(
+                "`{}` has a `{}` section; import into a file that holds only hosts (nothing was written)",
+                src.name,
+                key.as_str().unwrap_or("?")
+            ))
+            .into());
+        }
+        if let crate::yaml::Kind::Seq(items) = &value.kind {
+            for item in items {
+                hosts.push(crate::yaml::from_node(item).map_err(|e| {
+                    crate::diag::Invalid(vec![crate::diag::Diagnostic::error(src.name.to_string(), e.line, e.message)])
+                })?);
+            }
+        }
+    }
+    Ok(hosts)
 }

@@ -37,12 +37,17 @@ pub enum Command {
     Check(SiteArgs),
     /// Show what `build` would change in the output directory.
     Diff(DiffArgs),
-    /// List hosts, networks, bootactions or appliances (like `stack list`).
+    /// List hosts, interfaces, networks, bootactions or appliances (like `stack list`).
+    ///
+    /// `pxebake list host interface [SELECTOR]` is `list interface`, as in Stacki.
     List {
         #[arg(value_enum)]
         what: crate::list::What,
-        /// Only these: a host selector (for hosts) or a name.
+        /// Only these: a host selector (for hosts and interfaces) or a name.
         selector: Option<String>,
+        /// The selector after `list host interface`.
+        #[arg(hide = true)]
+        interface_selector: Option<String>,
         /// Inventory directory.
         #[arg(long, default_value = "inventory")]
         inventory: PathBuf,
@@ -50,13 +55,53 @@ pub enum Command {
     /// Set a host's boot state (`install`/`os`) or its install/run action, in inventory/boot.yaml.
     ///
     /// Example: `pxebake set boot backend-0-[1-3] os`, then `make build` (and deploy).
+    /// `pxebake set boot --installed-from events.log os` flips to `os` the hosts whose install
+    /// completed (as their bootstraps reported to the events endpoint).
     Set {
         #[arg(value_enum)]
         field: crate::state::Field,
-        /// Host selector: a host, an appliance, `rack:N`, or a pattern like `backend-0-[1-3]`.
+        /// Host selector: a host, an appliance, `rack:N`, or a pattern like `backend-0-[1-3]`
+        /// (with --installed-from: only the value).
         selector: String,
         /// `install` or `os` for boot; a bootaction name for installaction/runaction.
-        value: String,
+        value: Option<String>,
+        /// The hosts are those whose install completed after it last started, per these events
+        /// logs (plain or gzipped); only with `boot ... os`.
+        #[arg(long, value_name = "LOG", num_args = 1..)]
+        installed_from: Vec<PathBuf>,
+        /// Inventory directory.
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// What machines reported to the events endpoint: unknown machines (MAC, serial, vendor,
+    /// product, arch, first and last seen, network), completed installs, install loops.
+    ///
+    /// Reads nginx's events log (site.events_log on the boot server; rotated and gzipped
+    /// files too). Lines that do not parse are counted and skipped.
+    Events {
+        /// Events logs, oldest first.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Inventory directory (which MACs and hosts are known).
+        #[arg(long, default_value = "inventory")]
+        inventory: PathBuf,
+    },
+    /// Add the unknown machines of the events logs to inventory/discovered.yaml, in the order
+    /// they were first seen, named APPLIANCE-RACK-RANK with the next free IPs (like Stacki's
+    /// insert-ethers).
+    Discover {
+        /// Events logs, oldest first.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Appliance of the new hosts.
+        #[arg(long)]
+        appliance: String,
+        /// Network their PXE interface is on (addresses are taken from its top down).
+        #[arg(long)]
+        network: String,
+        /// Rack of the new hosts.
+        #[arg(long, default_value_t = 0)]
+        rack: u32,
         /// Inventory directory.
         #[arg(long, default_value = "inventory")]
         inventory: PathBuf,
@@ -71,8 +116,40 @@ pub enum Command {
         #[command(subcommand)]
         kind: ValidateKind,
     },
+    /// Translate a Butane config (variant `flatcar`) to Ignition JSON, like the `butane` tool.
+    ///
+    /// Prints the Ignition config on standard output and warnings on standard error. Invalid
+    /// input exits 2 with every problem and its line. Versions: flatcar 1.0.0 (Ignition 3.3.0)
+    /// and 1.1.0 (Ignition 3.4.0). See docs/butane.md.
+    Butane(ButaneArgs),
     /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
     Fetch(FetchArgs),
+    /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Where the tree is served from (the `site.root` the configs name): a local path or
+    /// `[user@]host:/path` (over ssh). It becomes a symlink to `DEST.releases/<release>`.
+    pub dest: String,
+
+    /// The built tree to deploy.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+
+    /// How many releases to keep on the server (the current one always stays).
+    #[arg(long, default_value_t = 5)]
+    pub keep: usize,
+
+    /// Switch back to the release before the current one (nothing is copied).
+    #[arg(long)]
+    pub rollback: bool,
+
+    /// Run this command where DEST is when the DHCP reservations changed, e.g.
+    /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
+    #[arg(long, value_name = "CMD")]
+    pub reload: Option<String>,
 }
 
 /// Where OS images come from.
@@ -125,10 +202,20 @@ pub struct SiteArgs {
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
 
-    /// Do not copy bootloader binaries (pxelinux.0, grubx64.efi, ipxe.efi, ...) into tftp/
+    /// Do not copy bootloader binaries (undionly.kpxe, snponly.efi, pxelinux.0, grubx64.efi, ...) into tftp/
     /// (for machines without the Debian packages; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,
+
+    /// Fail on warnings too (things the machine still applies but should not be written so,
+    /// e.g. deprecated services), for CI.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// Leave the OS images out of the plan (the kernel/initrd links then dangle). Give it to
+    /// `diff` and `check` too when the tree was built with it.
+    #[arg(long)]
+    pub no_images: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,10 +226,6 @@ pub struct BuildArgs {
     /// Output directory: empty or a pxebake tree. It ends up holding exactly the planned tree.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
-
-    /// Render everything but the OS images (the kernel/initrd links then dangle).
-    #[arg(long)]
-    pub no_images: bool,
 
     #[command(flatten)]
     pub images: ImageSource,
@@ -162,17 +245,42 @@ pub struct DiffArgs {
     pub exit_code: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct ButaneArgs {
+    /// The Butane YAML file (`-` for standard input). It is not a Tera template here.
+    pub file: PathBuf,
+
+    /// Directory that `local`, `contents_local`, `ssh_authorized_keys_local` and `trees` are
+    /// relative to; nothing outside it is read. Builds use the inventory's `files/`.
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
+
+    /// Treat warnings (e.g. a mode written without its leading 0) as errors.
+    #[arg(short = 's', long)]
+    pub strict: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ValidateKind {
     /// coreos-cloudinit cloud-config files (first line `#cloud-config`).
     CloudConfig {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail on warnings too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
-    /// Ignition JSON configs (spec 3.x or 2.x).
+    /// Ignition JSON configs, checked against the spec each declares in `ignition.version`.
+    ///
+    /// Specs known: 3.0.0, 3.1.0, 3.2.0, 3.3.0, 3.4.0, 3.5.0, 3.6.0 and 2.0.0, 2.1.0, 2.2.0,
+    /// 2.3.0, 2.4.0 (2.x: Flatcar translates them to 3.x at boot). Experimental specs
+    /// (e.g. 3.7.0-experimental) are refused. See docs/ignition.md for the rules.
     Ignition {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Fail on warnings too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
 }
 

@@ -4,12 +4,46 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// How bad a problem is. A warning is something the consumer still applies (a deprecated
+/// service, a spelling it tolerates): printed, exit 0, unless warnings are denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
 /// One problem, located in a file (and line, where one is known).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Diagnostic {
     pub file: String,
     pub line: Option<usize>,
     pub message: String,
+    pub severity: Severity,
+}
+
+impl Diagnostic {
+    pub fn error(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { file: file.into(), line, message: message.into(), severity: Severity::Error }
+    }
+
+    pub fn warning(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { file: file.into(), line, message: message.into(), severity: Severity::Warning }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -21,16 +55,17 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The error returned when input is invalid: every problem found. Exit code 2.
+/// The error returned when input is invalid: every problem found (errors, and the warnings
+/// found with them). Exit code 2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invalid(pub Vec<Diagnostic>);
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.0 {
-            writeln!(f, "error: {d}")?;
+            writeln!(f, "{}: {d}", d.severity)?;
         }
-        let n = self.0.len();
+        let n = self.0.iter().filter(|d| d.is_error()).count();
         write!(f, "{n} problem{} found; nothing was written", if n == 1 { "" } else { "s" })
     }
 }
@@ -39,7 +74,7 @@ impl std::error::Error for Invalid {}
 
 /// A mistake on the command line (a selector, a value): invalid input like a mistake in the YAML.
 pub fn usage(message: impl Into<String>) -> Invalid {
-    Invalid(vec![Diagnostic { file: "command line".into(), line: None, message: message.into() }])
+    Invalid(vec![Diagnostic::error("command line", None, message)])
 }
 
 /// Collects diagnostics for one pass.
@@ -48,7 +83,15 @@ pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
     pub fn error(&mut self, file: &str, line: Option<usize>, message: impl Into<String>) {
-        self.0.push(Diagnostic { file: file.to_string(), line, message: message.into() });
+        self.0.push(Diagnostic::error(file, line, message));
+    }
+
+    pub fn warning(&mut self, file: &str, line: Option<usize>, message: impl Into<String>) {
+        self.0.push(Diagnostic::warning(file, line, message));
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
     }
 
     pub fn extend(&mut self, other: Vec<Diagnostic>) {
@@ -59,14 +102,21 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
-    /// Ok when nothing was reported; else every problem, sorted by file and line.
-    pub fn finish(mut self) -> Result<(), Invalid> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
+    /// Ok when no error was reported; else every problem, sorted by file and line.
+    pub fn finish(self) -> Result<(), Invalid> {
+        self.finish_with_warnings(false).map(drop)
+    }
+
+    /// Like `finish`, but hands back the warnings of a success to print them; with `deny`,
+    /// warnings fail like errors.
+    pub fn finish_with_warnings(mut self, deny: bool) -> Result<Vec<Diagnostic>, Invalid> {
         self.0.sort();
         self.0.dedup();
-        Err(Invalid(self.0))
+        if self.0.iter().any(|d| d.is_error() || deny) {
+            Err(Invalid(self.0))
+        } else {
+            Ok(self.0)
+        }
     }
 }
 

@@ -4,9 +4,13 @@
 //! check (lint the plan) -> tree::write (atomic, incremental). Nothing below `main` exits.
 
 pub mod bake;
+pub mod butane;
 pub mod check;
 pub mod cli;
+pub mod deploy;
 pub mod diag;
+pub mod discover;
+pub mod events;
 pub mod hostfile;
 pub mod images;
 pub mod input;
@@ -14,7 +18,9 @@ pub mod inventory;
 pub mod list;
 pub mod loader;
 pub mod names;
+pub mod networkd;
 pub mod render;
+pub mod report;
 pub mod selector;
 pub mod serve;
 pub mod state;

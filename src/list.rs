@@ -9,6 +9,9 @@ use crate::selector::Selector;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum What {
     Host,
+    /// Every host's interfaces (`stack list host interface`).
+    #[value(name = "interface")]
+    Interface,
     Network,
     Bootaction,
     Appliance,
@@ -38,6 +41,30 @@ pub fn rows(inv: &Inventory, what: What, selector: Option<&str>) -> anyhow::Resu
                 })
                 .collect();
             (vec!["HOST", "RACK", "RANK", "CPUS", "APPLIANCE", "RUNACTION", "INSTALLACTION", "BOOT"], rows)
+        }
+        What::Interface => {
+            let hosts: Vec<&crate::inventory::Host> = match selector {
+                Some(s) => {
+                    let sel = Selector::parse(s).map_err(usage)?;
+                    sel.select(&inv.hosts, inv.appliances.keys().map(String::as_str)).map_err(usage)?
+                }
+                None => inv.hosts.iter().collect(),
+            };
+            let rows = hosts
+                .into_iter()
+                .flat_map(|h| {
+                    h.interfaces.iter().map(move |i| {
+                        json!({
+                            "host": h.name, "interface": i.name, "default": i.default, "network": i.network,
+                            "mac": i.mac.map(|m| m.to_string()), "ip": i.ip.map(|a| a.to_string()),
+                            // Stacki's NAME: the interface's DNS name; the default interface's is the host's.
+                            "name": i.hostname.clone().or_else(|| i.default.then(|| h.name.clone())),
+                            "type": i.kind.as_str(), "channel": i.channel, "options": i.options, "vlan": i.vlan,
+                        })
+                    })
+                })
+                .collect();
+            (vec!["HOST", "INTERFACE", "DEFAULT", "NETWORK", "MAC", "IP", "NAME", "CHANNEL", "OPTIONS", "VLAN"], rows)
         }
         What::Network => {
             let rows = inv

@@ -47,8 +47,9 @@ impl Loader {
 /// GRUB commands whose arguments are values (paths, kernel command line).
 const GRUB_VALUE_COMMANDS: &[&str] =
     &["linux", "linux16", "linuxefi", "initrd", "initrd16", "initrdefi", "chainloader", "devicetree"];
-/// iPXE commands whose arguments are values (URLs, kernel command line).
-const IPXE_VALUE_COMMANDS: &[&str] = &["kernel", "initrd", "imgargs", "module", "imgfetch", "imgexec", "imgload"];
+/// iPXE commands whose arguments are values (the image URLs and the kernel command line). Other
+/// lines (`chain ... || ...`, `imgfetch` of a URL with `${mac}`) are the template author's script.
+const IPXE_VALUE_COMMANDS: &[&str] = &["kernel", "initrd", "imgargs"];
 
 /// Characters GRUB's lexer does not take literally inside a word.
 const GRUB_SPECIAL: &[char] = &['{', '}', '|', '&', '$', ';', '<', '>', '"', '\'', '\\'];
@@ -278,6 +279,7 @@ mod tests {
         }
         // The fallback chain of the entry script is the template's own syntax, not a value line.
         assert_eq!(check(Loader::Ipxe, include_str!("../templates/ipxe-boot.ipxe")), vec![]);
+        assert_eq!(check(Loader::Ipxe, "#!ipxe\nimgfetch http://x/e?mac=${mac} || echo no\n"), vec![]);
     }
 
     #[test]

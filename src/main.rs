@@ -9,25 +9,33 @@ use pxebake::diag::Invalid;
 use pxebake::names::terminal_safe;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
     let ui = Ui { quiet: cli.quiet, output: cli.output };
     // Ctrl-C asks long work to stop cleanly; out/ is then left as it was.
     let _ = ctrlc::set_handler(|| bake::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),
-        Command::List { what, selector, inventory } => {
-            bake::list(*what, selector.as_deref(), inventory, &ui).map(|()| ExitCode::SUCCESS)
+        Command::List { what, selector, interface_selector, inventory } => {
+            bake::list(*what, selector.as_deref(), interface_selector.as_deref(), inventory, &ui)
+                .map(|()| ExitCode::SUCCESS)
         }
-        Command::Set { field, selector, value, inventory } => {
-            bake::set(*field, selector, value, inventory, &ui).map(|()| ExitCode::SUCCESS)
+        Command::Set { field, selector, value, installed_from, inventory } => {
+            bake::set(*field, selector, value.as_deref(), installed_from, inventory, &ui).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Events { logs, inventory } => bake::events(logs, inventory, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Discover { logs, appliance, network, rack, inventory } => {
+            let at = pxebake::discover::Placement { appliance, network, rack: *rack };
+            bake::discover(logs, &at, inventory, &ui).map(|()| ExitCode::SUCCESS)
         }
         Command::Import { kind } => bake::import(kind, &ui).map(|()| ExitCode::SUCCESS),
-        Command::Validate { kind } => bake::validate(kind).map(|()| {
-            ui.say("ok");
-            ExitCode::SUCCESS
-        }),
-        Command::Fetch(a) => pxebake::images::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Validate { kind } => bake::validate(kind, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Butane(a) => bake::butane(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Fetch(a) => bake::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Deploy(a) => bake::deploy(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
@@ -38,24 +46,55 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the error chain once; invalid input exits 2, every other failure 1.
+/// Bad usage exits 2; with `--output json` anywhere in the arguments, as a JSON error too.
+fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !wants_json() {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+    println!("{}", serde_json::json!({ "ok": false, "error": first, "exit": 2 }));
+    eprint!("{text}");
+    ExitCode::from(2)
+}
+
+fn wants_json() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--output=json") || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+}
+
+/// Prints the error chain once; invalid input exits 2, every other failure 1. With `--output
+/// json`, standard output gets one JSON object saying so (`ok: false`).
 fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
+    let json = ui.output == pxebake::cli::Output::Json;
     if let Some(invalid) = e.downcast_ref::<Invalid>() {
-        if ui.output == pxebake::cli::Output::Json {
-            println!("{}", serde_json::json!({ "ok": false, "problems": invalid.0 }));
+        if json {
+            let n = invalid.0.len();
+            let error = format!("{n} problem{} found", if n == 1 { "" } else { "s" });
+            println!("{}", serde_json::json!({ "ok": false, "error": error, "exit": 2, "problems": invalid.0 }));
         }
         // A systematic mistake can hit every host: show enough to act on, count the rest.
         const SHOWN: usize = 100;
         for d in invalid.0.iter().take(SHOWN) {
-            eprintln!("{} {}", paint("error:", "31"), terminal_safe(&d.to_string(), false));
+            let (label, color) = if d.is_error() { ("error:", "31") } else { ("warning:", "33") };
+            eprintln!("{} {}", paint(label, color), terminal_safe(&d.to_string(), false));
         }
         if invalid.0.len() > SHOWN {
             eprintln!("... and {} more (all of them with --output json)", invalid.0.len() - SHOWN);
         }
-        let n = invalid.0.len();
+        let n = invalid.0.iter().filter(|d| d.is_error()).count();
+        let warned = invalid.0.len() - n;
+        if n == 0 {
+            eprintln!("{warned} warning{} denied (--deny-warnings)", if warned == 1 { "" } else { "s" });
+            return ExitCode::from(2);
+        }
         let note = if writes { "; nothing was written" } else { "" };
         eprintln!("{n} problem{} found{note}", if n == 1 { "" } else { "s" });
         return ExitCode::from(2);
+    }
+    if json {
+        println!("{}", serde_json::json!({ "ok": false, "error": format!("{e:#}"), "exit": 1 }));
     }
     eprint!("{} {}", paint("error:", "31"), terminal_safe(&e.to_string(), true));
     for cause in e.chain().skip(1) {

@@ -1,7 +1,7 @@
 //! Host selectors, the same in the CLI and in the inventory's `files` rules.
 //!
 //! A selector is a comma-separated union of: a host name (`backend-0-0`), an appliance name
-//! (`backend`), a rack (`rack:0`), or a shell pattern over host names (`backend-0-[1-3]`,
+//! (`backend`), a rack (`rack:0`), a group (`group:gpu`, from the host's `groups`), or a shell pattern over host names (`backend-0-[1-3]`,
 //! `backend-*`). A part that names nothing is an error, so a typo never selects zero hosts.
 
 use std::collections::BTreeSet;
@@ -20,6 +20,7 @@ enum Part {
     /// A host or appliance name.
     Name(String),
     Rack(u32),
+    Group(String),
     Pattern(glob::Pattern),
 }
 
@@ -34,6 +35,9 @@ impl Selector {
                 Part::Rack(
                     rack.parse().map_err(|_| format!("selector `{raw}`: rack must be a number, as in `rack:0`"))?,
                 )
+            } else if let Some(group) = raw.strip_prefix("group:") {
+                crate::names::check_identifier(group).map_err(|e| format!("selector `{raw}`: group {e}"))?;
+                Part::Group(group.to_string())
             } else if raw.contains(['*', '?', '[']) {
                 Part::Pattern(
                     glob::Pattern::new(raw).map_err(|e| format!("selector `{raw}` is not a valid pattern: {e}"))?,
@@ -51,6 +55,7 @@ impl Selector {
         self.parts.iter().any(|p| match p {
             Part::Name(n) => host.name == *n || host.appliance == *n,
             Part::Rack(r) => host.rack == Some(*r),
+            Part::Group(g) => host.groups.contains(g),
             Part::Pattern(p) => p.matches(&host.name),
         })
     }
@@ -62,6 +67,7 @@ impl Selector {
             let hit = |h: &Host| match part {
                 Part::Name(n) => h.name == *n || h.appliance == *n,
                 Part::Rack(r) => h.rack == Some(*r),
+                Part::Group(g) => h.groups.contains(g),
                 Part::Pattern(p) => p.matches(&h.name),
             };
             if hosts.iter().any(hit) {
@@ -76,6 +82,7 @@ impl Selector {
                     did_you_mean(n, hosts.iter().map(|h| h.name.as_str()).chain(appliances.iter().copied()))
                 ),
                 Part::Rack(r) => format!("selector `rack:{r}`: no host is in rack {r}"),
+                Part::Group(g) => format!("selector `group:{g}`: no host is in group `{g}` (a host's `groups`)"),
                 Part::Pattern(p) => format!("selector `{}` matches no host", p.as_str()),
             });
         }

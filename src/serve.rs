@@ -11,62 +11,166 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diag::Diagnostics;
-use crate::inventory::Inventory;
+use crate::inventory::{Arch, Inventory, Loader, Origin};
 use crate::names;
 use crate::tree::Entry;
 
-/// Bootloaders copied into `tftp/` by default: name in the TFTP root, Debian path, package.
+/// Bootloaders pxebake knows: name in the TFTP root, Debian path, package. Each is copied into
+/// `tftp/` when a loader choice in use hands it out (see [`loader_files`]).
 pub const DEFAULT_BOOTLOADERS: &[(&str, &str, &str)] = &[
-    // BIOS PXE ROMs get pxelinux.0, which loads ldlinux.c32 next to it.
+    // PXELINUX (BIOS), which loads ldlinux.c32 next to it.
     ("pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux"),
     ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"),
-    // x86-64 UEFI PXE gets GRUB (Debian's signed netboot build; shim loads it as grubx64.efi).
+    // x86-64 UEFI: Debian's signed netboot GRUB (shim loads it as grubx64.efi) and shim.
     ("grubx64.efi", "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed"),
     ("shimx64.efi", "/usr/lib/shim/shimx64.efi.signed", "shim-signed"),
-    // iPXE, for sites that chainload it from plain PXE (BIOS and UEFI).
+    // iPXE: undionly.kpxe runs on the BIOS PXE stack, snponly.efi on the UEFI network driver.
     ("undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe", "ipxe"),
-    ("ipxe.efi", "/usr/lib/ipxe/ipxe.efi", "ipxe"),
     ("snponly.efi", "/usr/lib/ipxe/snponly.efi", "ipxe"),
+    // iPXE with its own drivers, for a `site.bootloaders` entry and a template that names it.
+    ("ipxe.efi", "/usr/lib/ipxe/ipxe.efi", "ipxe"),
+    // arm64 UEFI: the same pair, built for arm64 (on other machines: see `ARM64_HINT`).
+    ("grubaa64.efi", "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", "grub-efi-arm64-signed"),
+    ("shimaa64.efi", "/usr/lib/shim/shimaa64.efi.signed", "shim-signed"),
 ];
 
-/// The tree entries that place the site's bootloaders under `tftp/`. Every missing or unusable
-/// source is reported, with the line of its `site.bootloaders` entry (or of `site:` for a default).
-pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)> {
-    let site = &inv.site;
-    let mut wanted: BTreeMap<&str, (PathBuf, usize, Option<&str>)> = DEFAULT_BOOTLOADERS
-        .iter()
-        .map(|(name, path, package)| (*name, (PathBuf::from(path), site.origin.line, Some(*package))))
-        .collect();
-    for (name, source) in &site.bootloaders {
-        let package = DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| n == name).map(|(_, _, p)| *p);
-        match source {
-            None => {
-                wanted.remove(name.as_str());
-            }
-            Some(s) => {
-                wanted.insert(name, (inv.dir.join(&s.path), s.origin.line, package));
+/// Debian's arm64 packages install only on arm64; elsewhere they can still be unpacked.
+const ARM64_HINT: &str =
+    "elsewhere `dpkg --add-architecture arm64 && apt-get update && apt-get download PKG:arm64` and `dpkg-deb -x` it";
+
+/// The files a loader choice hands out from the TFTP root: for BIOS and x86-64 UEFI (amd64), for
+/// arm64 UEFI (arm64; no iPXE, see [`Loader::supports`]).
+pub fn loader_files(l: Loader, arch: Arch) -> &'static [&'static str] {
+    match (arch, l) {
+        (Arch::Amd64, Loader::Ipxe) => &["undionly.kpxe", "snponly.efi"],
+        (Arch::Amd64, Loader::Tftp) => &["pxelinux.0", "ldlinux.c32", "grubx64.efi"],
+        (Arch::Amd64, Loader::Secureboot) => &["undionly.kpxe", "shimx64.efi", "grubx64.efi"],
+        (Arch::Arm64, Loader::Ipxe) => &[],
+        (Arch::Arm64, Loader::Tftp) => &["grubaa64.efi"],
+        (Arch::Arm64, Loader::Secureboot) => &["shimaa64.efi", "grubaa64.efi"],
+    }
+}
+
+/// Loaders UEFI HTTP Boot fetches by URL: also served from `http/loaders/`.
+pub const HTTP_BOOT_FILES: &[(Loader, &str)] = &[(Loader::Ipxe, "snponly.efi")];
+
+/// Who chose a loader: "network `x`" or "host `y`", for which architecture, and where.
+struct Chooser {
+    what: String,
+    loader: Loader,
+    arch: Arch,
+    origin: Origin,
+}
+
+/// Every loader choice in force: each PXE network's (for amd64, and for arm64 when an arm64 host
+/// uses it), and each host override on a PXE network.
+fn choosers(inv: &Inventory) -> Vec<Chooser> {
+    let mut hosts: Vec<Chooser> = Vec::new();
+    let mut arm64_nets = std::collections::BTreeSet::new();
+    for h in &inv.hosts {
+        for (i, _, _) in h.pxe_interfaces(&inv.networks) {
+            match (h.loader, &h.loader_origin) {
+                (Some(loader), Some(origin)) => {
+                    let what = format!("host `{}`", h.name);
+                    hosts.push(Chooser { what, loader, arch: h.arch, origin: origin.clone() });
+                    break;
+                }
+                _ if h.arch == Arch::Arm64 => {
+                    if let Some(n) = i.network.as_deref() {
+                        arm64_nets.insert(n);
+                    }
+                }
+                _ => {}
             }
         }
     }
+    let nets = inv.networks.values().filter(|n| n.pxe).flat_map(|n| {
+        let arm64 = arm64_nets.contains(n.name.as_str()).then_some(Arch::Arm64);
+        std::iter::once(Arch::Amd64).chain(arm64).map(move |arch| Chooser {
+            what: format!("network `{}`", n.name),
+            loader: n.loader,
+            arch,
+            origin: n.loader_origin.clone(),
+        })
+    });
+    nets.chain(hosts).collect()
+}
+
+/// The tree entries that place the bootloaders the site's loader choices hand out under `tftp/`
+/// (and `http/loaders/` for UEFI HTTP Boot), plus every `site.bootloaders` entry. Every missing,
+/// dropped or unusable file is reported at the line that needs it.
+pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)> {
+    let site = &inv.site;
+    // File -> the first choice that needs it (networks come first, in name order).
+    let mut needed: BTreeMap<&str, &Chooser> = BTreeMap::new();
+    let choosers = choosers(inv);
+    for c in &choosers {
+        for f in loader_files(c.loader, c.arch) {
+            needed.entry(f).or_insert(c);
+        }
+    }
+    let package = |name: &str| DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| *n == name).map(|(_, _, p)| *p);
+    // File -> (source, where to report a problem, package hint).
+    let mut wanted: BTreeMap<&str, (PathBuf, Origin, Option<&str>, String)> = BTreeMap::new();
+    for (name, source) in &site.bootloaders {
+        match source {
+            Some(s) => {
+                wanted.insert(name, (inv.dir.join(&s.path), s.origin.clone(), package(name), String::new()));
+            }
+            None => {
+                if let Some(c) = needed.get(name.as_str()) {
+                    d.error(
+                        &c.origin.file,
+                        Some(c.origin.line),
+                        format!(
+                            "{}: loader `{}` hands out `{name}`, but `site.bootloaders` drops it with `null`; remove that `null`, or choose another `loader` ({})",
+                            c.what,
+                            c.loader.name(),
+                            loader_choices()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for (name, c) in &needed {
+        if wanted.contains_key(name) || site.bootloaders.contains_key(*name) {
+            continue;
+        }
+        if let Some((_, path, pkg)) = DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| n == name) {
+            let why = format!(" (for loader `{}` of {})", c.loader.name(), c.what);
+            wanted.insert(name, (PathBuf::from(path), c.origin.clone(), Some(pkg), why));
+        }
+    }
     let mut out = Vec::new();
-    for (name, (path, line, package)) in wanted {
+    for (name, (path, origin, package, why)) in wanted {
         match std::fs::canonicalize(&path) {
-            Ok(real) if real.is_file() => out.push((format!("tftp/{name}"), Entry::Copy(real))),
+            Ok(real) if real.is_file() => {
+                for (loader, file) in HTTP_BOOT_FILES {
+                    if *file == name && choosers.iter().any(|c| c.loader == *loader) {
+                        out.push((format!("http/loaders/{name}"), Entry::Copy(real.clone())));
+                    }
+                }
+                out.push((format!("tftp/{name}"), Entry::Copy(real)));
+            }
             Ok(_) => d.error(
-                &site.origin.file,
-                Some(line),
-                format!("bootloader `{name}`: `{}` is not a regular file", path.display()),
+                &origin.file,
+                Some(origin.line),
+                format!("bootloader `{name}`{why}: `{}` is not a regular file", path.display()),
             ),
             Err(e) => {
                 let hint = match package {
+                    Some(p) if name.ends_with("aa64.efi") => {
+                        format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
+                    }
                     Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
                     None => String::new(),
                 };
                 d.error(
-                    &site.origin.file,
-                    Some(line),
+                    &origin.file,
+                    Some(origin.line),
                     format!(
-                        "bootloader `{name}`: cannot read `{}` ({e}); {hint}set `site.bootloaders` to the file's path, or build with --no-bootloaders",
+                        "bootloader `{name}`{why}: cannot read `{}` ({e}); {hint}set `site.bootloaders` to the file's path, or build with --no-bootloaders",
                         path.display()
                     ),
                 );
@@ -74,6 +178,10 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
         }
     }
     out
+}
+
+fn loader_choices() -> String {
+    Loader::ALL.iter().map(|l| format!("`{}`", l.name())).collect::<Vec<_>>().join(", ")
 }
 
 /// `site.http` taken apart, for the nginx `server` block (`listen`, `location`) and URLs.

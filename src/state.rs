@@ -79,7 +79,7 @@ pub fn render(state: &BTreeMap<String, BootState>) -> String {
 }
 
 /// Writes `text` to `path` atomically (temp file + rename), returning the previous contents.
-fn replace(path: &Path, text: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn replace(path: &Path, text: &str) -> anyhow::Result<Option<String>> {
     let old = std::fs::read_to_string(path).ok();
     let tmp: PathBuf = path.with_extension("yaml.pxebake-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write `{}`", tmp.display()))?;

@@ -45,7 +45,11 @@ fn a_kernel_arg_url_that_nothing_serves_fails_the_build() {
     let site = fs::read_to_string(dir.path().join("inventory/site.yaml")).unwrap();
     fs::write(
         dir.path().join("inventory/site.yaml"),
-        site.replace("/coreos/{{ host.name }}.yaml", "/coreos/{{ host.name }}.yml"),
+        site.replacen(
+            "args: \"console=tty0 console=ttyS0,115200n8\"",
+            "args: \"cloud-config-url={{ site.http }}/coreos/{{ host.name }}.yml console=tty0\"",
+            1,
+        ),
     )
     .unwrap();
     let o = build(dir.path());
@@ -117,7 +121,7 @@ fn diff_shows_added_removed_changed_and_retargeted() {
         dir.path().join("templates/cloud-config.yaml"),
         fs::read_to_string(dir.path().join("templates/cloud-config.yaml"))
             .unwrap()
-            .replace("command: start\n    - name: fleet", "command: restart\n    - name: fleet"),
+            .replace("RestartSec=10", "RestartSec=20"),
     )
     .unwrap();
     let o = run(dir.path(), &["diff", "--no-bootloaders"]);
@@ -129,7 +133,7 @@ fn diff_shows_added_removed_changed_and_retargeted() {
         "removed: http/coreos/backend-0-4.yaml\n",
         "removed: tftp/pxelinux.cfg/01-52-54-00-00-00-04\n",
         "changed: http/coreos/backend-0-0.yaml\n",
-        "-      command: start\n+      command: restart\n",
+        "-        RestartSec=10\n+        RestartSec=20\n",
         "changed: tftp/vmlinuz.coreos -> ../images/flatcar-stable/9999.0.0/flatcar_production_pxe.vmlinuz (was -> ../images/flatcar-stable/4757.2.1/flatcar_production_pxe.vmlinuz)\n",
     ] {
         assert!(text.contains(expected), "expected {expected:?} in\n{text}");

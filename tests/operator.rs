@@ -122,25 +122,41 @@ fn disk_install_renders_a_bootstrap_that_passes_the_tree_lint() {
     assert!(stderr(&o).contains("--no-images: 2 kernel/initrd links"), "{}", stderr(&o));
     let out = dir.path().join("out");
     let pxe = fs::read_to_string(out.join("tftp/pxelinux.cfg/0A02FFFD")).unwrap();
-    assert!(pxe.contains("APPEND cloud-config-url=http://10.2.1.1/install/install/backend-0-1.yaml "), "{pxe}");
-    let installer = fs::read_to_string(out.join("http/install/backend-0-1.yaml")).unwrap();
+    assert!(
+        pxe.contains(
+            "APPEND ignition.config.url=http://10.2.1.1/install/install/backend-0-1.ign flatcar.first_boot=1 "
+        ),
+        "{pxe}"
+    );
+    let installer = fs::read_to_string(out.join("http/install/backend-0-1.ign")).unwrap();
     assert!(installer.contains("http://10.2.1.1/install/install/backend-0-1.sh"), "{installer}");
     let script = fs::read_to_string(out.join("http/install/backend-0-1.sh")).unwrap();
     assert!(!script.contains("sudo"), "non-interactive: {script}");
+    // The installed system gets the host's own Ignition config; UEFI machines get a boot entry.
+    assert!(script.contains("IGNITION_URL='http://10.2.1.1/install/ignition/backend-0-1.ign'"), "{script}");
     assert!(
-        script.contains("flatcar-install -d \"${DISK}\" -b \"${MIRROR}\" -V \"${VERSION}\" -c /tmp/cloud-config.yaml")
+        script.contains(
+            "flatcar-install -d \"${DISK}\" -b \"${MIRROR}\" -V \"${VERSION}\" -i /tmp/ignition.ign \"${uefi[@]}\""
+        ),
+        "{script}"
     );
+    assert!(script.contains("if [ -d /sys/firmware/efi ]; then uefi=(-u); fi"), "{script}");
     assert!(
         script.contains("MIRROR='http://10.2.1.1/install/images/flatcar-stable'"),
         "installs from the site's mirror"
     );
     assert!(script.contains("systemctl 'poweroff'"), "ends without an install loop by default");
     // The lint really looks at the bootstrap: break its URL and the build fails.
-    let t = dir.path().join("templates/flatcar-install.yaml");
+    let t = dir.path().join("templates/flatcar-install.bu");
     fs::write(&t, fs::read_to_string(&t).unwrap().replace("{{ host.name }}.sh", "{{ host.name }}.bash")).unwrap();
     let o = build(dir.path());
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("http/install/backend-0-1.yaml:15: URL `http://10.2.1.1/install/install/backend-0-1.bash` is served by no file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("URL `http://10.2.1.1/install/install/backend-0-1.bash` is served by no file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("error: http/install/backend-0-1.ign:"), "{}", stderr(&o));
 }
 
 const HOSTFILE: &str = "NAME,APPLIANCE,RACK,RANK,IP,MAC,INTERFACE,NETWORK\n\
@@ -176,10 +192,12 @@ fn a_good_hostfile_becomes_inventory_that_builds() {
     assert!(o.status.success(), "{}", stderr(&o));
     let yaml = fs::read_to_string(dir.path().join("inventory/rack1.yaml")).unwrap();
     assert!(yaml.contains("  - name: backend-1-0\n    appliance: backend\n    rack: 1\n    rank: 0\n    interfaces:\n      - { network: private, name: eth0, mac: \"52:54:00:00:01:00\", ip: 10.2.254.254 }\n      - { network: public, name: eth1, ip: 192.168.2.10 }\n"), "{yaml}");
+    // Importing again updates the hosts of that file, like Stacki: here nothing changes.
+    let o = run(dir.path(), &["import", "hostfile", "hosts.csv", "--out", "inventory/rack1.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("0 changes, 1 host unchanged; `inventory/rack1.yaml` is up to date"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(dir.path().join("inventory/rack1.yaml")).unwrap(), yaml);
     let o = build(dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.path().join("out/http/coreos/backend-1-0.yaml").exists());
-    // Importing again would clobber: refused.
-    let o = run(dir.path(), &["import", "hostfile", "hosts.csv", "--out", "inventory/rack1.yaml"]);
-    assert_ne!(o.status.code(), Some(0));
 }

@@ -3,13 +3,13 @@
 //! coreos-cloudinit ignores what it does not understand: a misspelt header makes it treat the
 //! file as a script or skip it, an unknown key is dropped. So every deviation is an error here.
 
-use super::schema::{absolute_path, check, f, req, ssh_public_key, unit_name, Field, Problem, Ty};
+use super::schema::{absolute_path, check, cloud_config_unit_name, f, req, ssh_public_key, Field, Problem, Ty};
 use crate::yaml::Node;
 
 const DROP_IN: Ty = Ty::Obj(&[req("name", Ty::Str), f("content", Ty::Str)]);
 
 const UNIT: Ty = Ty::Obj(&[
-    req("name", Ty::StrWith(unit_name)),
+    req("name", Ty::StrWith(cloud_config_unit_name)),
     f("command", Ty::StrWith(unit_command)),
     f("enable", Ty::Bool),
     f("runtime", Ty::Bool),
@@ -71,17 +71,17 @@ const TOP: &[Field] = &[
 pub fn validate(text: &str) -> Vec<Problem> {
     let first = text.lines().next().unwrap_or("");
     if first.trim_end() != "#cloud-config" {
-        return vec![Problem {
-            line: 1,
-            message: format!(
+        return vec![Problem::error(
+            1,
+            format!(
                 "the first line must be exactly `#cloud-config`, not `{}`; coreos-cloudinit would not read this file as a cloud-config",
                 crate::names::printable(first)
             ),
-        }];
+        )];
     }
     let node = match Node::parse(text) {
         Ok(n) => n,
-        Err(e) => return vec![Problem { line: e.line.unwrap_or(1), message: e.message }],
+        Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
     };
     let mut out = Vec::new();
     if !matches!(node.kind, crate::yaml::Kind::Null) {

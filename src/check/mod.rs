@@ -9,6 +9,7 @@
 
 pub mod cloud_config;
 pub mod ignition;
+pub mod ignition_release;
 pub mod schema;
 
 use std::collections::HashSet;
@@ -23,22 +24,36 @@ use crate::tree::{Entry, Tree};
 pub const MAX_CMDLINE: usize = 2047;
 
 /// Which checks to relax: without images, links into `images/` are expected to dangle.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct Options {
     pub images_placed: bool,
+    /// Warnings (what the consumer still applies) fail like errors.
+    pub deny_warnings: bool,
 }
 
 impl Options {
     /// What else the lint result depends on, besides the tree (for `tree::manifest`); the version
     /// because another pxebake may check more.
     pub fn context(&self, inv: &Inventory) -> String {
-        format!("lint {}|loaders 1|{}|{}", env!("CARGO_PKG_VERSION"), inv.site.http, self.images_placed)
+        format!(
+            "lint {}|loaders 1|{}|{}|{}",
+            env!("CARGO_PKG_VERSION"),
+            inv.site.http,
+            self.images_placed,
+            self.deny_warnings
+        )
     }
 }
 
-/// Runs every lint; all problems are reported together. Files in `skip` are known to have
-/// passed in a tree of the same shape (see `tree::manifest`) and are not read again.
-pub fn lint(inv: &Inventory, tree: &Tree, opts: Options, skip: Option<&HashSet<&str>>) -> Result<(), Invalid> {
+/// Runs every lint; all problems are reported together, and the warnings of a passing tree are
+/// handed back. Files in `skip` are known to have passed in a tree of the same shape (see
+/// `tree::manifest`) and are not read again.
+pub fn lint(
+    inv: &Inventory,
+    tree: &Tree,
+    opts: Options,
+    skip: Option<&HashSet<&str>>,
+) -> Result<Vec<Diagnostic>, Invalid> {
     let mut d = Diagnostics::default();
     let configs: Vec<Diagnostic> = tree
         .entries
@@ -76,7 +91,7 @@ pub fn lint(inv: &Inventory, tree: &Tree, opts: Options, skip: Option<&HashSet<&
             }
         }
     }
-    d.finish()
+    d.finish_with_warnings(opts.deny_warnings)
 }
 
 /// What kind of document a served file is, if one pxebake can check.
@@ -102,7 +117,12 @@ fn lint_document(inv: &Inventory, tree: &Tree, path: &str, text: &str) -> Vec<Di
     let from = from(inv, tree, path);
     problems
         .into_iter()
-        .map(|p| Diagnostic { file: path.to_string(), line: Some(p.line), message: format!("{}{from}", p.message) })
+        .map(|p| Diagnostic {
+            file: path.to_string(),
+            line: Some(p.line),
+            message: format!("{}{from}", p.message),
+            severity: p.severity,
+        })
         .collect()
 }
 
@@ -128,15 +148,11 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
     let mut out = Vec::new();
     if let Some(loader) = crate::loader::Loader::of(path, text) {
         for (line, message) in crate::loader::check(loader, text) {
-            out.push(Diagnostic {
-                file: path.to_string(),
-                line: Some(line),
-                message: format!("{message}{}", from(inv, tree, path)),
-            });
+            out.push(Diagnostic::error(path, Some(line), format!("{message}{}", from(inv, tree, path))));
         }
     }
     let mut err = |line: usize, message: String| {
-        out.push(Diagnostic { file: path.to_string(), line: Some(line), message });
+        out.push(Diagnostic::error(path, Some(line), message));
     };
     let base = format!("{}/", inv.site.http);
     for (i, line) in text.lines().enumerate() {
@@ -145,13 +161,17 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         if trimmed.starts_with('#') && !trimmed.starts_with("#!") {
             continue;
         }
-        for url in trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')')).filter_map(url_in)
-        {
+        // A backslash ends a URL too: in JSON (Ignition) text it starts an escape like `\n`.
+        let words = trimmed.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '\\'));
+        for url in words.filter_map(url_in) {
             if url.contains("${") || url.contains('$') {
                 continue; // resolved by the loader at boot time
             }
             if let Some(rel) = url.strip_prefix(&base) {
                 let rel = rel.split(['?', '#']).next().unwrap_or("");
+                if rel == crate::events::ENDPOINT {
+                    continue; // answered by nginx itself (see templates/nginx.conf)
+                }
                 let target = format!("http/{rel}");
                 if let Err(e) = resolve(tree, &target) {
                     if opts.report(&e) {

@@ -4,7 +4,7 @@
 //! (`Ty`) keeps the validators short and makes every problem carry its line. Unknown keys are
 //! reported with a "did you mean" hint, like Ignition's own strict parser.
 
-use crate::diag::did_you_mean;
+use crate::diag::{did_you_mean, Severity};
 use crate::yaml::{Kind, Node};
 
 /// A scalar check: returns the problem with the value, if any.
@@ -45,14 +45,27 @@ pub const fn req(name: &'static str, ty: Ty) -> Field {
 }
 
 /// A problem at a line, with the dotted path of the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub line: usize,
     pub message: String,
+    pub severity: Severity,
+}
+
+impl Problem {
+    pub fn error(line: usize, message: impl Into<String>) -> Self {
+        Problem { line, message: message.into(), severity: Severity::Error }
+    }
+
+    /// Something the consumer still applies but the user should change.
+    pub fn warning(line: usize, message: impl Into<String>) -> Self {
+        Problem { line, message: message.into(), severity: Severity::Warning }
+    }
 }
 
 /// Checks `node` against `ty`; `path` names the value in messages (e.g. `coreos.units[0].name`).
 pub fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Problem>) {
-    let mut bad = |msg: String| out.push(Problem { line: node.line, message: msg });
+    let mut bad = |msg: String| out.push(Problem::error(node.line, msg));
     let at = if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
     match (ty, &node.kind) {
         (Ty::Any, _) => {}
@@ -90,19 +103,19 @@ pub fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Problem>) {
                 let key = k.as_str().unwrap_or("?");
                 match fields.iter().find(|f| f.name == key) {
                     Some(field) => check(v, &field.ty, &join(path, key), out),
-                    None => out.push(Problem {
-                        line: k.line,
-                        message: format!(
+                    None => out.push(Problem::error(
+                        k.line,
+                        format!(
                             "unknown key `{}`{}",
                             join(path, key),
                             did_you_mean(key, fields.iter().map(|f| f.name))
                         ),
-                    }),
+                    )),
                 }
             }
             for field in fields.iter().filter(|f| f.required) {
                 if !entries.iter().any(|(k, _)| k.as_str() == Some(field.name)) {
-                    out.push(Problem { line: node.line, message: format!("{at} is missing `{}`", field.name) });
+                    out.push(Problem::error(node.line, format!("{at} is missing `{}`", field.name)));
                 }
             }
         }
@@ -204,6 +217,16 @@ pub fn unit_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// cloud-config `coreos.units` also takes networkd units (`*.network`, `*.netdev`, `*.link`):
+/// coreos-cloudinit installs them for systemd-networkd and reloads it.
+pub fn cloud_config_unit_name(s: &str) -> Result<(), String> {
+    let networkd = [".network", ".netdev", ".link"].iter().any(|suf| s.len() > suf.len() && s.ends_with(suf));
+    if networkd && !s.contains('/') && !s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Ok(());
+    }
+    unit_name(s).map_err(|e| format!("{e}; or a networkd unit (.network, .netdev, .link)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +245,9 @@ mod tests {
         assert!(unit_name("etcd2.service").is_ok());
         assert!(unit_name("etcd2").is_err());
         assert!(unit_name(".service").is_err());
+        assert!(cloud_config_unit_name("20-bond0.70.network").is_ok());
+        assert!(cloud_config_unit_name("10-bond0.netdev").is_ok());
+        assert!(cloud_config_unit_name("bond0").is_err());
+        assert!(unit_name("10-bond0.netdev").is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ureq::config::AutoHeaderValue;
@@ -175,6 +175,7 @@ impl Http {
         limit: Option<u64>,
         progress: &dyn Fn(u64, Option<u64>),
         sink: &mut dyn FnMut(Chunk),
+        stop: &AtomicBool,
     ) -> Result<u64, Failure> {
         let write_err = |error| Failure::Write { path: partial.to_path_buf(), error };
         let mut file = OpenOptions::new().create(true).append(true).open(partial).map_err(write_err)?;
@@ -242,7 +243,7 @@ impl Http {
             let before = have;
             let mut reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
             let outcome = loop {
-                if crate::bake::STOP.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) {
                     let _ = file.flush();
                     return Err(Failure::Interrupted { got: have });
                 }

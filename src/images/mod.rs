@@ -19,18 +19,16 @@ mod time;
 mod verify;
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::bake::Ui;
-use crate::cli::{FetchArgs, ImageSource, Output};
-use crate::inventory::{self, Image, Inventory};
+use crate::inventory::{Image, Inventory};
+use crate::report::Report;
 use crate::tree::Entry;
 
 pub use lock::{Entry as LockEntry, Lock};
@@ -40,16 +38,31 @@ use verify::{Keyring, Rejection};
 /// At most this many files download at once.
 const PARALLEL: usize = 4;
 
-/// Makes sure every image file the tree needs is verified in the cache, and returns the tree
-/// entries that place them (`images/<image>/<version>/<file>` and the `http/images` view).
-pub fn place(inv: &Inventory, source: &ImageSource, ui: &Ui) -> anyhow::Result<Vec<(String, Entry)>> {
-    let images: Vec<&Image> = inv.images.values().collect();
-    let done = run(inv, &images, source, false, ui)?;
+/// Where image files come from and how the lock is treated (plain values; the CLI fills them).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Take files from this directory or URL (a `fetch --bundle` copy) instead of upstream.
+    pub mirror: Option<String>,
+    /// Never touch the network: only the cache and a directory mirror.
+    pub offline: bool,
+    /// Accept files whose digest or signer differs from images.lock (still verified).
+    pub update_lock: bool,
+}
+
+/// The tree entries that place every image file: `images/<image>/<version>/<file>` (and its
+/// `.sig`), hard links to where the verified file is kept in the cache, and the `http/images`
+/// view. Planned from the inventory alone, so `diff` and `check` see the same tree as `build`;
+/// `ensure` is what makes the cache hold verified files at those paths.
+pub fn entries(inv: &Inventory) -> anyhow::Result<Vec<(String, Entry)>> {
+    let root = cache::root()?;
     let mut out = Vec::new();
-    for d in &done.files {
-        let dir = format!("images/{}/{}", d.entry.image, d.entry.version);
-        out.push((format!("{dir}/{}", d.entry.file), Entry::Link(d.file.clone())));
-        out.push((format!("{dir}/{}.sig", d.entry.file), Entry::Link(d.sig.clone())));
+    for img in inv.images.values() {
+        let dir = format!("images/{}/{}", img.name, img.version);
+        for file in img.files.values() {
+            let slot = cache::Slot::for_url(&root, &format!("{}{file}", img.url))?;
+            out.push((format!("{dir}/{file}"), Entry::Link(slot.file())));
+            out.push((format!("{dir}/{file}.sig"), Entry::Link(slot.sig())));
+        }
     }
     if !inv.images.is_empty() {
         out.push(("http/images".into(), Entry::Symlink("../images".into())));
@@ -57,41 +70,74 @@ pub fn place(inv: &Inventory, source: &ImageSource, ui: &Ui) -> anyhow::Result<V
     Ok(out)
 }
 
-/// `pxebake fetch`.
-pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
-    let inv = inventory::load(&args.inventory)?;
-    let images: Vec<&Image> = match &args.image {
+/// Image files that verified, and the lock that records them. The lock is not written until
+/// `write_lock`: a build writes it only once the tree is written.
+pub struct Fetched {
+    files: Vec<Done>,
+    lock: Lock,
+    old: Lock,
+    path: PathBuf,
+}
+
+impl Fetched {
+    /// What verified, in lock order.
+    pub fn entries(&self) -> Vec<&LockEntry> {
+        self.files.iter().map(|d| &d.entry).collect()
+    }
+
+    /// Writes `images.lock` if it changed; returns whether it did.
+    pub fn write_lock(&self, report: &dyn Report) -> anyhow::Result<bool> {
+        if self.lock == self.old {
+            return Ok(false);
+        }
+        self.lock.write(&self.path)?;
+        report.say(&format!("updated `{}` ({} files pinned)", self.path.display(), self.lock.files.len()));
+        Ok(true)
+    }
+}
+
+/// Makes sure every image file of the inventory is verified in the cache (fetching what is
+/// missing). Stops early when `stop` is set.
+pub fn ensure(inv: &Inventory, opts: &Options, report: &dyn Report, stop: &AtomicBool) -> anyhow::Result<Fetched> {
+    let images: Vec<&Image> = inv.images.values().collect();
+    run(inv, &images, opts, report, stop)
+}
+
+/// `pxebake fetch`: like `ensure`, for one image (`only`) or all of them.
+pub fn fetch(
+    inv: &Inventory,
+    only: Option<&str>,
+    opts: &Options,
+    report: &dyn Report,
+    stop: &AtomicBool,
+) -> anyhow::Result<Fetched> {
+    let images: Vec<&Image> = match only {
         None => inv.images.values().collect(),
         Some(name) => match inv.images.get(name) {
             Some(i) => vec![i],
             None => bail!(
                 "image `{name}` is not in the inventory `{}`; it has: {}",
-                args.inventory.display(),
+                inv.dir.display(),
                 names(inv.images.keys())
             ),
         },
     };
-    let done = run(&inv, &images, &args.source, args.update_lock, ui)?;
-    if let Some(dir) = &args.bundle {
-        bundle::write(dir, &inv, &done.files)?;
-        ui.say(format!(
-            "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
-            dir.display(),
-            dir.display()
-        ));
-    }
-    if ui.output == Output::Json {
-        let files: Vec<&LockEntry> = done.files.iter().map(|d| &d.entry).collect();
-        println!("{}", serde_json::json!({ "ok": true, "files": files }));
-    }
-    Ok(())
+    run(inv, &images, opts, report, stop)
+}
+
+/// Writes a bundle of `fetched` into `dir`, for an air-gapped site (see `bundle`).
+pub fn bundle(dir: &std::path::Path, inv: &Inventory, fetched: &Fetched) -> anyhow::Result<()> {
+    bundle::write(dir, inv, &fetched.files)
 }
 
 /// For `bench/images.sh` only: pxebake's HTTP download path alone (resume logic, timeouts,
 /// buffers), writing `to` without verifying it, to compare with curl. Nothing is placed.
 #[doc(hidden)]
 pub fn bench_download(url: &str, to: &std::path::Path) -> anyhow::Result<u64> {
-    fetch::Http::new().download(url, to, None, &|_, _| {}, &mut |_| {}).map_err(|f| anyhow::anyhow!("`{url}`: {f}"))
+    let stop = AtomicBool::new(false);
+    fetch::Http::new()
+        .download(url, to, None, &|_, _| {}, &mut |_| {}, &stop)
+        .map_err(|f| anyhow::anyhow!("`{url}`: {f}"))
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
@@ -111,12 +157,14 @@ pub(crate) struct Done {
     pub key: PathBuf,
 }
 
-struct Report {
-    files: Vec<Done>,
-}
-
-/// Fetches and verifies every file of `images`, then updates `images.lock`.
-fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool, ui: &Ui) -> anyhow::Result<Report> {
+/// Fetches and verifies every file of `images`, and works out the new `images.lock`.
+fn run(
+    inv: &Inventory,
+    images: &[&Image],
+    opts: &Options,
+    report: &dyn Report,
+    stop: &AtomicBool,
+) -> anyhow::Result<Fetched> {
     let root = cache::root()?;
     let now = SystemTime::now();
     // Keys first: a bad key file fails before any download.
@@ -127,7 +175,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
         match Keyring::load(&img.key, &img.name, img.insecure_sha1_key_before.as_deref()) {
             Ok(k) => {
                 if let Some(t) = k.insecure_before {
-                    ui.warn(format!(
+                    report.warn(&format!(
                         "INSECURE: image `{}` verifies with `{}` under the OpenPGP policy of {} (`insecure_sha1_key_before`, {}): SHA-1 self-signatures are accepted although SHA-1 collisions can be forged. Use this only for archived images you cannot get signed otherwise.",
                         img.name,
                         img.key.display(),
@@ -136,7 +184,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
                     ));
                 }
                 if let Some(w) = k.expiry_warning(now, &img.name).filter(|_| warned.insert(img.key.clone())) {
-                    ui.warn(w);
+                    report.warn(&w);
                 }
                 keyrings.push(k);
             }
@@ -150,7 +198,7 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
     let old = Lock::from_file(&lock_path)?;
     let mut wants = Vec::new();
     for (img, keys) in images.iter().zip(&keyrings) {
-        let source = source::resolve(inv, img, src)?;
+        let source = source::resolve(inv, img, opts.mirror.as_deref())?;
         let mirror_lock = match &source {
             Source::MirrorDir(d) => Some(
                 Lock::from_file(&d.join(lock::FILE_NAME)).with_context(|| format!("in mirror `{}`", d.display()))?,
@@ -162,8 +210,16 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
         }
     }
     let http = fetch::Http::new();
-    let bars = Bars::new(ui);
-    let ctx = Ctx { http: &http, offline: src.offline, update_lock, lock: &old, bars: &bars, ui };
+    let bars = Bars::new(report);
+    let ctx = Ctx {
+        http: &http,
+        offline: opts.offline,
+        update_lock: opts.update_lock,
+        lock: &old,
+        bars: &bars,
+        report,
+        stop,
+    };
     let results: Vec<Mutex<Option<Result<Done, String>>>> = wants.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -210,18 +266,14 @@ fn run(inv: &Inventory, images: &[&Image], src: &ImageSource, update_lock: bool,
     for d in &done {
         new.files.insert(d.entry.id(), d.entry.clone());
     }
-    if new != old {
-        new.write(&lock_path)?;
-        ui.say(format!("updated `{}` ({} files pinned)", lock_path.display(), new.files.len()));
-    }
     let signed: BTreeSet<String> = done.iter().map(|d| format!("{} {}", d.entry.image, d.entry.version)).collect();
-    ui.say(format!(
+    report.say(&format!(
         "{} image file{} verified ({})",
         done.len(),
         if done.len() == 1 { "" } else { "s" },
         signed.into_iter().collect::<Vec<_>>().join(", ")
     ));
-    Ok(Report { files: done })
+    Ok(Fetched { files: done, lock: new, old, path: lock_path })
 }
 
 /// What every file's work shares.
@@ -231,7 +283,9 @@ pub(crate) struct Ctx<'a> {
     pub update_lock: bool,
     pub lock: &'a Lock,
     pub bars: &'a Bars,
-    pub ui: &'a Ui,
+    pub report: &'a dyn Report,
+    /// Set when the user asked to stop (Ctrl-C): downloads end at the next chunk.
+    pub stop: &'a AtomicBool,
 }
 
 /// Per-file progress bars, hidden when quiet or when stderr is not a terminal.
@@ -241,8 +295,8 @@ pub(crate) struct Bars {
 }
 
 impl Bars {
-    fn new(ui: &Ui) -> Bars {
-        let shown = !ui.quiet && std::io::stderr().is_terminal();
+    fn new(report: &dyn Report) -> Bars {
+        let shown = report.bars();
         let multi = MultiProgress::with_draw_target(if shown {
             ProgressDrawTarget::stderr()
         } else {
@@ -266,8 +320,8 @@ impl Bars {
     }
 
     /// Prints a line without tearing the bars.
-    pub fn say(&self, ui: &Ui, msg: String) {
-        self.multi.suspend(|| ui.say(msg));
+    pub fn say(&self, report: &dyn Report, msg: String) {
+        self.multi.suspend(|| report.say(&msg));
     }
 }
 

@@ -12,7 +12,6 @@ use super::fetch::{self, Chunk, Failure};
 use super::lock::{self, Lock};
 use super::verify::{self, Keyring, Verified, Verifier};
 use super::{rejection_hint, time, Ctx, Done, LockEntry};
-use crate::cli::ImageSource;
 use crate::inventory::{Image, Inventory};
 
 /// Flatcar's PXE kernel is the same file as its image kernel; the server has been seen
@@ -39,14 +38,14 @@ pub enum Source {
 }
 
 /// `--mirror` wins over the image's `mirror:`, which wins over the site's.
-pub fn resolve(inv: &Inventory, img: &Image, src: &ImageSource) -> anyhow::Result<Source> {
-    let (mirror, base) = match (&src.mirror, &img.mirror, &inv.site.mirror) {
+pub fn resolve(inv: &Inventory, img: &Image, mirror: Option<&str>) -> anyhow::Result<Source> {
+    let (mirror, base) = match (mirror, &img.mirror, &inv.site.mirror) {
         (Some(m), _, _) => (m, None),
-        (None, Some(m), _) | (None, None, Some(m)) => (m, Some(inv.dir.as_path())),
+        (None, Some(m), _) | (None, None, Some(m)) => (m.as_str(), Some(inv.dir.as_path())),
         (None, None, None) => return Ok(Source::Upstream),
     };
     if mirror.starts_with("http://") || mirror.starts_with("https://") {
-        let url = if mirror.ends_with('/') { mirror.clone() } else { format!("{mirror}/") };
+        let url = if mirror.ends_with('/') { mirror.to_string() } else { format!("{mirror}/") };
         return Ok(Source::MirrorUrl(url));
     }
     let path = Path::new(mirror.strip_prefix("file://").unwrap_or(mirror));
@@ -198,7 +197,7 @@ impl<'a> Want<'a> {
                 Source::MirrorDir(_) => {
                     fetch::copy(Path::new(&self.location(self.file)), &partial, &progress, &mut sink)
                 }
-                _ => ctx.http.download(&self.location(self.file), &partial, limit, &progress, &mut sink),
+                _ => ctx.http.download(&self.location(self.file), &partial, limit, &progress, &mut sink, ctx.stop),
             };
             let fetch_time = started.elapsed();
             drop(tx);
@@ -248,7 +247,7 @@ impl<'a> Want<'a> {
         }
         self.slot.promote(&sig).map_err(|e| self.message(format!("{e:#}"), "check the disk holding the cache"))?;
         ctx.bars.say(
-            ctx.ui,
+            ctx.report,
             format!(
                 "verified `{}` of image `{}` {}: {} bytes fetched in {} ms ({}), verified {} ms later; signed {} by {}",
                 self.file,

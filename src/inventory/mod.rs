@@ -4,6 +4,7 @@
 //! bad host does not hide the next), and every reference and value is checked. All problems are
 //! returned together, each with file, line and the offending value.
 
+mod interfaces;
 mod model;
 pub mod raw;
 
@@ -15,10 +16,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ipnet::Ipv4Net;
 
+pub use interfaces::check_device;
 pub use model::*;
 
 use crate::diag::{did_you_mean, Diagnostics, Invalid};
-use crate::names::{self, Mac};
+use crate::names;
 use crate::selector::Selector;
 use crate::yaml::{self, Kind, Node, PathItem};
 
@@ -44,12 +46,8 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
             } else {
                 format!("cannot read the inventory directory: {e}; pass --inventory DIR")
             };
-            return Err(crate::diag::Invalid(vec![crate::diag::Diagnostic {
-                file: names::printable(&dir.display().to_string()),
-                line: None,
-                message,
-            }])
-            .into());
+            let file = names::printable(&dir.display().to_string());
+            return Err(crate::diag::Invalid(vec![crate::diag::Diagnostic::error(file, None, message)]).into());
         }
     };
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -283,6 +281,7 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
     let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
     let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
+    check_arches(&hosts, &networks, &bootactions, &images, &mut d);
     let files = validate_files(&raw, &hosts, &appliances, &mut d);
     d.finish()?;
     let site = site.ok_or_else(|| Invalid(vec![]))?;
@@ -313,6 +312,9 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     check("http", names::check_url(&s.http).and_then(|()| crate::serve::HttpBase::parse(&s.http).map(|_| ())));
     let root = s.root.clone().unwrap_or_else(|| "/srv/pxebake".to_string());
     check("root", check_root(&root));
+    // Outside the tree: `make deploy` replaces the tree, and must not delete the log.
+    let events_log = s.events_log.clone().unwrap_or_else(|| "/var/log/nginx/pxebake-events.log".to_string());
+    check("events_log", check_root(&events_log));
     if let Some(m) = &s.mirror {
         check("mirror", names::check_line(m));
     }
@@ -346,6 +348,7 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
         frontend: parse_ip(&s.frontend).ok()?,
         http: s.http.trim_end_matches('/').to_string(),
         root,
+        events_log,
         mirror: s.mirror.clone(),
         bootloaders,
         origin: item.origin(),
@@ -360,6 +363,11 @@ fn check_root(root: &str) -> Result<(), String> {
     if !root.starts_with('/') {
         return Err(format!("`{root}` must be an absolute path on the boot server, like /srv/pxebake"));
     }
+    if root.contains(['*', '?', '[', ']']) {
+        return Err(format!(
+            "`{root}` must not contain glob characters (`*`, `?`, `[`, `]`): nginx expands them in `include`"
+        ));
+    }
     if root.contains(char::is_whitespace)
         || root.split('/').any(|c| c == "..")
         || root.contains(['"', '\'', ';', '{', '}', '#'])
@@ -367,10 +375,6 @@ fn check_root(root: &str) -> Result<(), String> {
         || root.contains([',', '$', '\\'])
     {
         return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, `,`, `$`, `\\`, braces or `..`"));
-    }
-    // nginx's `include` expands glob patterns: `*` would pull in another directory's config.
-    if root.contains(['*', '?', '[', ']']) {
-        return Err(format!("`{root}` must not contain `*`, `?`, `[` or `]` (nginx expands them as a pattern)"));
     }
     // dnsmasq reads config lines of at most about 1024 bytes; `tftp-root=ROOT/tftp` must fit.
     if root.len() > MAX_ROOT {
@@ -449,6 +453,40 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 DhcpMode::Static
             }
         };
+        let (loader, loader_origin) = match n.loader.as_deref() {
+            None => (Loader::Ipxe, item.origin()),
+            Some(l) => {
+                let origin = Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) };
+                (parse_loader(l, d, f, line("loader"), &format!("network `{name}`")), origin)
+            }
+        };
+        let mut servers = |k: &str, list: &Option<Vec<String>>| -> Vec<Ipv4Addr> {
+            let list = list.as_deref().unwrap_or_default();
+            if !list.is_empty() && dhcp == DhcpMode::Proxy {
+                d.error(
+                    f,
+                    line(k),
+                    format!("network `{name}`: `{k}` has no effect with `dhcp: proxy`: the site's DHCP server hands out {k} servers; set them there, or remove `{k}`"),
+                );
+            }
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, s)| match parse_ip(s) {
+                    Ok(ip) => Some(ip),
+                    Err(e) => {
+                        let l = item.line(&[PathItem::Key(k), PathItem::Index(i)]);
+                        d.error(
+                            f,
+                            l,
+                            format!("network `{name}`: {k} server {e} (dnsmasq hands out addresses, not names)"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        };
+        let dns = servers("dns", &n.dns);
+        let ntp = servers("ntp", &n.ntp);
         out.insert(
             name.clone(),
             Network {
@@ -462,10 +500,106 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 mtu,
                 pxe: n.pxe,
                 dhcp,
+                loader,
+                loader_origin,
+                dns,
+                ntp,
             },
         );
     }
     out
+}
+
+/// A host's kernels must be built for its architecture, and its loader must have a build for it.
+fn check_arches(
+    hosts: &[Host],
+    networks: &BTreeMap<String, Network>,
+    bootactions: &BTreeMap<String, BootAction>,
+    images: &BTreeMap<String, Image>,
+    d: &mut Diagnostics,
+) {
+    for h in hosts {
+        let o = &h.arch_origin;
+        for (k, action) in [("installaction", &h.installaction), ("runaction", &h.runaction)] {
+            let Some(Action::Kernel { image, .. }) =
+                action.as_ref().and_then(|a| bootactions.get(a)).map(|b| &b.action)
+            else {
+                continue;
+            };
+            if let Some(img) = images.get(image).filter(|i| i.arch != h.arch) {
+                d.error(
+                    &o.file,
+                    Some(o.line),
+                    format!(
+                        "host `{}` is {}, but its {k} `{}` boots image `{image}`, which is {}; give the host a bootaction whose image has `arch: {}`",
+                        h.name,
+                        h.arch.name(),
+                        action.as_deref().unwrap_or_default(),
+                        img.arch.name(),
+                        h.arch.name()
+                    ),
+                );
+            }
+        }
+        for (i, _, _) in h.pxe_interfaces(networks) {
+            let Some(net) = i.network.as_ref().and_then(|n| networks.get(n)) else { continue };
+            let (loader, from) = match (h.loader, &h.loader_origin) {
+                (Some(l), Some(lo)) => (l, format!("its `loader: {}` ({lo})", l.name())),
+                _ => (
+                    net.loader,
+                    format!("loader `{}` of network `{}` ({})", net.loader.name(), net.name, net.loader_origin),
+                ),
+            };
+            if !loader.supports(h.arch) {
+                d.error(
+                    &o.file,
+                    Some(o.line),
+                    format!(
+                        "host `{}` is {}, but {from} has no {} build (Debian ships iPXE for x86 only); set `loader: tftp` or `loader: secureboot` on the host or its network",
+                        h.name,
+                        h.arch.name(),
+                        h.arch.name()
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// `loader:` of a network or host; an unknown value is reported and taken as the default.
+fn parse_loader(value: &str, d: &mut Diagnostics, file: &str, line: Option<usize>, what: &str) -> Loader {
+    Loader::parse(value).unwrap_or_else(|| {
+        let all: Vec<&str> = Loader::ALL.iter().map(|l| l.name()).collect();
+        d.error(
+            file,
+            line,
+            format!(
+                "{what}: loader `{}` is not one of {}{}",
+                names::printable(value),
+                all.join(", "),
+                did_you_mean(value, all.iter().copied())
+            ),
+        );
+        Loader::Ipxe
+    })
+}
+
+fn parse_arch(value: &str, d: &mut Diagnostics, file: &str, line: Option<usize>, what: &str) -> Arch {
+    Arch::parse(value).unwrap_or_else(|| {
+        let all: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        d.error(
+            file,
+            line,
+            format!(
+                "{what}: arch `{}` is not one of {}{}",
+                names::printable(value),
+                all.join(", "),
+                did_you_mean(value, all.iter().copied())
+            ),
+        );
+        Arch::Amd64
+    })
 }
 
 fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<String, Image> {
@@ -486,6 +620,18 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                     names::printable(&i.url)
                 ),
             );
+        }
+        if let Some(v) = &i.ignition {
+            if crate::check::ignition_release::parse(v).is_none() {
+                d.error(
+                    f,
+                    line("ignition"),
+                    format!(
+                        "image `{name}`: ignition `{}` is not an Ignition release like \"2.24.0\" (see the OS's release notes)",
+                        names::printable(v)
+                    ),
+                );
+            }
         }
         let url = i.url.replace("{version}", &i.version);
         if let Err(e) = names::check_url(&url) {
@@ -524,6 +670,11 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
                 files: i.files.clone(),
                 mirror: i.mirror.clone(),
                 insecure_sha1_key_before: i.insecure_sha1_key_before.clone(),
+                arch: i
+                    .arch
+                    .as_deref()
+                    .map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("image `{name}`"))),
+                ignition: i.ignition.clone(),
                 origin: item.origin(),
             },
         );
@@ -559,14 +710,14 @@ fn validate_bootactions(
         let f = item.file;
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let action = match (b.localboot, &b.kernel) {
-            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() => {
+            (Some(n), None) if b.ramdisk.is_none() && b.image.is_none() && b.args.is_none() && b.ignition.is_none() => {
                 Action::LocalBoot { localboot: n }
             }
             (Some(_), _) => {
                 d.error(
                     f,
                     line("localboot"),
-                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image or args"),
+                    format!("bootaction `{name}`: `localboot` cannot be combined with kernel, ramdisk, image, args or ignition"),
                 );
                 continue;
             }
@@ -637,10 +788,20 @@ fn validate_bootactions(
                     d.error(f, line("args"), format!("bootaction `{name}`: args {e}"));
                     ok = false;
                 }
+                if let Some(Err(e)) = b.ignition.as_deref().map(names::check_line) {
+                    d.error(f, line("ignition"), format!("bootaction `{name}`: ignition {e}"));
+                    ok = false;
+                }
                 if !ok {
                     continue;
                 }
-                Action::Kernel { kernel: kernel.clone(), ramdisk: b.ramdisk.clone(), image: image.clone(), args }
+                Action::Kernel {
+                    kernel: kernel.clone(),
+                    ramdisk: b.ramdisk.clone(),
+                    image: image.clone(),
+                    args,
+                    ignition: b.ignition.clone(),
+                }
             }
         };
         out.insert(name.clone(), BootAction { name: name.clone(), action, origin: item.origin() });
@@ -706,8 +867,7 @@ fn validate_hosts(
 ) -> Vec<Host> {
     let mut hosts = Vec::with_capacity(raw.hosts.len());
     let mut by_name: HashMap<&str, Origin> = HashMap::new();
-    let mut by_mac: HashMap<Mac, (String, Origin)> = HashMap::new();
-    let mut by_ip: HashMap<Ipv4Addr, (String, Origin)> = HashMap::new();
+    let mut seen = interfaces::Seen::default();
     let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
     for item in &raw.hosts {
         let h = &item.value;
@@ -789,83 +949,20 @@ fn validate_hosts(
                 ),
             );
         }
-        let mut interfaces = Vec::new();
-        for (idx, i) in h.interfaces.iter().enumerate() {
-            let iline = |k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
-            let network = networks.get(&i.network);
-            if !raw.networks.contains_key(&i.network) {
-                d.error(
-                    f,
-                    iline("network"),
-                    format!(
-                        "host `{shown}`: unknown network `{}`{}",
-                        names::printable(&i.network),
-                        did_you_mean(&i.network, raw.networks.keys().map(String::as_str))
-                    ),
-                );
+        let loader = h.loader.as_deref().map(|l| parse_loader(l, d, f, line("loader"), &format!("host `{shown}`")));
+        let loader_origin = loader.map(|_| Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) });
+        let arch =
+            h.arch.as_deref().map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("host `{shown}`")));
+        let arch_origin = Origin { file: f.clone(), line: line("arch").unwrap_or(item.key_line) };
+        for g in &h.groups {
+            if let Err(e) = names::check_identifier(g) {
+                d.error(f, line("groups"), format!("host `{shown}`: group {e}"));
             }
-            if let Some(Err(e)) = i.name.as_deref().map(names::check_file_name) {
-                d.error(f, iline("name"), format!("host `{shown}`: interface name {e}"));
-            }
-            let mac = match i.mac.as_deref().map(Mac::parse) {
-                None => None,
-                Some(Err(e)) => {
-                    d.error(f, iline("mac"), format!("host `{shown}`: mac {e}"));
-                    None
-                }
-                Some(Ok(mac)) => {
-                    if let Some((other, first)) = by_mac.get(&mac) {
-                        d.error(
-                            f,
-                            iline("mac"),
-                            format!("host `{shown}`: mac `{mac}` is already used by host `{other}` ({first})"),
-                        );
-                    } else {
-                        by_mac.insert(mac, (name.clone(), Origin { file: f.clone(), line: iline("mac").unwrap_or(0) }));
-                    }
-                    Some(mac)
-                }
-            };
-            let ip = match i.ip.as_deref().map(parse_ip) {
-                None => None,
-                Some(Err(e)) => {
-                    d.error(f, iline("ip"), format!("host `{shown}`: ip {e}"));
-                    None
-                }
-                Some(Ok(ip)) => {
-                    if let Some(n) = network {
-                        let a = n.address;
-                        if !a.contains(&ip) {
-                            d.error(
-                                f,
-                                iline("ip"),
-                                format!("host `{shown}`: ip `{ip}` is outside network `{}` ({a})", n.name),
-                            );
-                        } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
-                            d.error(
-                                f,
-                                iline("ip"),
-                                format!(
-                                    "host `{shown}`: ip `{ip}` is the network or broadcast address of `{}` ({a})",
-                                    n.name
-                                ),
-                            );
-                        }
-                    }
-                    if let Some((other, first)) = by_ip.get(&ip) {
-                        d.error(
-                            f,
-                            iline("ip"),
-                            format!("host `{shown}`: ip `{ip}` is already used by host `{other}` ({first})"),
-                        );
-                    } else {
-                        by_ip.insert(ip, (name.clone(), Origin { file: f.clone(), line: iline("ip").unwrap_or(0) }));
-                    }
-                    Some(ip)
-                }
-            };
-            interfaces.push(Interface { network: i.network.clone(), name: i.name.clone(), mac, ip });
         }
+        if let Some(Err(e)) = h.comment.as_deref().map(names::check_line) {
+            d.error(f, line("comment"), format!("host `{shown}`: comment {e}"));
+        }
+        let interfaces = interfaces::validate(item, networks, &raw.networks, &mut seen, d);
         // Hosts without attributes of their own share their appliance's merged map (memory at scale).
         let base = merged.entry(h.appliance.clone()).or_insert_with(|| {
             let mut m = global.clone();
@@ -891,6 +988,12 @@ fn validate_hosts(
             installaction,
             runaction,
             action,
+            loader,
+            loader_origin,
+            arch,
+            arch_origin,
+            groups: h.groups.clone(),
+            comment: h.comment.clone(),
             interfaces,
             attributes,
             origin: item.origin(),

@@ -48,6 +48,8 @@ pub struct Site {
     pub http: String,
     /// Deployed location of the tree on the boot server.
     pub root: String,
+    /// Where nginx logs requests to the events endpoint (an absolute path on the boot server).
+    pub events_log: String,
     #[serde(skip)]
     pub mirror: Option<String>,
     /// `site.bootloaders`: overrides of the default bootloaders (`None` drops one).
@@ -71,6 +73,65 @@ pub enum DhcpMode {
     Proxy,
 }
 
+/// The chain a machine is handed by DHCP, chosen per network and overridable per host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loader {
+    /// BIOS: undionly.kpxe; UEFI PXE: snponly.efi; UEFI HTTP Boot: snponly.efi by URL. Then the
+    /// iPXE script, kernel and initrd over HTTP.
+    Ipxe,
+    /// BIOS: pxelinux.0; UEFI PXE: GRUB. Everything over TFTP (firmware that cannot run iPXE).
+    Tftp,
+    /// BIOS: as `ipxe`; UEFI PXE: shim -> Debian's signed GRUB, kernel and initrd over TFTP.
+    Secureboot,
+}
+
+impl Loader {
+    pub const ALL: [Loader; 3] = [Loader::Ipxe, Loader::Tftp, Loader::Secureboot];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Loader::Ipxe => "ipxe",
+            Loader::Tftp => "tftp",
+            Loader::Secureboot => "secureboot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Loader> {
+        Loader::ALL.into_iter().find(|l| l.name() == s)
+    }
+}
+
+/// A machine's CPU architecture, as Debian and Flatcar name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+impl Loader {
+    /// Whether this chain has a loader for `arch` (Debian ships iPXE for x86 only).
+    pub fn supports(self, arch: Arch) -> bool {
+        !(self == Loader::Ipxe && arch == Arch::Arm64)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Network {
     pub name: String,
@@ -83,6 +144,12 @@ pub struct Network {
     pub mtu: u32,
     pub pxe: bool,
     pub dhcp: DhcpMode,
+    pub loader: Loader,
+    /// Where `loader` was chosen (the network's key line when it is the default).
+    #[serde(skip)]
+    pub loader_origin: Origin,
+    pub dns: Vec<Ipv4Addr>,
+    pub ntp: Vec<Ipv4Addr>,
 }
 
 #[derive(Debug)]
@@ -95,6 +162,9 @@ pub struct Image {
     pub files: BTreeMap<String, String>,
     pub mirror: Option<String>,
     pub insecure_sha1_key_before: Option<String>,
+    pub arch: Arch,
+    /// The Ignition release the image ships, e.g. "2.24.0".
+    pub ignition: Option<String>,
     pub origin: Origin,
 }
 
@@ -107,6 +177,9 @@ pub enum Action {
         image: String,
         #[serde(skip)]
         args: String,
+        /// A path template under `http/`: the host's Ignition config, passed as `ignition.config.url`.
+        #[serde(skip)]
+        ignition: Option<String>,
     },
     LocalBoot {
         localboot: u32,
@@ -155,6 +228,16 @@ pub struct Host {
     pub runaction: Option<String>,
     /// The bootaction in force: `installaction` when `boot: install`, else `runaction`.
     pub action: Option<String>,
+    /// `loader:` of the host, overriding its networks' (with the line it was set on).
+    pub loader: Option<Loader>,
+    #[serde(skip)]
+    pub loader_origin: Option<Origin>,
+    pub arch: Arch,
+    /// Where `arch` was set (the host's line when it is the default).
+    #[serde(skip)]
+    pub arch_origin: Origin,
+    pub groups: Vec<String>,
+    pub comment: Option<String>,
     pub interfaces: Vec<Interface>,
     /// Global, then appliance, then host attributes (host wins); shared between hosts that add none.
     pub attributes: Arc<Attributes>,
@@ -164,11 +247,39 @@ pub struct Host {
 
 #[derive(Debug, Serialize)]
 pub struct Interface {
-    pub network: String,
+    pub network: Option<String>,
+    /// Device name (`eth0`, `bond0`, `eth0.70`).
     pub name: Option<String>,
     #[serde(serialize_with = "display")]
     pub mac: Option<Mac>,
     pub ip: Option<Ipv4Addr>,
+    /// The host's default interface: marked `default: true`, or the first when none is marked.
+    pub default: bool,
+    #[serde(rename = "type")]
+    pub kind: InterfaceKind,
+    pub channel: Option<String>,
+    pub vlan: Option<u16>,
+    pub options: Option<String>,
+    /// The DNS name of this interface's address.
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceKind {
+    Ethernet,
+    Bond,
+    Bridge,
+}
+
+impl InterfaceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterfaceKind::Ethernet => "ethernet",
+            InterfaceKind::Bond => "bond",
+            InterfaceKind::Bridge => "bridge",
+        }
+    }
 }
 
 fn display<S: serde::Serializer>(mac: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
@@ -185,7 +296,7 @@ impl Host {
         networks: &'a BTreeMap<String, Network>,
     ) -> impl Iterator<Item = (&'a Interface, Mac, Ipv4Addr)> + 'a {
         self.interfaces.iter().filter_map(move |i| {
-            let pxe = networks.get(&i.network).is_some_and(|n| n.pxe);
+            let pxe = i.network.as_ref().and_then(|n| networks.get(n)).is_some_and(|n| n.pxe);
             match (pxe, i.mac, i.ip) {
                 (true, Some(mac), Some(ip)) => Some((i, mac, ip)),
                 _ => None,

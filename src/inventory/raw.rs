@@ -18,6 +18,8 @@ pub struct Site {
     pub root: Option<String>,
     /// Default mirror for images (directory or URL), see `pxebake build --mirror`.
     pub mirror: Option<String>,
+    /// Where nginx on the boot server logs requests to the events endpoint.
+    pub events_log: Option<String>,
     /// Bootloader binaries for the TFTP root: file name -> source path (`null` drops a default).
     #[serde(default)]
     pub bootloaders: BTreeMap<String, Option<String>>,
@@ -34,6 +36,11 @@ pub struct Network {
     pub pxe: bool,
     /// `static` (pxebake's dnsmasq hands out addresses) or `proxy` (another DHCP server does).
     pub dhcp: Option<String>,
+    /// The boot chain the network's hosts get: `ipxe` (default), `tftp` or `secureboot`.
+    pub loader: Option<String>,
+    /// DNS servers (DHCP option 6) and NTP servers (option 42) handed out with the address.
+    pub dns: Option<Vec<String>>,
+    pub ntp: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +53,10 @@ pub struct Image {
     pub mirror: Option<String>,
     /// Accept a key whose self-signatures use SHA-1 by judging it at this date (archived CoreOS).
     pub insecure_sha1_key_before: Option<String>,
+    /// `amd64` (default) or `arm64`: the machines its kernel runs on.
+    pub arch: Option<String>,
+    /// The Ignition release the image ships (e.g. "2.24.0"): configs it cannot read are refused.
+    pub ignition: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +66,8 @@ pub struct BootAction {
     pub ramdisk: Option<String>,
     pub image: Option<String>,
     pub args: Option<String>,
+    /// The host's Ignition config, a path template under `http/` (e.g. `ignition/{{ host.name }}.ign`).
+    pub ignition: Option<String>,
     pub localboot: Option<u32>,
 }
 
@@ -75,7 +88,7 @@ pub struct FileRule {
     pub hosts: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     pub name: String,
@@ -86,20 +99,44 @@ pub struct Host {
     pub boot: Option<String>,
     pub installaction: Option<String>,
     pub runaction: Option<String>,
+    /// Overrides the boot chain of the host's networks (`ipxe`, `tftp`, `secureboot`).
+    pub loader: Option<String>,
+    /// `amd64` (default) or `arm64`.
+    pub arch: Option<String>,
+    /// Group names, for selectors (`group:NAME`); Stacki's GROUPS column.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Free text (Stacki's COMMENT column).
+    pub comment: Option<String>,
     #[serde(default)]
     pub interfaces: Vec<Interface>,
     #[serde(default)]
     pub attributes: Attributes,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
-    pub network: String,
-    /// Device name, e.g. `eth0` (informational, for templates).
+    /// The network the interface's IP is on; none for bond members and spare NICs.
+    pub network: Option<String>,
+    /// Device name, e.g. `eth0`, `bond0`, `eth0.70` (what `channel` and bond options name).
     pub name: Option<String>,
     pub mac: Option<String>,
     pub ip: Option<String>,
+    /// The host's default interface (its default route); exactly one when a host has several.
+    #[serde(default)]
+    pub default: bool,
+    /// `ethernet` (the default), `bond` or `bridge`; `bondN` names and `options: bridge` imply it.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The bond or bridge (by device name) this interface is a member of.
+    pub channel: Option<String>,
+    /// VLAN id (1..4094): the interface is a VLAN device on its parent (`eth0.70` -> `eth0`).
+    pub vlan: Option<i64>,
+    /// Bonding options (`mode=1 miimon=100`, or Stacki's `bonding-opts="..."`), or `bridge`.
+    pub options: Option<String>,
+    /// The DNS name of this interface's address (Stacki's INTERFACE HOSTNAME).
+    pub hostname: Option<String>,
 }
 
 /// A host's machine-edited boot state (the `boot:` section, e.g. inventory/boot.yaml):

@@ -2,12 +2,12 @@
 //!
 //! Site-wide data (`site`, `networks`, `hosts`) goes into Tera's global context once; each host
 //! then renders in parallel (rayon) with a small context of its own, so the cost per host does
-//! not grow with the size of the site. No I/O happens here.
+//! not grow with the size of the site. No I/O happens here, except that Butane templates read
+//! their `local` files from `inventory/files/`.
 
 pub mod templates;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -122,7 +122,7 @@ pub fn rule_origin(inv: &Inventory, rule: usize, host: usize) -> String {
 /// A render failure, located in the template that failed and naming the host.
 fn render_error(t: &Templates, name: &str, host: &Host, e: &tera::Error) -> Diagnostic {
     let (file, line, msg) = templates::locate(t, name, e);
-    Diagnostic { file, line, message: format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin) }
+    Diagnostic::error(file, line, format!("rendering `{name}` for host `{}` ({}): {msg}", host.name, host.origin))
 }
 
 /// Renders the whole tree in memory. Every failure (any host, any template) is reported.
@@ -144,23 +144,15 @@ pub fn render(
     global.insert("bootactions", &bootaction_views(inv));
     // `site.http` taken apart (validated when the inventory was loaded).
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
+    global.insert("events_format", crate::events::LOG_FORMAT);
     let t: &Templates = t;
 
-    // Hosts share their appliance's merged attributes: convert each shared map to a template value
-    // once, not once per host (a large attribute made every host slow).
-    let mut attributes: HashMap<usize, tera::Value> = HashMap::new();
-    for h in &inv.hosts {
-        attributes
-            .entry(Arc::as_ptr(&h.attributes) as usize)
-            .or_insert_with(|| tera::Value::from_serializable(&*h.attributes));
-    }
-    let per_host: Vec<Result<Vec<Output>, Vec<Diagnostic>>> = inv
+    let per_host: Vec<Result<HostOutputs, Vec<Diagnostic>>> = inv
         .hosts
         .par_iter()
         .enumerate()
         .map(|(index, host)| {
-            let attrs = attributes.get(&(Arc::as_ptr(&host.attributes) as usize));
-            let r = render_host(inv, t, index, host, attrs);
+            let r = render_host(inv, t, index, host);
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
             }
@@ -170,9 +162,13 @@ pub fn render(
 
     let mut d = Diagnostics::default();
     let mut outputs = Vec::new();
+    let mut ignition_refs = Vec::new();
     for r in per_host {
         match r {
-            Ok(o) => outputs.extend(o),
+            Ok((o, refs)) => {
+                outputs.extend(o);
+                ignition_refs.extend(refs);
+            }
             Err(e) => d.extend(e),
         }
     }
@@ -191,6 +187,11 @@ pub fn render(
         }
         planned.insert(o.path, (o.entry, o.by));
     }
+    for r in &ignition_refs {
+        if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e)) {
+            d.push(e);
+        }
+    }
     d.finish()?;
     let mut tree = Tree::default();
     for (path, (entry, by)) in planned {
@@ -200,6 +201,14 @@ pub fn render(
         tree.entries.insert(path, entry);
     }
     Ok(tree)
+}
+
+/// A host as templates see it: the model plus what is derived from it.
+#[derive(serde::Serialize)]
+struct HostView<'a> {
+    #[serde(flatten)]
+    host: &'a Host,
+    networkd: Vec<crate::networkd::Unit>,
 }
 
 /// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
@@ -212,7 +221,7 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
             "interface",
             &InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) },
         );
-        let network: Option<&Network> = inv.networks.get(&i.network);
+        let network: Option<&Network> = i.network.as_ref().and_then(|n| inv.networks.get(n));
         ctx.insert("network", &network);
     } else {
         ctx.insert("interface", &());
@@ -221,45 +230,74 @@ fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Int
     ctx
 }
 
-/// The host as templates see it, with its attributes' value converted once per shared map.
-fn host_value(host: &Host, attributes: Option<&tera::Value>) -> tera::Value {
-    let Some(attributes) = attributes else {
-        return tera::Value::from_serializable(host);
-    };
-    let fields = HostFields {
-        name: &host.name,
-        appliance: &host.appliance,
-        rack: host.rack,
-        rank: host.rank,
-        cpus: host.cpus,
-        boot: &host.boot,
-        installaction: host.installaction.as_deref(),
-        runaction: host.runaction.as_deref(),
-        action: host.action.as_deref(),
-        interfaces: &host.interfaces,
-    };
-    match tera::Value::from_serializable(&fields).into_map() {
-        Some(mut map) => {
-            map.insert("attributes".into(), attributes.clone());
-            tera::Value::from(map)
-        }
-        None => tera::Value::from_serializable(host),
-    }
+/// What one host renders: its outputs and the Ignition config its boot configs name.
+type HostOutputs<'a> = (Vec<Output<'a>>, Option<IgnitionRef<'a>>);
+
+/// A host whose boot config passes `ignition.config.url`: the config must be planned, be
+/// Ignition, and be readable by the image's Ignition.
+struct IgnitionRef<'a> {
+    host: &'a Host,
+    bootaction: &'a crate::inventory::BootAction,
+    image: &'a str,
+    /// Under the tree: `http/...`.
+    path: String,
 }
 
-/// `Host` without its attributes (see `host_value`); a test keeps the fields in step with `Host`.
-#[derive(Serialize)]
-struct HostFields<'a> {
-    name: &'a str,
-    appliance: &'a str,
-    rack: Option<u32>,
-    rank: Option<u32>,
-    cpus: Option<u32>,
-    boot: &'a crate::inventory::Boot,
-    installaction: Option<&'a str>,
-    runaction: Option<&'a str>,
-    action: Option<&'a str>,
-    interfaces: &'a [Interface],
+fn check_ignition_ref(inv: &Inventory, r: &IgnitionRef, entry: Option<&Entry>) -> Result<(), Diagnostic> {
+    let at = |msg: String| {
+        Diagnostic::error(
+            r.bootaction.origin.file.to_string(),
+            Some(r.bootaction.origin.line),
+            format!("bootaction `{}` for host `{}`: {msg}", r.bootaction.name, r.host.name),
+        )
+    };
+    let Some(Entry::File(bytes)) = entry else {
+        return Err(at(format!(
+            "its Ignition config `{}` is written by no `files` rule; add one for this host (e.g. a Butane template `.bu`)",
+            r.path
+        )));
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let Some(spec) = crate::check::ignition::spec_version(&text) else {
+        return Err(at(format!(
+            "`{}` is not an Ignition config (no `ignition.version`); `ignition` must name a JSON Ignition config",
+            r.path
+        )));
+    };
+    let image = inv.images.get(r.image);
+    if let Some(release) = image.and_then(|i| i.ignition.as_deref()) {
+        if let Some(why) = crate::check::ignition_release::unreadable(&spec, release) {
+            return Err(at(format!(
+                "`{}`: {why} (image `{}` ships Ignition {release}); write the config for an older spec (Butane flatcar `version`) or boot a newer image",
+                r.path, r.image
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `ignition.config.url=... flatcar.first_boot=1` for a bootaction that names the host's
+/// Ignition config (Flatcar's PXE docs pass first_boot: the in-memory system is always new).
+fn ignition_args<'a>(
+    inv: &'a Inventory,
+    t: &Templates,
+    ctx: &Context,
+    host: &'a Host,
+    ba: &'a crate::inventory::BootAction,
+) -> Result<Option<(String, IgnitionRef<'a>)>, Diagnostic> {
+    let Action::Kernel { ignition: Some(_), image, .. } = &ba.action else { return Ok(None) };
+    let name = templates::ignition_name(&ba.name);
+    let path = t.render(&name, ctx).map_err(|e| render_error(t, &name, host, &e))?;
+    let path = path.trim().trim_start_matches('/').to_string();
+    names::check_relative_path(&path).map_err(|e| {
+        Diagnostic::error(
+            ba.origin.file.to_string(),
+            Some(ba.origin.line),
+            format!("bootaction `{}` ignition path rendered for host `{}`: {e}", ba.name, host.name),
+        )
+    })?;
+    let args = format!("ignition.config.url={}/{path} flatcar.first_boot=1", inv.site.http);
+    Ok(Some((args, IgnitionRef { host, bootaction: ba, image, path: format!("http/{path}") })))
 }
 
 fn render_host<'a>(
@@ -267,12 +305,13 @@ fn render_host<'a>(
     t: &Templates,
     index: usize,
     host: &'a Host,
-    attributes: Option<&tera::Value>,
-) -> Result<Vec<Output<'a>>, Vec<Diagnostic>> {
+) -> Result<HostOutputs<'a>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    let mut ignition = None;
     let mut base = Context::new();
-    base.insert_value("host", host_value(host, attributes));
+    // `host.networkd`: the host's networkd units, built from the model (see src/networkd.rs).
+    base.insert("host", &HostView { host, networkd: crate::networkd::units(host, &inv.networks) });
     let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
@@ -282,19 +321,27 @@ fn render_host<'a>(
                 let name = templates::args_name(&ba.name);
                 match t.render(&name, &ctx) {
                     Ok(a) => {
-                        let a = a.trim().to_string();
+                        let mut a = a.trim().to_string();
+                        match ignition_args(inv, t, &ctx, host, ba) {
+                            Ok(Some((args, r))) => {
+                                a = if a.is_empty() { args } else { format!("{args} {a}") };
+                                ignition = Some(r);
+                            }
+                            Ok(None) => {}
+                            Err(e) => errors.push(e),
+                        }
                         // The same args go on the PXELINUX, GRUB and iPXE kernel lines.
                         match crate::loader::check_args(&a) {
                             Ok(()) => Some(a),
                             Err(e) => {
-                                errors.push(Diagnostic {
-                                    file: ba.origin.file.to_string(),
-                                    line: Some(ba.origin.line),
-                                    message: format!(
+                                errors.push(Diagnostic::error(
+                                    ba.origin.file.to_string(),
+                                    Some(ba.origin.line),
+                                    format!(
                                         "bootaction `{}` args rendered for host `{}`: {e}; remove it from the args (or from the attribute spliced into them)",
                                         ba.name, host.name
                                     ),
-                                });
+                                ));
                                 None
                             }
                         }
@@ -385,27 +432,74 @@ fn render_host<'a>(
         let reserved = (path == "images" || path.starts_with("images/"))
             .then(|| format!("`{path}` is reserved for the verified OS images (http/images)"));
         if let Some(e) = names::check_relative_path(&path).err().or(reserved) {
-            errors.push(Diagnostic {
-                file: rule.origin.file.to_string(),
-                line: Some(rule.origin.line),
-                message: format!("files: path rendered for host `{}`: {e}", host.name),
-            });
+            errors.push(Diagnostic::error(
+                rule.origin.file.to_string(),
+                Some(rule.origin.line),
+                format!("files: path rendered for host `{}`: {e}", host.name),
+            ));
             continue;
         }
         if !t.contains(&rule.template) {
             continue; // reported when templates were loaded
         }
         match t.render(&rule.template, &ctx) {
-            Ok(text) => {
-                out.push(Output { path: format!("http/{path}"), entry: text_entry(text), by: By::Rule(i, inv, index) })
-            }
+            Ok(text) => match rule_entry(inv, t, &rule.template, host, text) {
+                Ok(entry) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
+                Err(problems) => errors.extend(problems),
+            },
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok((out, ignition))
     } else {
         Err(errors)
+    }
+}
+
+/// A rendered `files` rule: a `.bu` template renders Butane, and what is written is the Ignition
+/// JSON it translates to (`local` and `trees` read the inventory's `files/`).
+fn rule_entry(
+    inv: &Inventory,
+    t: &Templates,
+    template: &str,
+    host: &Host,
+    text: String,
+) -> Result<Entry, Vec<Diagnostic>> {
+    if !template.ends_with(".bu") {
+        return Ok(text_entry(text));
+    }
+    let files_dir = inv.dir.join("files");
+    let opts = crate::butane::Options { files_dir: Some(&files_dir), strict: false };
+    match crate::butane::translate(&text, &opts) {
+        Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
+        Err(problems) => Err(problems
+            .into_iter()
+            .map(|p| {
+                let file = t.origin(template);
+                let line = template_line(&file, &text, p.line);
+                let message = format!(
+                    "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
+                    host.name, p.line, p.message
+                );
+                Diagnostic { file, line, message, severity: p.severity }
+            })
+            .collect()),
+    }
+}
+
+/// The template line that rendered line `line` of `rendered`, when that text occurs on exactly
+/// one line of the template file (Tera tags can shift lines; an unsure guess is no line).
+fn template_line(file: &str, rendered: &str, line: usize) -> Option<usize> {
+    let wanted = rendered.lines().nth(line.checked_sub(1)?)?.trim_end();
+    if wanted.trim().is_empty() {
+        return None;
+    }
+    let source = std::fs::read_to_string(file).ok()?;
+    let mut hits = source.lines().enumerate().filter(|(_, l)| l.trim_end() == wanted);
+    match (hits.next(), hits.next()) {
+        (Some((i, _)), None) => Some(i + 1),
+        _ => None,
     }
 }
 
@@ -419,7 +513,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
             Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
-                errors.push(Diagnostic { file, line, message: format!("rendering `{template}`: {msg}") });
+                errors.push(Diagnostic::error(file, line, format!("rendering `{template}`: {msg}")));
             }
         }
     }
@@ -484,7 +578,7 @@ fn bootaction_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
         .values()
         .map(|b| {
             let v = match &b.action {
-                Action::Kernel { kernel, ramdisk, image, args } => serde_json::json!({
+                Action::Kernel { kernel, ramdisk, image, args, .. } => serde_json::json!({
                     "name": b.name, "kind": "kernel", "kernel": kernel, "ramdisk": ramdisk, "image": image, "args": args
                 }),
                 Action::LocalBoot { localboot } => {
@@ -494,20 +588,4 @@ fn bootaction_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
             (b.name.as_str(), v)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_host_value_has_every_field_of_host() {
-        let inv = crate::inventory::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory")).unwrap();
-        for host in &inv.hosts {
-            let attrs = tera::Value::from_serializable(&*host.attributes);
-            let fast = host_value(host, Some(&attrs));
-            let slow = tera::Value::from_serializable(host);
-            assert_eq!(fast, slow, "host `{}`", host.name);
-        }
-    }
 }

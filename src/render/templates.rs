@@ -16,7 +16,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("pxelinux-host.cfg", include_str!("../../templates/pxelinux-host.cfg")),
     ("pxelinux-default.cfg", include_str!("../../templates/pxelinux-default.cfg")),
     ("cloud-config.yaml", include_str!("../../templates/cloud-config.yaml")),
-    ("flatcar-install.yaml", include_str!("../../templates/flatcar-install.yaml")),
+    ("flatcar-install.bu", include_str!("../../templates/flatcar-install.bu")),
+    ("flatcar.bu", include_str!("../../templates/flatcar.bu")),
     ("flatcar-install.sh", include_str!("../../templates/flatcar-install.sh")),
     ("grub.cfg", include_str!("../../templates/grub.cfg")),
     ("grub-host.cfg", include_str!("../../templates/grub-host.cfg")),
@@ -92,6 +93,11 @@ pub fn args_name(bootaction: &str) -> String {
     format!("bootaction `{bootaction}` args")
 }
 
+/// Name of the compiled Ignition path template of a bootaction.
+pub fn ignition_name(bootaction: &str) -> String {
+    format!("bootaction `{bootaction}` ignition")
+}
+
 /// Name of the compiled path template of the `files` rule at `index`.
 pub fn path_name(index: usize) -> String {
     format!("files[{index}].path")
@@ -150,8 +156,11 @@ impl Templates {
             }
         }
         for ba in inv.bootactions.values() {
-            if let Action::Kernel { args, .. } = &ba.action {
+            if let Action::Kernel { args, ignition, .. } = &ba.action {
                 sources.insert(args_name(&ba.name), (ba.origin.to_string(), args.clone()));
+                if let Some(path) = ignition {
+                    sources.insert(ignition_name(&ba.name), (ba.origin.to_string(), path.clone()));
+                }
             }
         }
         for (i, rule) in inv.files.iter().enumerate() {

@@ -49,11 +49,23 @@ impl Changes<'_> {
     }
 }
 
+/// Does the mode on disk match what `write` gives this kind of entry? (A tree written under
+/// another umask by an older pxebake is rewritten.)
+fn mode_ok(meta: &std::fs::Metadata, entry: &Entry) -> bool {
+    match entry {
+        Entry::File(_) | Entry::Copy(_) => meta.mode() & 0o7777 == super::write::FILE_MODE,
+        Entry::Symlink(_) | Entry::Link(_) => true,
+    }
+}
+
 /// Is the thing at `path` exactly what `entry` plans? (Reads the file.)
 pub fn same(path: &Path, entry: &Entry) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
+    if !mode_ok(&meta, entry) {
+        return false;
+    }
     match entry {
         Entry::File(bytes) => {
             meta.is_file() && meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|b| b[..] == bytes[..])
@@ -86,7 +98,7 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
             // Quick check: planned digest as recorded, and the file untouched since.
             let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
             if let Some(rec) = recorded {
-                if std::fs::symlink_metadata(&path).is_ok_and(|meta| rec.matches(&meta)) {
+                if std::fs::symlink_metadata(&path).is_ok_and(|meta| rec.matches(&meta) && mode_ok(&meta, e)) {
                     return (p.as_str(), digest, true, true);
                 }
             }
@@ -154,9 +166,9 @@ pub fn existing_checked(root: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 /// Prints `changes` for people (with unified diffs of text files) or as JSON.
-pub fn print(tree: &Tree, out: &Path, changes: &Changes, output: crate::cli::Output) -> anyhow::Result<()> {
+pub fn print(tree: &Tree, out: &Path, changes: &Changes, json: bool) -> anyhow::Result<()> {
     use std::fmt::Write as _;
-    if output == crate::cli::Output::Json {
+    if json {
         let rows: Vec<_> = changes.paths.iter().map(|(p, c)| serde_json::json!({ "path": p, "change": c })).collect();
         println!("{}", serde_json::json!({ "changes": rows, "unchanged": changes.unchanged.len() }));
         return Ok(());

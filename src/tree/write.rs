@@ -5,9 +5,14 @@
 //! 1. **prepare** - every new or changed file is written under a temporary name next to its final
 //!    one (`.pxebake-new.NAME`); a failure or Ctrl-C here removes the temporaries, and `out/` is
 //!    exactly as it was;
-//! 2. **commit** - a journal of renames and removals is written and synced next to `out/`, then
-//!    applied. Each rename is atomic; if the process dies midway, the next build replays the
-//!    journal first, so the tree always ends up either wholly old or wholly new.
+//! 2. **commit** - once the temporaries are durable (`syncfs`), a journal of renames and removals
+//!    is written beside `out/` under a temporary name, synced and renamed into place: that rename
+//!    is the commit point. The journal is then applied; each rename is atomic.
+//!
+//! `recover` runs before anything reads `out/` (build, diff, and `make deploy` refuses until it
+//! has): a committed journal is replayed to the end (the tree becomes wholly new), and whatever
+//! an uncommitted write left - temporaries, the directories made for them, a stage - is removed
+//! (the tree stays wholly old). Files are 0644 and directories 0755 whatever the umask.
 //!
 //! Unchanged files are never touched: they keep their inode and mtime, and rsync skips them. A
 //! fresh `out/` (or a change of a file into a directory) is staged as a whole in a hidden sibling
@@ -17,8 +22,10 @@ use std::collections::{BTreeSet, HashSet};
 use std::ffi::CString;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
@@ -29,6 +36,59 @@ use super::{manifest, Entry, Tree};
 
 /// Prefix of the temporary names of the prepare phase.
 pub const TEMP: &str = ".pxebake-new.";
+
+/// Mode of every file pxebake writes (image files keep the cache's read-only 0444).
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of every directory pxebake makes.
+pub const DIR_MODE: u32 = 0o755;
+
+/// The journal's last line: a journal without it was never committed.
+const JOURNAL_END: &str = "end";
+
+/// Test-only hook: with `PXEBAKE_TEST_KILL_AFTER=N` the process kills itself with SIGKILL right
+/// after the Nth file operation of the write phase, so tests can cut a write short at every
+/// point and prove that the next command recovers. Never set it outside tests.
+fn kill_point() {
+    static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let limit = LIMIT.get_or_init(|| std::env::var("PXEBAKE_TEST_KILL_AFTER").ok().and_then(|v| v.parse().ok()));
+    if let Some(n) = *limit {
+        if DONE.fetch_add(1, Ordering::SeqCst) + 1 >= n {
+            // SAFETY: signalling our own process; SIGKILL cannot be caught, like a power cut.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
+}
+
+/// Makes a directory with mode 0755 whatever the umask.
+fn make_dir(path: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(DIR_MODE))
+        .with_context(|| format!("cannot set the mode of `{}`", path.display()))?;
+    kill_point();
+    Ok(())
+}
+
+/// Flushes everything written on the filesystem holding `dir` to the disk (one call instead of
+/// an fsync per file: the temporaries must be durable before the journal names them).
+fn sync_fs(dir: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir).with_context(|| format!("cannot open `{}`", dir.display()))?;
+    // SAFETY: syncfs on a descriptor we own.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!("cannot sync `{}` to disk: {err}", dir.display());
+    }
+    kill_point();
+    Ok(())
+}
+
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory `{}`", dir.display()))
+}
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
@@ -86,14 +146,19 @@ pub fn lock(out: &Path) -> anyhow::Result<Lock> {
     Ok(Lock(file))
 }
 
-/// Finishes a write that was interrupted after its commit began, and removes stale stages.
-/// Call before comparing, so the comparison sees a whole tree.
+/// Finishes a write that was cut short after its commit point, or undoes one cut short before
+/// it, and removes stale stages. Call (holding `lock`) before anything reads `out`, so it sees a
+/// whole tree: wholly the old one or wholly the new one.
 pub fn recover(out: &Path) -> anyhow::Result<()> {
     let stage = sibling(out, "pxebake-stage")?;
-    if stage.exists() {
+    if stage.symlink_metadata().is_ok() {
         std::fs::remove_dir_all(&stage).with_context(|| format!("cannot remove stale stage `{}`", stage.display()))?;
     }
     let journal = sibling(out, "pxebake-journal")?;
+    let uncommitted = journal_tmp(&journal);
+    if uncommitted.symlink_metadata().is_ok() {
+        std::fs::remove_file(&uncommitted).with_context(|| format!("cannot remove `{}`", uncommitted.display()))?;
+    }
     if let Ok(text) = std::fs::read_to_string(&journal) {
         check_journal(out, &text).with_context(|| {
             format!(
@@ -102,16 +167,63 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
             )
         })?;
         manifest::remove(out);
-        replay(out, &text, false).with_context(|| {
+        let finish = || -> anyhow::Result<()> {
+            if text.lines().last() == Some(JOURNAL_END) {
+                replay(out, &text, false)?;
+                sync_fs(out)?;
+            }
+            std::fs::remove_file(&journal).with_context(|| format!("cannot remove `{}`", journal.display()))
+        };
+        finish().with_context(|| {
             format!(
-                "cannot finish the write recorded in `{}` (a build was interrupted while committing); fix the cause, or delete it and `{}` and build again",
+                "cannot finish the write recorded in `{}` (a build was cut short while committing); fix the cause, or delete it and `{}` and build again",
                 journal.display(),
                 out.display()
             )
         })?;
-        std::fs::remove_file(&journal).with_context(|| format!("cannot remove `{}`", journal.display()))?;
+    }
+    // What is left of a prepare that never committed: its temporaries and the directories made
+    // for them (a planned tree has no empty directories). Only in a tree pxebake wrote.
+    if out.join(MARKER).is_file() {
+        remove_debris(out, out)?;
     }
     Ok(())
+}
+
+/// Whether `out` holds the traces of a write that was cut short (what `recover` would act on).
+pub fn pending(out: &Path) -> anyhow::Result<bool> {
+    let journal = sibling(out, "pxebake-journal")?;
+    if [sibling(out, "pxebake-stage")?, journal_tmp(&journal), journal].iter().any(|p| p.symlink_metadata().is_ok()) {
+        return Ok(true);
+    }
+    Ok(super::diff::existing(out).iter().any(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(TEMP))))
+}
+
+fn journal_tmp(journal: &Path) -> PathBuf {
+    journal.with_extension("pxebake-journal.tmp")
+}
+
+/// Removes temporaries and empty directories under `dir`; returns whether `dir` is now empty.
+fn remove_debris(root: &Path, dir: &Path) -> anyhow::Result<bool> {
+    let mut empty = true;
+    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+    for e in rd {
+        let e = e.with_context(|| format!("cannot read `{}`", dir.display()))?;
+        let path = e.path();
+        let ft = e.file_type().with_context(|| format!("cannot inspect `{}`", path.display()))?;
+        if ft.is_dir() {
+            if remove_debris(root, &path)? {
+                std::fs::remove_dir(&path).with_context(|| format!("cannot remove `{}`", path.display()))?;
+            } else {
+                empty = false;
+            }
+        } else if e.file_name().as_bytes().starts_with(TEMP.as_bytes()) {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove `{}`", path.display()))?;
+        } else {
+            empty = false;
+        }
+    }
+    Ok(empty && dir != root)
 }
 
 /// Writes `tree` to `out`. `changes` must come from `diff::compare(tree, out, ..)` after `recover`.
@@ -143,6 +255,7 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: 
         staged(tree, out, &changes.unchanged, stop, pb)?
     };
     manifest::save(out, tree, &changes.digests, changes.structure)?;
+    kill_point();
     Ok(Stats { written, unchanged, removed })
 }
 
@@ -173,7 +286,7 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &
         for d in needed {
             let path = out.join(d);
             if !path.exists() {
-                std::fs::create_dir(&path).with_context(|| format!("cannot create `{}`", path.display()))?;
+                make_dir(&path)?;
                 created.push(path);
             }
         }
@@ -187,7 +300,9 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &
             place(entry, &tmp)?;
             pb.inc(1);
             Ok(())
-        })
+        })?;
+        // The journal may name only temporaries that survive a power cut.
+        sync_fs(out)
     })();
     if let Err(e) = prepare {
         to_write.par_iter().for_each(|rel| {
@@ -201,7 +316,10 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &
     // Commit: from here on the write is finished, by this process or by the next one's `recover`.
     let (jpath, journal) = write_journal(out, changes)?;
     replay(out, &journal, true)?;
+    // The renames must be durable before the journal that would redo them goes.
+    sync_fs(out)?;
     std::fs::remove_file(&jpath).with_context(|| format!("cannot remove `{}`", jpath.display()))?;
+    kill_point();
     Ok(to_write.len())
 }
 
@@ -215,12 +333,20 @@ fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, Stri
     for (p, _) in changes.paths.iter().filter(|(_, c)| *c == Change::Removed) {
         journal.push_str(&format!("D {p}\n"));
     }
+    journal.push_str(JOURNAL_END);
+    journal.push('\n');
     let jpath = sibling(out, "pxebake-journal")?;
     manifest::remove(out);
-    let mut f = std::fs::File::create(&jpath).with_context(|| format!("cannot write `{}`", jpath.display()))?;
+    // Written whole under a temporary name, then renamed: a journal is complete or absent.
+    let tmp = journal_tmp(&jpath);
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
     f.write_all(journal.as_bytes())
         .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write `{}`", jpath.display()))?;
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    kill_point();
+    std::fs::rename(&tmp, &jpath).with_context(|| format!("cannot write `{}`", jpath.display()))?;
+    sync_dir(jpath.parent().unwrap_or(Path::new(".")))?;
+    kill_point();
     Ok((jpath, journal))
 }
 
@@ -231,6 +357,9 @@ fn check_journal(out: &Path, journal: &str) -> anyhow::Result<()> {
     for (i, line) in journal.lines().enumerate() {
         let n = i + 1;
         let shown = crate::names::printable(line);
+        if line == JOURNAL_END {
+            continue;
+        }
         let Some(("R" | "D", rel)) = line.split_once(' ') else {
             bail!("line {n} `{shown}` is not `R PATH` or `D PATH`");
         };
@@ -262,13 +391,14 @@ fn replay(out: &Path, journal: &str, strict: bool) -> anyhow::Result<()> {
                 let tmp = out.join(temp_of(rel));
                 if tmp.symlink_metadata().is_ok() {
                     std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename into `{}`", path.display()))?;
+                    kill_point();
                 } else if strict {
                     bail!("prepared file `{}` disappeared before the commit", tmp.display());
                 }
             }
             "D" => {
                 match std::fs::remove_file(&path) {
-                    Ok(()) => {}
+                    Ok(()) => kill_point(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e).with_context(|| format!("cannot remove `{}`", path.display())),
                 }
@@ -297,7 +427,10 @@ fn staged(
         if stop.load(Ordering::SeqCst) {
             bail!("interrupted");
         }
+        // The new tree must be durable before it becomes the tree.
+        sync_fs(&stage)?;
         swap(&stage, out)?;
+        kill_point();
         Ok(written)
     });
     // After a swap the stage holds the old tree; after a failure, the partial new one.
@@ -313,17 +446,13 @@ fn stage_tree(
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
-    std::fs::create_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
+    make_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
     let dirs: BTreeSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
     for d in &dirs {
-        let path = stage.join(d);
-        std::fs::create_dir(&path).with_context(|| format!("cannot create `{}`", path.display()))?;
+        make_dir(&stage.join(d))?;
     }
-    std::fs::write(
-        stage.join(MARKER),
-        "This directory is written by pxebake; every build makes it hold exactly the planned tree.\n",
-    )
-    .with_context(|| format!("cannot write into `{}`", stage.display()))?;
+    let marker = "This directory is written by pxebake; every build makes it hold exactly the planned tree.\n";
+    place(&Entry::File(marker.as_bytes().into()), &stage.join(MARKER))?;
     let written: Vec<usize> = tree
         .entries
         .par_iter()
@@ -336,6 +465,7 @@ fn stage_tree(
                 let cur = out.join(rel);
                 std::fs::hard_link(&cur, &dest)
                     .with_context(|| format!("cannot link `{}` to `{}`", cur.display(), dest.display()))?;
+                kill_point();
                 pb.inc(1);
                 return Ok(0);
             }
@@ -347,12 +477,18 @@ fn stage_tree(
     Ok(written.into_iter().sum())
 }
 
-/// Makes one entry at `dest`.
+/// Makes one entry at `dest`: files 0644 whatever the umask; image files are hard links to the
+/// cache's read-only copies.
 fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
+    let mode = || {
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(FILE_MODE))
+            .with_context(|| format!("cannot set the mode of `{}`", dest.display()))
+    };
     match entry {
         Entry::File(bytes) => {
             let mut f = std::fs::File::create(dest).with_context(|| format!("cannot create `{}`", dest.display()))?;
             f.write_all(bytes).with_context(|| format!("cannot write `{}`", dest.display()))?;
+            mode()?;
         }
         Entry::Symlink(target) => {
             std::os::unix::fs::symlink(target, dest)
@@ -365,8 +501,12 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
             // The source's mtime, so an unchanged copy is recognised by size and mtime.
             let mtime = std::fs::metadata(src)?.modified()?;
             std::fs::File::options().write(true).open(dest)?.set_modified(mtime)?;
+            if matches!(entry, Entry::Copy(_)) {
+                mode()?;
+            }
         }
     }
+    kill_point();
     Ok(())
 }
 
@@ -449,6 +589,39 @@ mod tests {
         // Replaying twice changes nothing.
         recover(&out).unwrap();
         assert_eq!(read_all(&out).len(), 3);
+    }
+
+    #[test]
+    fn a_prepare_cut_short_is_undone_by_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stop = AtomicBool::new(false);
+        let old = tree(&[("a/x", "1")]);
+        write(&old, &out, &diff::compare(&old, &out, ""), &stop, &ProgressBar::hidden()).unwrap();
+        // Temporaries, a directory made for a new file, and a journal that never got its end line
+        // (as if written by something that died before the commit point).
+        std::fs::write(out.join(temp_of("a/x")), "2").unwrap();
+        std::fs::create_dir_all(out.join("b/c")).unwrap();
+        std::fs::write(out.join("b/c").join(format!("{TEMP}y")), "new").unwrap();
+        let journal = sibling(&out, "pxebake-journal").unwrap();
+        std::fs::write(&journal, "R a/x\n").unwrap();
+        std::fs::write(journal_tmp(&journal), "R a/x\nend\n").unwrap();
+        assert!(pending(&out).unwrap());
+        recover(&out).unwrap();
+        assert_eq!(read_all(&out), [("a/x".into(), "1".into())]);
+        assert!(!out.join("b").exists(), "directories made for the prepare go");
+        assert!(!journal.exists() && !journal_tmp(&journal).exists());
+        assert!(!pending(&out).unwrap());
+    }
+
+    #[test]
+    fn recover_leaves_a_directory_pxebake_did_not_write_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        std::fs::write(dir.path().join(format!("{TEMP}mine")), "x").unwrap();
+        recover(dir.path()).unwrap();
+        assert!(dir.path().join("empty").is_dir());
+        assert!(dir.path().join(format!("{TEMP}mine")).is_file());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: run the real binary, compare trees.
 #![allow(dead_code)]
 
+pub mod images;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -121,4 +123,63 @@ pub fn assert_tree_eq(actual: &Path, expected: &Path) {
         expected.display(),
         problems.join("\n")
     );
+}
+
+/// Everything about a tree a server would notice: every directory, file and symlink with its
+/// mode, a file's bytes (as a SHA-256) and a link's target. Two trees with equal states are
+/// byte-identical.
+pub fn state(root: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = fs::symlink_metadata(e.path()).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let what = if meta.is_dir() {
+                stack.push(e.path());
+                format!("dir {mode:o}")
+            } else if meta.file_type().is_symlink() {
+                format!("link -> {}", fs::read_link(e.path()).unwrap().display())
+            } else {
+                let sum: String =
+                    sha2::Sha256::digest(fs::read(e.path()).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+                format!("file {mode:o} {sum}")
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+/// Unmounts a test tmpfs when dropped.
+pub struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (e.g. `256k`) on `dir`, for full-disk tests. When that is not
+/// possible (not root, no mount namespace) the test fails with the reason; only an explicit
+/// `PXEBAKE_TEST_NO_TMPFS=1` (never set by CI) switches such tests off, and then `None` says so.
+pub fn tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
+    let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output();
+    match o {
+        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+        _ if std::env::var_os("PXEBAKE_TEST_NO_TMPFS").is_some_and(|v| v == "1") => {
+            eprintln!("SWITCHED OFF by PXEBAKE_TEST_NO_TMPFS=1: the full-disk case is not exercised");
+            None
+        }
+        Ok(o) => panic!(
+            "cannot mount a tmpfs on `{}` for the full-disk test: {}; run the tests as root, or set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!("cannot run `mount` for the full-disk test: {e}; set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly"),
+    }
 }

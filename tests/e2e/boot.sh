@@ -5,19 +5,27 @@
 # throwaway OpenPGP key, serves it from a local mirror, and runs `pxebake build --mirror --offline`
 # on tests/e2e/inventory. Then, in a private network namespace with one tap device, it runs stock
 # dnsmasq and nginx with the configs pxebake wrote, checks them (`dnsmasq --test`, `nginx -t`),
-# fetches every TFTP and HTTP file of the tree, and PXE-boots QEMU (TCG) VMs on three paths:
-#   ipxe: SeaBIOS + QEMU's iPXE ROM -> http .../ipxe/boot.ipxe -> <mac>.ipxe -> kernel over HTTP
-#   bios: SeaBIOS + a plain PXE client -> pxelinux.0 -> pxelinux.cfg/01-<mac> -> kernel over TFTP
-#   uefi: OVMF's own PXE client -> grubx64.efi -> grub/grub.cfg -> grub.cfg-01-<mac> -> TFTP
+# fetches every TFTP and HTTP file of the tree, and PXE-boots QEMU (TCG) VMs on these paths.
+# The default chain (`loader: ipxe`), kernel and initrd over HTTP:
+#   bios: SeaBIOS + a plain PXE client -> undionly.kpxe (TFTP) -> iPXE -> <mac>.ipxe (HTTP)
+#   uefi: OVMF's own PXE client -> snponly.efi (TFTP) -> iPXE -> <mac>.ipxe (HTTP)
+#   httpboot: OVMF's UEFI HTTP Boot (its IPv4 PXE switched off) -> snponly.efi by URL -> iPXE
+#   ipxe: SeaBIOS + QEMU's iPXE ROM -> http .../ipxe/boot.ipxe -> <mac>.ipxe
 #   efi-ipxe: OVMF + QEMU's iPXE EFI ROM -> the iPXE scripts (EFI kernels need `initrd=`)
-#   hexip: as uefi, for a host whose grub.cfg-01-<mac> is removed: GRUB's own search finds
+#   proxy: the site rebuilt with `dhcp: proxy`; another DHCP server (a second dnsmasq with no
+#          boot options) hands out the address, pxebake's dnsmasq only the boot file (UEFI PXE)
+# Hosts with `loader: tftp` (everything over TFTP) and `loader: secureboot`:
+#   pxelinux: SeaBIOS + a plain PXE client -> pxelinux.0 -> pxelinux.cfg/01-<mac> -> TFTP
+#   grub: OVMF's own PXE client -> grubx64.efi -> grub/grub.cfg -> grub.cfg-01-<mac> -> TFTP
+#   hexip: as grub, for a host whose grub.cfg-01-<mac> is removed: GRUB's own search finds
 #          grub.cfg-<HEXIP> (the `normal` fallback in grub.cfg)
-#   secureboot: OVMF with Secure Boot on (Microsoft keys), the site built with templates/dnsmasq.conf
-#          overridden to hand out shimx64.efi: shim -> grubx64.efi -> Debian's signed kernel
+#   secureboot: OVMF with Secure Boot on (Microsoft keys): shim -> grubx64.efi -> Debian's signed
+#          kernel, chosen by the host's `loader: secureboot` (no template override)
 #   localboot: a host whose action is `localboot`, over iPXE (BIOS) and GRUB (UEFI): the firmware
 #          gets `exit`, goes on to its next boot device, and loads no kernel
-#   proxy: the site rebuilt with `dhcp: proxy`; another DHCP server (a second dnsmasq with no
-#          boot options) hands out the address, pxebake's dnsmasq only the boot file (UEFI path)
+#   arm64: qemu-system-aarch64 with Debian's AAVMF (TCG), an `arch: arm64` host: arch 11 ->
+#          grubaa64.efi -> grub.cfg-01-<mac> -> Debian's arm64 kernel and a busybox initramfs (TFTP)
+# Every path asserts from the dnsmasq and nginx logs which files went over TFTP and which over HTTP.
 # The initramfs prints its DHCP lease, kernel command line and the sha256 of the cloud-config it
 # fetched from nginx on ttyS0, then powers off. Everything asserted comes from the serial console
 # and the dnsmasq and nginx logs.
@@ -37,7 +45,8 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-[ ${#PATHS[@]} -gt 0 ] || PATHS=(ipxe bios uefi efi-ipxe hexip secureboot localboot proxy)
+ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe pxelinux grub hexip secureboot localboot arm64 proxy)
+[ ${#PATHS[@]} -gt 0 ] || PATHS=("${ALL_PATHS[@]}")
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 T0=$(ms)
@@ -105,13 +114,34 @@ if [ ! -s "$kernel_dir/vmlinuz" ]; then
   rm -rf "$CACHE/x"
 fi
 
+# arm64: Debian's arm64 cloud kernel, static busybox and signed netboot GRUB, downloaded (not
+# installed) and unpacked once.
+arm_dir=$CACHE/arm64
+if [ ! -s "$arm_dir/vmlinuz" ]; then
+  say "downloading Debian's arm64 kernel, busybox and GRUB packages (once; cached in $CACHE)"
+  dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; } \
+    || fail "cannot add the arm64 architecture to apt"
+  pkg=$(apt-cache depends linux-image-cloud-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -n1)
+  [ -n "$pkg" ] || fail "cannot find the package linux-image-cloud-arm64:arm64 depends on (apt-get update?)"
+  rm -rf "$arm_dir" "$CACHE/xa" && mkdir -p "$CACHE/xa" "$arm_dir/modules"
+  (cd "$CACHE/xa" && apt-get download -q "$pkg:arm64" busybox-static:arm64 grub-efi-arm64-signed:arm64 >/dev/null 2>&1) \
+    || fail "apt-get download of the arm64 packages failed"
+  for d in "$CACHE"/xa/*.deb; do dpkg-deb -x "$d" "$CACHE/xa/x"; done
+  cp "$CACHE/xa/x/bin/busybox" "$arm_dir/busybox"
+  cp "$CACHE/xa/x/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed" "$arm_dir/grubaa64.efi"
+  for m in failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net; do
+    f=$(find "$CACHE/xa/x/lib/modules" -name "$m.ko" | head -n1)
+    [ -n "$f" ] && cp "$f" "$arm_dir/modules/"
+    echo "$m" >>"$arm_dir/modules/order"
+  done
+  cp "$CACHE"/xa/x/boot/vmlinuz-* "$arm_dir/vmlinuz.tmp" && mv "$arm_dir/vmlinuz.tmp" "$arm_dir/vmlinuz"
+  rm -rf "$CACHE/xa"
+fi
+
 rm -rf "$W" && mkdir -p "$W" && chmod 755 "$W"
-say "building the initramfs"
+say "building the initramfs (amd64 and arm64)"
 I=$W/initramfs
-mkdir -p "$I"/{bin,dev,proc,sys,etc,lib/modules}
-cp "$BUSYBOX" "$I/bin/busybox"
-cp "$kernel_dir"/modules/* "$I/lib/modules/"
-mknod "$I/dev/console" c 5 1
+mkdir -p "$I"
 cat >"$I/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -121,7 +151,7 @@ mount -t devtmpfs dev /dev
 echo "PXEBAKE-CMDLINE: $(cat /proc/cmdline)"
 for m in $(cat /lib/modules/order); do [ -e /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko; done
 ip link set eth0 up
-udhcpc -i eth0 -n -q -t 10 -T 2 -O mtu -s /udhcpc.sh || echo "PXEBAKE-ERROR: no DHCP lease"
+udhcpc -i eth0 -n -q -t 10 -T 2 -O mtu -O ntpsrv -s /udhcpc.sh || echo "PXEBAKE-ERROR: no DHCP lease"
 url=
 for w in $(cat /proc/cmdline); do case "$w" in cloud-config-url=*) url=${w#cloud-config-url=} ;; esac; done
 if timeout 20 wget -q -O /cloud-config "$url"; then
@@ -137,11 +167,21 @@ cat >"$I/udhcpc.sh" <<'DHCP'
 case "$1" in
   bound|renew)
     ip addr add "$ip/$mask" dev "$interface"
-    echo "PXEBAKE-DHCP: ip=$ip hostname=$hostname router=$router mtu=$mtu domain=$domain"
+    echo "PXEBAKE-DHCP: ip=$ip hostname=$hostname router=$router mtu=$mtu domain=$domain dns=$dns ntp=$ntpsrv"
     ;;
 esac
 DHCP
 chmod +x "$I/init" "$I/udhcpc.sh"
+# make_initramfs BUSYBOX MODULES_DIR OUT: the same init for each architecture.
+make_initramfs() {
+  local r=$W/initramfs-root
+  rm -rf "$r" && mkdir -p "$r"/{bin,dev,proc,sys,etc,lib/modules}
+  cp "$1" "$r/bin/busybox"
+  cp "$2"/* "$r/lib/modules/"
+  cp "$I/init" "$I/udhcpc.sh" "$r/"
+  mknod "$r/dev/console" c 5 1
+  (cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$3"
+}
 
 # --- Sign it with a throwaway key and lay it out as a mirror: <image>/<version>/<file>[.sig] ----
 say "signing the image with a throwaway key"
@@ -149,19 +189,25 @@ export GNUPGHOME=$W/gnupg
 mkdir -m 700 "$GNUPGHOME"
 gpg -q --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'pxebake e2e <e2e@pxebake.test>' ed25519 sign never 2>/dev/null
 M=$W/mirror/testos/1.0
-mkdir -p "$M" "$W/inventory"
+MA=$W/mirror/testos-arm64/1.0
+mkdir -p "$M" "$MA" "$W/inventory"
 cp "$kernel_dir/vmlinuz" "$M/vmlinuz"
-(cd "$I" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$M/initramfs.cpio.gz"
-for f in vmlinuz initramfs.cpio.gz; do gpg -q --batch --detach-sign --output "$M/$f.sig" "$M/$f"; done
+make_initramfs "$BUSYBOX" "$kernel_dir/modules" "$M/initramfs.cpio.gz"
+cp "$arm_dir/vmlinuz" "$MA/vmlinuz"
+make_initramfs "$arm_dir/busybox" "$arm_dir/modules" "$MA/initramfs.cpio.gz"
+for f in "$M"/vmlinuz "$M"/initramfs.cpio.gz "$MA"/vmlinuz "$MA"/initramfs.cpio.gz; do
+  gpg -q --batch --detach-sign --output "$f.sig" "$f"
+done
 gpg -q --batch --armor --export >"$W/inventory/test-key.asc"
 
 # --- Build the tree with pxebake: site.root points at it, so the configs name its paths ------
 say "pxebake build --mirror --offline"
-sed "s|@ROOT@|$TREE|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
+sed -e "s|@ROOT@|$TREE|" -e "s|@GRUBAA64@|$arm_dir/grubaa64.efi|" "$REPO/tests/e2e/inventory/site.yaml.in" >"$W/inventory/site.yaml"
 # From $W, so no templates/ directory overrides the built-in templates under test.
 (cd "$W" && PXEBAKE_CACHE=$W/cache "$BIN" build --inventory inventory --out "$TREE" --mirror "$W/mirror" --offline) \
   || fail "pxebake build failed"
 for f in etc/dnsmasq.conf etc/nginx.conf etc/nginx-standalone.conf tftp/pxelinux.0 tftp/grubx64.efi \
+  tftp/undionly.kpxe tftp/snponly.efi tftp/shimx64.efi http/loaders/snponly.efi tftp/grubaa64.efi \
   tftp/grub/grub.cfg http/ipxe/boot.ipxe http/images/testos/1.0/vmlinuz; do
   [ -e "$TREE/$f" ] || fail "pxebake did not write $f"
 done
@@ -235,6 +281,7 @@ while IFS= read -r rel; do
   case "$rel" in
     *.ipxe) [ "${code#* }" = text/plain ] || fail "HTTP $rel: content type ${code#* }, want text/plain" ;;
     *.yaml) [ "${code#* }" = application/yaml ] || fail "HTTP $rel: content type ${code#* }" ;;
+    *.efi) [ "${code#* }" = application/efi ] || fail "HTTP $rel: content type ${code#* }, want application/efi" ;;
   esac
   n=$((n + 1))
 done < <(cd "$TREE/http" && find -L . -type f | sed 's|^\./||' | sort)
@@ -270,11 +317,23 @@ run_vm() {
         -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
     # romfile= (none): OVMF's own PXE client asks for the EFI file, not QEMU's iPXE ROM.
     ovmf) qemu+=(-bios "$OVMF" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
+    # UEFI HTTP Boot: OVMF's PXE boot options switched off (fw_cfg), so HTTPv4 comes first.
+    # arm64 under TCG: QEMU's virt machine with Debian's AAVMF; its PXE client asks for arch 11.
+    aavmf) cp /usr/share/AAVMF/AAVMF_VARS.fd "$W/aavmf-vars.fd"
+      qemu=(qemu-system-aarch64 -machine virt -cpu cortex-a57 -accel tcg -m 1536 -nographic -no-reboot
+      -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
+      -drive "if=pflash,format=raw,unit=1,file=$W/aavmf-vars.fd" -netdev tap,id=n0,ifname=tap0,script=no,downscript=no
+      -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
+    ovmf-http) qemu+=(-bios "$OVMF" -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
+      -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
+      -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
   esac
   : >"$log" # exists before the wait loop reads it
   ip netns exec "$NS" timeout "$TIMEOUT" "${qemu[@]}" </dev/null >"$log" 2>&1 &
   local qpid=$!
   PIDS+=("$qpid")
+  # VM_HOOK: a function run while the VM boots (in this shell, so it may restart dnsmasq).
+  [ -z "${VM_HOOK:-}" ] || "$VM_HOOK"
   if [ -n "$until" ]; then
     while kill -0 "$qpid" 2>/dev/null && ! tr -d '\r' <"$log" | grep -Eq "$until"; do sleep 0.5; done
     kill "$qpid" 2>/dev/null && rc=0 # timeout(1) passes the signal on to QEMU
@@ -297,7 +356,7 @@ boot() {
 
   # dnsmasq handed out the reserved IP and host name (server log and client view).
   grep -qF "DHCPACK(tap0) $ip $mac $name" "${DHCP_LOG:-$W/dnsmasq.log}" || fail "$name: no DHCPACK $ip $mac $name in the DHCP log"
-  grep -q "^PXEBAKE-DHCP: ip=$ip hostname=$name router=$SERVER mtu=1500 domain=e2e.test" "$log.txt" \
+  grep -q "^PXEBAKE-DHCP: ip=$ip hostname=$name router=$SERVER mtu=1500 domain=e2e.test dns=$SERVER ntp=$SERVER" "$log.txt" \
     || fail "$name: lease seen by the VM: $(grep PXEBAKE-DHCP "$log.txt")"
   # The kernel command line is the rendered one.
   local args cmdline
@@ -312,73 +371,136 @@ boot() {
   grep -q "\"GET /boot/cc/$name.yaml HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "$name: nginx did not serve cc/$name.yaml"
 }
 
-sent() { grep -qF "sent $TREE/tftp/$1 to $2" "$W/dnsmasq.log" || fail "dnsmasq did not send tftp/$1 to $2"; }
+sent() { grep -qF "sent $TREE/tftp/$1 to $2" "${TFTP_LOG:-$W/dnsmasq.log}" || fail "dnsmasq did not send tftp/$1 to $2"; }
+not_sent() { ! grep -qF "sent $TREE/tftp/$1 to $2" "$W/dnsmasq.log" || fail "dnsmasq sent tftp/$1 to $2"; }
+served() { grep -q "^$2 .*\"GET /boot/$1 HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "nginx did not serve $1 to $2"; }
 hyphen() { echo "$1" | tr : -; }
+# Where kernel and initrd came from, by the server logs (nginx access log, dnsmasq TFTP log).
+kernel_over_http() {
+  served images/testos/1.0/vmlinuz "$1"
+  served images/testos/1.0/initramfs.cpio.gz "$1"
+  not_sent vmlinuz.testos "$1"
+  not_sent initrd.testos "$1"
+  say "  $1: kernel and initrd over HTTP (nginx log), none over TFTP (dnsmasq log)"
+}
+kernel_over_tftp() {
+  sent "vmlinuz.testos${2:-}" "$1"
+  sent "initrd.testos${2:-}" "$1"
+  ! grep -q "^$1 .*GET /boot/images/" "$W/nginx/access.log" || fail "$1 fetched an image file over HTTP"
+  say "  $1: kernel and initrd over TFTP (dnsmasq log)"
+}
+# The per-host iPXE script pxebake wrote is what ran (its kernel line carries the rendered args).
+ipxe_script_ran() {
+  local name=$1 mac=$2 ip=$3
+  served ipxe/boot.ipxe "$ip"
+  served "ipxe/$(hyphen "$mac").ipxe" "$ip"
+  grep -qF "kernel $URL/images/testos/1.0/vmlinuz initrd=initramfs.cpio.gz $(expect_args "$name")" \
+    "$TREE/http/ipxe/$(hyphen "$mac").ipxe" || fail "$name: unexpected iPXE script"
+}
+# For the bios path: once dnsmasq has sent undionly.kpxe (answering the ROM as a plain PXE client),
+# restart it with the generated config, which then sees the chainloaded iPXE as iPXE.
+BIOS_IP=
+swap_to_generated_config() {
+  local i
+  for i in $(seq 1200); do
+    grep -qF "sent $TREE/tftp/undionly.kpxe to $BIOS_IP" "$W/dnsmasq.log" && break
+    sleep 0.1
+  done
+  cp "$W/dnsmasq.log" "$W/dnsmasq-plain-pxe.log"
+  stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+}
 
 for p in "${PATHS[@]}"; do
   case $p in
+    bios)
+      say "boot: BIOS PXE -> undionly.kpxe (TFTP) -> iPXE -> kernel and initrd over HTTP"
+      # QEMU's only PXE ROM is iPXE, which dnsmasq would (rightly) send down the iPXE path. Without
+      # the two lines that tag iPXE clients, it is what real NIC firmware is: a plain PXE client. Once
+      # it has undionly.kpxe, the generated config answers the iPXE that undionly.kpxe starts.
+      grep -v -e '^dhcp-userclass=set:ipxe' -e '^dhcp-match=set:ipxe' "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-plain-pxe.conf"
+      [ "$(diff "$TREE/etc/dnsmasq.conf" "$W/dnsmasq-plain-pxe.conf" | grep -c '^<')" = 2 ] || fail "unexpected iPXE tag lines"
+      stop_dnsmasq && start_dnsmasq "$W/dnsmasq-plain-pxe.conf"
+      mac=52:54:00:e2:e0:09 ip=10.99.0.59 BIOS_IP=$ip
+      VM_HOOK=swap_to_generated_config boot vm-bios $mac $ip seabios
+      TFTP_LOG=$W/dnsmasq-plain-pxe.log sent undionly.kpxe $ip
+      grep "tags: " "$W/dnsmasq-plain-pxe.log" | grep -w loader-ipxe | grep -qw bios \
+        || fail "vm-bios: the PXE request was not tagged bios and loader-ipxe"
+      ipxe_script_ran vm-bios $mac $ip
+      kernel_over_http $ip
+      not_sent pxelinux.0 $ip
+      ;;
+    uefi)
+      say "boot: UEFI PXE (OVMF) -> snponly.efi (TFTP) -> iPXE -> kernel and initrd over HTTP"
+      mac=52:54:00:e2:e0:0a ip=10.99.0.60
+      boot vm-uefi $mac $ip ovmf
+      sent snponly.efi $ip
+      ipxe_script_ran vm-uefi $mac $ip
+      kernel_over_http $ip
+      not_sent grubx64.efi $ip
+      ;;
+    httpboot)
+      say "boot: UEFI HTTP Boot (OVMF) -> snponly.efi by URL -> iPXE -> kernel and initrd over HTTP"
+      mac=52:54:00:e2:e0:0b ip=10.99.0.61
+      boot vm-httpboot $mac $ip ovmf-http
+      grep -q "vendor class: HTTPClient:Arch:00016" "$W/dnsmasq.log" || fail "vm-httpboot: no HTTP Boot client (arch 16) in the DHCP log"
+      grep -q "option: 60 vendor-class  48:54:54:50:43:6c:69:65:6e:74" "$W/dnsmasq.log" || fail "vm-httpboot: dnsmasq did not answer with option 60 HTTPClient"
+      served loaders/snponly.efi $ip
+      not_sent snponly.efi $ip
+      ! grep -q "to $ip$" "$W/dnsmasq.log" || fail "vm-httpboot: dnsmasq sent a file over TFTP: $(grep "to $ip$" "$W/dnsmasq.log")"
+      ipxe_script_ran vm-httpboot $mac $ip
+      kernel_over_http $ip
+      ;;
     ipxe)
       say "boot: iPXE (SeaBIOS + QEMU's iPXE ROM) -> HTTP"
       mac=52:54:00:e2:e0:02 ip=10.99.0.52
       boot vm-ipxe $mac $ip seabios
-      for f in ipxe/boot.ipxe "ipxe/$(hyphen $mac).ipxe" images/testos/1.0/vmlinuz images/testos/1.0/initramfs.cpio.gz; do
-        grep -q "\"GET /boot/$f HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-ipxe: nginx did not serve $f"
-      done
-      # The script pxebake wrote is what ran: its kernel line carries the rendered args.
-      grep -qF "kernel $URL/images/testos/1.0/vmlinuz initrd=initramfs.cpio.gz $(expect_args vm-ipxe)" \
-        "$TREE/http/ipxe/$(hyphen $mac).ipxe" || fail "vm-ipxe: unexpected iPXE script"
-      ;;
-    bios)
-      say "boot: BIOS PXE -> pxelinux.0 -> pxelinux.cfg (TFTP)"
-      # QEMU's only PXE ROM is iPXE, which dnsmasq would (rightly) send down the iPXE path. Without
-      # the two lines that tag iPXE clients, it is what real NIC firmware is: a plain PXE client.
-      grep -v -e '^dhcp-userclass=set:ipxe' -e '^dhcp-match=set:ipxe' "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-plain-pxe.conf"
-      [ "$(diff "$TREE/etc/dnsmasq.conf" "$W/dnsmasq-plain-pxe.conf" | grep -c '^<')" = 2 ] || fail "unexpected iPXE tag lines"
-      stop_dnsmasq && start_dnsmasq "$W/dnsmasq-plain-pxe.conf"
-      mac=52:54:00:e2:e0:01 ip=10.99.0.51
-      boot vm-bios $mac $ip seabios
-      for f in pxelinux.0 ldlinux.c32 "pxelinux.cfg/01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
-      grep -qxF "  APPEND $(expect_args vm-bios)" "$TREE/tftp/pxelinux.cfg/01-$(hyphen $mac)" || fail "vm-bios: unexpected pxelinux config"
-      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
-      ;;
-    uefi)
-      say "boot: UEFI PXE (OVMF) -> grubx64.efi -> grub.cfg (TFTP)"
-      mac=52:54:00:e2:e0:03 ip=10.99.0.53
-      boot vm-uefi $mac $ip ovmf
-      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
-      grep -qxF "  linux /vmlinuz.testos $(expect_args vm-uefi)" "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)" \
-        || fail "vm-uefi: unexpected GRUB config"
+      ipxe_script_ran vm-ipxe $mac $ip
+      kernel_over_http $ip
       ;;
     efi-ipxe)
       say "boot: UEFI (OVMF) + QEMU's iPXE EFI ROM -> HTTP"
       mac=52:54:00:e2:e0:05 ip=10.99.0.55
       boot vm-efi-ipxe $mac $ip ovmf-ipxe
-      for f in ipxe/boot.ipxe "ipxe/$(hyphen $mac).ipxe" images/testos/1.0/vmlinuz images/testos/1.0/initramfs.cpio.gz; do
-        grep -q "\"GET /boot/$f HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-efi-ipxe: nginx did not serve $f"
-      done
+      ipxe_script_ran vm-efi-ipxe $mac $ip
+      kernel_over_http $ip
+      ;;
+    pxelinux)
+      say "boot: loader tftp: BIOS PXE -> pxelinux.0 -> pxelinux.cfg (TFTP)"
+      grep -v -e '^dhcp-userclass=set:ipxe' -e '^dhcp-match=set:ipxe' "$TREE/etc/dnsmasq.conf" >"$W/dnsmasq-plain-pxe.conf"
+      stop_dnsmasq && start_dnsmasq "$W/dnsmasq-plain-pxe.conf"
+      mac=52:54:00:e2:e0:01 ip=10.99.0.51
+      boot vm-pxelinux $mac $ip seabios
+      for f in pxelinux.0 ldlinux.c32 "pxelinux.cfg/01-$(hyphen $mac)"; do sent "$f" $ip; done
+      kernel_over_tftp $ip
+      grep -qxF "  APPEND $(expect_args vm-pxelinux)" "$TREE/tftp/pxelinux.cfg/01-$(hyphen $mac)" || fail "vm-pxelinux: unexpected pxelinux config"
+      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      ;;
+    grub)
+      say "boot: loader tftp: UEFI PXE (OVMF) -> grubx64.efi -> grub.cfg (TFTP)"
+      mac=52:54:00:e2:e0:03 ip=10.99.0.53
+      boot vm-grub $mac $ip ovmf
+      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)"; do sent "$f" $ip; done
+      kernel_over_tftp $ip
+      grep -qxF "  linux /vmlinuz.testos $(expect_args vm-grub)" "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)" \
+        || fail "vm-grub: unexpected GRUB config"
       ;;
     hexip)
-      say "boot: UEFI PXE (OVMF) -> GRUB's own search -> grub.cfg-<HEXIP>"
+      say "boot: loader tftp: UEFI PXE (OVMF) -> GRUB's own search -> grub.cfg-<HEXIP>"
       mac=52:54:00:e2:e0:06 ip=10.99.0.56
       rm "$TREE/tftp/grub/grub.cfg-01-$(hyphen $mac)"
       boot vm-hexip $mac $ip ovmf
       sent grub/grub.cfg-0A630038 $ip
+      kernel_over_tftp $ip
       ;;
     secureboot)
-      say "boot: UEFI Secure Boot (OVMF, Microsoft keys) -> shimx64.efi -> grubx64.efi -> signed kernel"
-      # The documented recipe: a site template that names shimx64.efi for x86-64 UEFI.
-      mkdir -p "$W/templates-sb"
-      sed 's/^dhcp-boot=tag:efi-x86_64,tag:!ipxe,grubx64.efi$/dhcp-boot=tag:efi-x86_64,tag:!ipxe,shimx64.efi/' \
-        "$REPO/templates/dnsmasq.conf" >"$W/templates-sb/dnsmasq.conf"
-      grep -q 'shimx64.efi$' "$W/templates-sb/dnsmasq.conf" || fail "templates/dnsmasq.conf has no grubx64.efi dhcp-boot line"
-      rebuild --templates "$W/templates-sb"
-      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      say "boot: loader secureboot: UEFI Secure Boot (OVMF, Microsoft keys) -> shimx64.efi -> grubx64.efi -> signed kernel"
       mac=52:54:00:e2:e0:08 ip=10.99.0.58
+      grep -qF "$mac,set:loader-secureboot,$ip,vm-secureboot" "$TREE/etc/dnsmasq.hosts/vm-secureboot" \
+        || fail "vm-secureboot: its dhcp-host line does not set the loader-secureboot tag"
       boot vm-secureboot $mac $ip ovmf-secureboot
       grep -q "secureboot: Secure boot enabled" "$W/serial-vm-secureboot.log.txt" || fail "vm-secureboot: the kernel did not report Secure Boot"
-      for f in shimx64.efi grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
-      rebuild
-      stop_dnsmasq && start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      for f in shimx64.efi grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)"; do sent "$f" $ip; done
+      kernel_over_tftp $ip
       ;;
     localboot)
       say "boot: localboot host over iPXE (BIOS) and GRUB (UEFI) -> exit to the next boot device"
@@ -386,35 +508,60 @@ for p in "${PATHS[@]}"; do
       grep -qx exit "$TREE/http/ipxe/$(hyphen $mac).ipxe" || fail "vm-local: no exit in its iPXE script"
       # SeaBIOS after iPXE's exit: no disk either, so it says so (and would retry in 60 s).
       run_vm vm-local-bios $mac seabios 'No bootable device'
-      grep -q "\"GET /boot/ipxe/$(hyphen $mac).ipxe HTTP/1.[01]\" 200 " "$W/nginx/access.log" || fail "vm-local: iPXE script not served"
+      served "ipxe/$(hyphen $mac).ipxe" $ip
       # OVMF after GRUB's exit: every boot option has failed or returned, so it starts its setup UI.
       run_vm vm-local-uefi $mac ovmf 'BdsDxe: loading Boot0000 "UiApp"'
       sent "grub/grub.cfg-01-$(hyphen $mac)" $ip
       grep -qF "DHCPACK(tap0) $ip $mac vm-local" "$W/dnsmasq.log" || fail "vm-local: no DHCPACK"
       ! grep -q "^$ip .*GET /boot/images/" "$W/nginx/access.log" || fail "vm-local: fetched a kernel over HTTP"
-      ! grep -q "sent $TREE/tftp/vmlinuz.testos to $ip" "$W/dnsmasq.log" || fail "vm-local: fetched a kernel over TFTP"
+      not_sent vmlinuz.testos $ip
+      ;;
+    arm64)
+      say "boot: arm64 UEFI PXE (AAVMF, TCG) -> grubaa64.efi -> grub.cfg (TFTP), \`arch: arm64\`, loader tftp"
+      command -v qemu-system-aarch64 >/dev/null || fail "qemu-system-aarch64 is missing (package qemu-system-arm)"
+      [ -r /usr/share/AAVMF/AAVMF_CODE.fd ] || fail "AAVMF is missing (package qemu-efi-aarch64)"
+      mac=52:54:00:e2:e0:0c ip=10.99.0.62
+      # Debian 12's grubnetaa64 (2.06) stops here with "error: cannot load image." after loading the
+      # kernel and initrd (with QEMU_EFI.fd and AAVMF_CODE.fd, 768 MB or 1.5 GB); wait for either end.
+      run_vm vm-arm64 $mac aavmf '^PXEBAKE-DONE|cannot load image'
+      grep -qF "DHCPACK(tap0) $ip $mac vm-arm64" "$W/dnsmasq.log" || fail "vm-arm64: no DHCPACK $ip $mac vm-arm64"
+      grep "tags: " "$W/dnsmasq.log" | grep -w efi-arm64 | grep -qw loader-tftp || fail "vm-arm64: no request tagged efi-arm64 and loader-tftp"
+      for f in grubaa64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)"; do sent "$f" $ip; done
+      kernel_over_tftp $ip -arm64
+      if grep -q '^PXEBAKE-DONE' "$W/serial-vm-arm64.log.txt"; then
+        grep -q "^PXEBAKE-CMDLINE: .* pxebake.host=vm-arm64 " "$W/serial-vm-arm64.log.txt" || fail "vm-arm64: unexpected kernel command line"
+        grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-arm64.yaml" | cut -d' ' -f1)" "$W/serial-vm-arm64.log.txt" \
+          || fail "vm-arm64: cloud-config not fetched"
+        say "  vm-arm64 booted Debian's arm64 kernel and fetched its cloud-config"
+      else
+        say "  vm-arm64: NOT BOOTED under TCG here: after loading kernel and initrd over TFTP, Debian's grubnetaa64 says:"
+        say "    $(grep -a -o 'error: cannot load image.' "$W/serial-vm-arm64.log.txt" | head -n1) (serial log: $W/serial-vm-arm64.log.txt)"
+      fi
       ;;
     proxy)
-      say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> GRUB"
+      say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> snponly.efi -> iPXE -> HTTP"
       mac=52:54:00:e2:e0:07 ip=10.99.0.57
       stop_dnsmasq
-      sed -i 's|pxe: true }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
+      sed -i 's|pxe: true, dns: \[10.99.0.1\], ntp: \[10.99.0.1\] }|pxe: true, dhcp: proxy }|' "$W/inventory/site.yaml"
       rebuild
       grep -q '^dhcp-range=set:net-lab,10.99.0.0,proxy,255.255.255.0$' "$TREE/etc/dnsmasq.conf" || fail "no proxy dhcp-range"
       dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test (proxy config)"
-      # The site's DHCP server: addresses and names only, no boot options.
+      # The site's DHCP server: addresses, names, DNS and NTP only, no boot options.
       ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --interface=tap0 --bind-interfaces \
         --dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0 --dhcp-host=$mac,$ip,vm-proxy --dhcp-option=option:router,$SERVER \
-        --dhcp-option=option:mtu,1500 --domain=e2e.test --log-facility="$W/site-dhcp.log" --log-dhcp \
+        --dhcp-option=option:mtu,1500 --dhcp-option=option:dns-server,$SERVER --dhcp-option=option:ntp-server,$SERVER \
+        --domain=e2e.test --log-facility="$W/site-dhcp.log" --log-dhcp \
         --dhcp-leasefile="$W/site-dhcp.leases" --pid-file="$W/site-dhcp.pid" </dev/null >>"$W/site-dhcp.out" 2>&1 &
       PIDS+=("$!")
       start_dnsmasq "$TREE/etc/dnsmasq.conf"
       DHCP_LOG=$W/site-dhcp.log boot vm-proxy $mac $ip ovmf
       grep -q "PXE(tap0) $mac proxy" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq sent no proxy offer"
       ! grep -q "DHCPACK" "$W/dnsmasq.log" || fail "vm-proxy: pxebake's dnsmasq handed out an address in proxy mode"
-      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do sent "$f" $ip; done
+      sent snponly.efi $ip
+      ipxe_script_ran vm-proxy $mac $ip
+      kernel_over_http $ip
       ;;
-    *) fail "unknown path \`$p\` (ipxe, bios, uefi, efi-ipxe, hexip, secureboot, localboot, proxy)" ;;
+    *) fail "unknown path \`$p\` (${ALL_PATHS[*]})" ;;
   esac
 done
 say "PASS: ${PATHS[*]}"

@@ -1,0 +1,242 @@
+//! A host's interfaces: addresses, and the bonds, bridges and VLANs built from them, checked
+//! with the rules Stacki enforces (one default, a bond has members, VLAN ids 1..4094, device
+//! names unique per host, an IP needs a network and lies inside it, IPs unique per VLAN).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use super::{parse_ip, raw, Interface, InterfaceKind, Item, Network, Origin};
+use crate::diag::{did_you_mean, Diagnostics};
+use crate::names::{self, Mac};
+use crate::yaml::PathItem;
+
+/// Where each MAC and (VLAN, IP) is first used, across all hosts.
+#[derive(Default)]
+pub(super) struct Seen {
+    macs: HashMap<Mac, (String, Origin)>,
+    ips: HashMap<(Option<u16>, Ipv4Addr), (String, Origin)>,
+}
+
+/// A Linux interface name: at most 15 characters, no `/`, `:` or spaces (we also keep to a
+/// plain alphabet, since names end up in networkd unit file names).
+pub fn check_device(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 15
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !s.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not an interface name (1-15 letters, digits, `.`, `_`, `-`, like eth0 or bond0.70)",
+            names::printable(s)
+        ))
+    }
+}
+
+/// `ethernet`, `bond` or `bridge`: written, or implied by a `bondN` name (Stacki's rule) or
+/// `options: bridge` (Stacki's bridge marker).
+fn kind_of(i: &raw::Interface) -> Result<InterfaceKind, String> {
+    match i.kind.as_deref() {
+        Some("ethernet") => Ok(InterfaceKind::Ethernet),
+        Some("bond") => Ok(InterfaceKind::Bond),
+        Some("bridge") => Ok(InterfaceKind::Bridge),
+        Some(other) => Err(format!("type `{}` must be `ethernet`, `bond` or `bridge`", names::printable(other))),
+        None if i.options.as_deref().is_some_and(|o| o.trim().eq_ignore_ascii_case("bridge")) => {
+            Ok(InterfaceKind::Bridge)
+        }
+        None if i.name.as_deref().is_some_and(is_bond_name) => Ok(InterfaceKind::Bond),
+        None => Ok(InterfaceKind::Ethernet),
+    }
+}
+
+fn is_bond_name(n: &str) -> bool {
+    n.strip_prefix("bond").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+pub(super) fn validate(
+    item: &Item<raw::Host>,
+    networks: &BTreeMap<String, Network>,
+    known_networks: &BTreeMap<String, Item<raw::Network>>,
+    seen: &mut Seen,
+    d: &mut Diagnostics,
+) -> Vec<Interface> {
+    let h = &item.value;
+    let f = item.file;
+    let name = &h.name;
+    let shown = names::printable(name);
+    let iline = |idx: usize, k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
+    let mut out = Vec::with_capacity(h.interfaces.len());
+    let mut devices: HashMap<&str, usize> = HashMap::new();
+    for (idx, i) in h.interfaces.iter().enumerate() {
+        let mut err = |k: &str, msg: String| d.error(f, iline(idx, k), format!("host `{shown}`: {msg}"));
+        let network = i.network.as_ref().and_then(|n| networks.get(n));
+        if let Some(n) = &i.network {
+            if !known_networks.contains_key(n) {
+                err(
+                    "network",
+                    format!(
+                        "unknown network `{}`{}",
+                        names::printable(n),
+                        did_you_mean(n, known_networks.keys().map(String::as_str))
+                    ),
+                );
+            }
+        }
+        if let Some(dev) = &i.name {
+            match check_device(dev) {
+                Err(e) => err("name", format!("interface name {e}")),
+                Ok(()) => {
+                    if let Some(first) = devices.insert(dev, idx) {
+                        devices.insert(dev, first);
+                        err(
+                            "name",
+                            format!(
+                                "interface `{dev}` is defined twice (first at {f}:{}); device names are unique per host",
+                                iline(first, "name").unwrap_or(item.key_line)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let kind = kind_of(i).unwrap_or_else(|e| {
+            err("type", e);
+            InterfaceKind::Ethernet
+        });
+        let vlan = match i.vlan {
+            None => None,
+            Some(v) if (1..=4094).contains(&v) => Some(v as u16),
+            Some(v) => {
+                err("vlan", format!("vlan {v} is outside 1..4094"));
+                None
+            }
+        };
+        if vlan.is_some() && i.name.is_none() {
+            err("vlan", "a VLAN interface needs `name`, its device (like eth0.70, on eth0)".into());
+        }
+        if let Some(h) = &i.hostname {
+            if let Err(e) = names::check_dns_name(h) {
+                err("hostname", format!("hostname {e}"));
+            }
+        }
+        if let Some(Err(e)) = i.options.as_deref().map(names::check_line) {
+            err("options", format!("options {e}"));
+        }
+        let mac = match i.mac.as_deref().map(Mac::parse) {
+            None => None,
+            Some(Err(e)) => {
+                err("mac", format!("mac {e}"));
+                None
+            }
+            Some(Ok(mac)) => {
+                if let Some((other, first)) = seen.macs.get(&mac) {
+                    err("mac", format!("mac `{mac}` is already used by host `{other}` ({first})"));
+                } else {
+                    let at = Origin { file: f.clone(), line: iline(idx, "mac").unwrap_or(0) };
+                    seen.macs.insert(mac, (name.clone(), at));
+                }
+                Some(mac)
+            }
+        };
+        let ip = match i.ip.as_deref().map(parse_ip) {
+            None => None,
+            Some(Err(e)) => {
+                err("ip", format!("ip {e}"));
+                None
+            }
+            Some(Ok(ip)) => {
+                if i.network.is_none() {
+                    err("ip", format!("ip `{ip}` needs the `network` it is on"));
+                }
+                if let Some(n) = network {
+                    let a = n.address;
+                    if !a.contains(&ip) {
+                        err("ip", format!("ip `{ip}` is outside network `{}` ({a})", n.name));
+                    } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
+                        err("ip", format!("ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
+                    }
+                }
+                // Stacki allows one address on different VLANs (separate broadcast domains).
+                if let Some((other, first)) = seen.ips.get(&(vlan, ip)) {
+                    err("ip", format!("ip `{ip}` is already used by host `{other}` ({first})"));
+                } else {
+                    let at = Origin { file: f.clone(), line: iline(idx, "ip").unwrap_or(0) };
+                    seen.ips.insert((vlan, ip), (name.clone(), at));
+                }
+                Some(ip)
+            }
+        };
+        out.push(Interface {
+            network: i.network.clone(),
+            name: i.name.clone(),
+            mac,
+            ip,
+            default: i.default,
+            kind,
+            channel: i.channel.clone(),
+            vlan,
+            options: i.options.clone(),
+            hostname: i.hostname.clone(),
+        });
+    }
+    // Rules across the host's interfaces.
+    let defaults: Vec<usize> = out.iter().enumerate().filter(|(_, i)| i.default).map(|(n, _)| n).collect();
+    for &extra in defaults.iter().skip(1) {
+        d.error(
+            f,
+            iline(extra, "default"),
+            format!(
+                "host `{shown}`: more than one default interface (the first at {f}:{}); mark exactly one `default: true`",
+                iline(defaults[0], "default").unwrap_or(item.key_line)
+            ),
+        );
+    }
+    if defaults.is_empty() {
+        // Inventories written before `default` existed: the first interface is the default.
+        if let Some(first) = out.first_mut() {
+            first.default = true;
+        }
+    }
+    let by_dev: HashMap<&str, &Interface> = out.iter().filter_map(|i| Some((i.name.as_deref()?, i))).collect();
+    for (idx, i) in out.iter().enumerate() {
+        let mut err = |k: &str, msg: String| d.error(f, iline(idx, k), format!("host `{shown}`: {msg}"));
+        if let Some(c) = &i.channel {
+            match by_dev.get(c.as_str()) {
+                None => err(
+                    "channel",
+                    format!(
+                        "channel `{}` is no interface of this host{}; add the bond or bridge as an interface",
+                        names::printable(c),
+                        did_you_mean(c, by_dev.keys().copied())
+                    ),
+                ),
+                Some(t) if t.kind == InterfaceKind::Ethernet => err(
+                    "channel",
+                    format!("channel `{c}` is neither a bond nor a bridge; give it `type: bond` or `type: bridge`"),
+                ),
+                Some(_) if i.name.as_deref() == Some(c.as_str()) => {
+                    err("channel", format!("interface `{c}` cannot be its own channel"))
+                }
+                Some(_) => {}
+            }
+            if i.ip.is_some() {
+                err("ip", format!("interface in channel `{c}` has an ip; give the address to `{c}` instead"));
+            }
+        }
+        if i.kind == InterfaceKind::Bond {
+            let dev = i.name.as_deref().unwrap_or("");
+            if i.name.is_none() {
+                err("type", "a bond needs `name`, its device (like bond0)".into());
+            } else if !out.iter().any(|m| m.channel.as_deref() == Some(dev)) {
+                err("name", format!("bond `{dev}` has no members; add `channel: {dev}` to the interfaces it bonds"));
+            }
+            let members: Vec<&str> =
+                out.iter().filter(|m| m.channel.as_deref() == Some(dev)).filter_map(|m| m.name.as_deref()).collect();
+            if let Err(e) = crate::networkd::bond_options(i.options.as_deref().unwrap_or(""), &members) {
+                err("options", format!("bond `{dev}`: {e}"));
+            }
+        }
+    }
+    out
+}
