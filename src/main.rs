@@ -6,6 +6,7 @@ use clap::Parser as _;
 use pxebake::bake::{self, paint, Ui};
 use pxebake::cli::{Cli, Command};
 use pxebake::diag::Invalid;
+use pxebake::names::terminal_safe;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -77,7 +78,7 @@ fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
         const SHOWN: usize = 100;
         for d in invalid.0.iter().take(SHOWN) {
             let (label, color) = if d.is_error() { ("error:", "31") } else { ("warning:", "33") };
-            eprintln!("{} {d}", paint(label, color));
+            eprintln!("{} {}", paint(label, color), terminal_safe(&d.to_string(), false));
         }
         if invalid.0.len() > SHOWN {
             eprintln!("... and {} more (all of them with --output json)", invalid.0.len() - SHOWN);
@@ -95,9 +96,9 @@ fn report(e: &anyhow::Error, ui: &Ui, writes: bool) -> ExitCode {
     if json {
         println!("{}", serde_json::json!({ "ok": false, "error": format!("{e:#}"), "exit": 1 }));
     }
-    eprint!("{} {e}", paint("error:", "31"));
+    eprint!("{} {}", paint("error:", "31"), terminal_safe(&e.to_string(), true));
     for cause in e.chain().skip(1) {
-        eprint!(": {cause}");
+        eprint!(": {}", terminal_safe(&cause.to_string(), true));
     }
     eprintln!();
     ExitCode::from(1)

@@ -24,6 +24,23 @@ pub fn check_dns_label(s: &str) -> Result<(), String> {
     }
 }
 
+/// A host name dnsmasq reads as a host name in the third field of a `dhcp-host` line: not one of
+/// its keywords there (`ignore`, `infinite`) nor a lease time (digits, optionally followed by one
+/// of `s m h d w`). dnsmasq has no quoting, so such names are refused.
+pub fn check_dhcp_host_name(s: &str) -> Result<(), String> {
+    let digits = s.trim_end_matches(['s', 'm', 'h', 'd', 'w', 'S', 'M', 'H', 'D', 'W']);
+    let lease_like = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.len() - digits.len() <= 1;
+    if matches!(s.to_ascii_lowercase().as_str(), "ignore" | "infinite") || lease_like {
+        let what = if lease_like { "a lease time" } else { "a keyword" };
+        Err(format!(
+            "`{}` would be read by dnsmasq as {what}, not as the host name, in its `dhcp-host` line; choose another name",
+            printable(s)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// A DNS name: dot-separated labels.
 pub fn check_dns_name(s: &str) -> Result<(), String> {
     if !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| check_dns_label(l).is_ok()) {
@@ -109,6 +126,20 @@ pub fn printable(s: &str) -> String {
     s.chars().flat_map(char::escape_debug).collect::<String>().replace("\\'", "'").replace("\\\"", "\"")
 }
 
+/// A message as it may go to a terminal: control characters (escape sequences, carriage
+/// returns, and newlines unless `keep_newlines`) are shown escaped, everything else as it is.
+pub fn terminal_safe(s: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && !(keep_newlines && c == '\n') {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A MAC address, parsed from `52:54:00:00:00:01` or `52-54-00-00-00-01` (any case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mac(pub [u8; 6]);
@@ -122,7 +153,8 @@ impl Mac {
         }
         let mut mac = [0u8; 6];
         for (b, p) in mac.iter_mut().zip(&parts) {
-            if p.len() != 2 {
+            // from_str_radix alone would take `+f` as a byte.
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
@@ -171,6 +203,16 @@ mod tests {
     }
 
     #[test]
+    fn dnsmasq_keywords_and_lease_times_are_not_host_names() {
+        for bad in ["ignore", "infinite", "12h", "30m", "7d", "1w", "45s", "3600", "0"] {
+            assert!(check_dhcp_host_name(bad).is_err(), "{bad}");
+        }
+        for good in ["h12", "12h-a", "node1", "backend-0-0", "12hh", "ignored"] {
+            assert!(check_dhcp_host_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn macs_parse_both_separators() {
         let m = Mac::parse("52:54:00:AB:00:01").unwrap();
         assert_eq!(m.to_string(), "52:54:00:ab:00:01");
@@ -179,6 +221,19 @@ mod tests {
         for bad in ["52:54:00:00:00", "52:54:00:00:00:0g", "52:54-00:00:00:00", "5:54:00:00:00:001"] {
             assert!(Mac::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_mac_byte_with_a_plus_sign_is_rejected() {
+        for bad in ["52:54:00:00:00:+f", "+5:54:00:00:00:01", "52:54:00:00:-1:01"] {
+            assert!(Mac::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_never_carry_raw_escape_characters() {
+        assert_eq!(terminal_safe("a\u{1b}[31mb\r\n`\\`", false), "a\\u{1b}[31mb\\r\\n`\\`");
+        assert_eq!(terminal_safe("one\ntwo\u{7}", true), "one\ntwo\\u{7}");
     }
 
     #[test]

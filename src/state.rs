@@ -43,6 +43,20 @@ pub fn read(dir: &Path) -> anyhow::Result<BTreeMap<String, BootState>> {
     }
 }
 
+/// A name as a YAML scalar: quoted when YAML would read it plain as something else (`null`,
+/// `true`, a number), so `set runaction HOST null` keeps the bootaction named `null`.
+fn scalar(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let special = matches!(lower.as_str(), "" | "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off")
+        || name.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if special {
+        serde_json::Value::from(name).to_string()
+    } else {
+        name.to_string()
+    }
+}
+
 /// Renders the state file: a header and one flow-style line per host, sorted by name.
 pub fn render(state: &BTreeMap<String, BootState>) -> String {
     let mut s = String::from(
@@ -51,13 +65,13 @@ pub fn render(state: &BTreeMap<String, BootState>) -> String {
     );
     for (host, st) in state {
         match st {
-            BootState::Boot(b) => s.push_str(&format!("  {host}: {b}\n")),
+            BootState::Boot(b) => s.push_str(&format!("  {}: {}\n", scalar(host), scalar(b))),
             BootState::Full { boot, installaction, runaction } => {
                 let parts: Vec<String> = [("boot", boot), ("installaction", installaction), ("runaction", runaction)]
                     .into_iter()
-                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {}", scalar(v))))
                     .collect();
-                s.push_str(&format!("  {host}: {{ {} }}\n", parts.join(", ")));
+                s.push_str(&format!("  {}: {{ {} }}\n", scalar(host), parts.join(", ")));
             }
         }
     }
@@ -73,11 +87,26 @@ pub(crate) fn replace(path: &Path, text: &str) -> anyhow::Result<Option<String>>
     Ok(old)
 }
 
+/// An exclusive lock on the inventory directory itself (no lock file left among the inventory),
+/// released when the returned handle is dropped.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let f = std::fs::File::open(dir).with_context(|| format!("cannot open inventory directory `{}`", dir.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot lock inventory directory `{}`", dir.display()));
+    }
+    Ok(f)
+}
+
 /// One change made by `set`: host, old value, new value.
 pub type Change = (String, String, String);
 
 /// Sets `field` to `value` for every host `selector` picks; returns what changed.
 pub fn set(dir: &Path, selector: &str, field: Field, value: &str) -> anyhow::Result<Vec<Change>> {
+    // Read-modify-write of boot.yaml: concurrent `set`s take turns, or one would lose the other's change.
+    let _lock = lock(dir)?;
     let inv = inventory::load(dir)?;
     // Mistakes on the command line are invalid input (exit 2), like mistakes in the YAML.
     let selector = Selector::parse(selector).map_err(usage)?;
@@ -157,6 +186,24 @@ mod tests {
         );
         let text = render(&st);
         assert!(text.ends_with("boot:\n  a: { boot: install, installaction: flatcar-install }\n  b: os\n"), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), &text).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), st);
+    }
+
+    #[test]
+    fn a_bootaction_named_null_or_true_is_quoted_and_reads_back() {
+        let mut st = BTreeMap::new();
+        for (i, name) in ["null", "Null", "~", "true", "no", "123", "1e3", "0x1f", "a.b"].iter().enumerate() {
+            st.insert(
+                format!("h{i}"),
+                BootState::Full { boot: None, installaction: None, runaction: Some(name.to_string()) },
+            );
+        }
+        st.insert("null".to_string(), BootState::Boot("os".into()));
+        let text = render(&st);
+        assert!(text.contains("  h0: { runaction: \"null\" }\n"), "{text}");
+        assert!(text.contains("  h8: { runaction: a.b }\n"), "{text}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE), &text).unwrap();
         assert_eq!(read(dir.path()).unwrap(), st);

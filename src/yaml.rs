@@ -6,6 +6,7 @@
 //! deserializes typed structs from that tree. Errors raised anywhere inside carry the line of
 //! the innermost node that was being read.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -54,6 +55,11 @@ impl de::Error for Error {
 impl Node {
     /// Parses one YAML document. An empty document is `Null` at line 1.
     pub fn parse(text: &str) -> Result<Node, Error> {
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error { line: None, message: too_large(text.len()) });
+        }
+        // A byte-order mark is allowed at the start of a YAML stream (YAML 1.2, 5.2).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut builder = Builder::default();
         // Lines of the open collections (0 for block ones): see `error_line`.
         let mut open: Vec<usize> = Vec::new();
@@ -139,12 +145,72 @@ pub enum PathItem<'a> {
     Index(usize),
 }
 
+/// Deepest nesting of lists and mappings accepted: real inventories use a handful of levels, and
+/// the tree is walked recursively (deserializing, dropping), so depth must not reach the stack's.
+pub const MAX_DEPTH: usize = 64;
+/// Largest YAML document read: far above any inventory (100,000 hosts are about 20 MB), far
+/// below what would exhaust memory once parsed.
+pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+
+/// The message for a document over `MAX_DOCUMENT_BYTES`.
+pub fn too_large(len: usize) -> String {
+    format!(
+        "the file is {} MiB; pxebake reads YAML files of at most {} MiB: split it into several files",
+        len >> 20,
+        MAX_DOCUMENT_BYTES >> 20
+    )
+}
+
+/// Most nodes that aliases may expand to in one document: a few `&a [*b, *b, ...]` levels would
+/// otherwise expand exponentially ("billion laughs").
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// An open list or mapping.
+struct Open {
+    node: Node,
+    /// A mapping's key waiting for its value.
+    pending: Option<Node>,
+    anchor: usize,
+    /// A mapping's keys so far: duplicate detection in constant time per key.
+    keys: HashSet<String>,
+}
+
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Node, Option<Node>, usize)>, // container, pending map key, anchor id
-    anchors: std::collections::HashMap<usize, Node>,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, Node>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes copied by aliases so far.
+    expanded: usize,
+}
+
+/// A tag pxebake understands: one of the core schema's `allowed` (returned); anything else is an
+/// error, never silently dropped.
+fn check_tag<'t>(tag: &'t saphyr_parser::Tag, allowed: &[&str], line: usize) -> Result<&'t str, Error> {
+    if tag.is_yaml_core_schema() && allowed.contains(&tag.suffix.as_str()) {
+        return Ok(&tag.suffix);
+    }
+    Err(Error {
+        line: Some(line),
+        message: format!(
+            "YAML tag `{}` is not supported here; use plain values (`!!str` makes a scalar a string)",
+            crate::names::printable(&if tag.is_yaml_core_schema() {
+                format!("!!{}", tag.suffix)
+            } else {
+                format!("{}{}", tag.handle, tag.suffix)
+            })
+        ),
+    })
+}
+
+/// Nodes in a tree (recursion is bounded by `MAX_DEPTH`).
+fn count(node: &Node) -> usize {
+    match &node.kind {
+        Kind::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
+        Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| count(k) + count(v)).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder {
@@ -160,8 +226,13 @@ impl Builder {
                     });
                 }
             }
-            Event::Scalar(value, style, anchor, _tag) => {
-                let plain = matches!(style, ScalarStyle::Plain);
+            Event::Scalar(value, style, anchor, tag) => {
+                // `!!str 123` is the string "123": the tag overrides the plain reading.
+                let tagged_str = match tag.as_deref() {
+                    None => false,
+                    Some(t) => check_tag(t, &["str", "int", "float", "bool", "null"], line)? == "str",
+                };
+                let plain = matches!(style, ScalarStyle::Plain) && !tagged_str;
                 let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Kind::Null
                 } else {
@@ -173,19 +244,39 @@ impl Builder {
                 let node = self
                     .anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| Error { line: Some(line), message: "alias to an unknown anchor".into() })?;
+                self.expanded += count(node);
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(Error {
+                        line: Some(line),
+                        message: format!(
+                            "aliases (`*name`) expand to more than {MAX_ALIAS_NODES} values; write the data out or use fewer nested aliases"
+                        ),
+                    });
+                }
+                let node = node.clone();
                 self.push(node, 0)?;
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push((Node { line, kind: Kind::Seq(Vec::new()) }, None, anchor))
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((Node { line, kind: Kind::Map(Vec::new()) }, None, anchor))
+            Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
+                if let Some(t) = tag.as_deref() {
+                    check_tag(t, &["seq", "map"], line)?;
+                }
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(Error {
+                        line: Some(line),
+                        message: format!("lists and mappings are nested more than {MAX_DEPTH} levels deep"),
+                    });
+                }
+                let kind = if matches!(event, Event::SequenceStart(..)) {
+                    Kind::Seq(Vec::new())
+                } else {
+                    Kind::Map(Vec::new())
+                };
+                self.stack.push(Open { node: Node { line, kind }, pending: None, anchor, keys: HashSet::new() })
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _, anchor)) = self.stack.pop() {
-                    self.push(node, anchor)?;
+                if let Some(open) = self.stack.pop() {
+                    self.push(open.node, open.anchor)?;
                 }
             }
             _ => {}
@@ -197,18 +288,21 @@ impl Builder {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
-        let Some((parent, pending, _)) = self.stack.last_mut() else {
+        let Some(open) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
         };
-        match &mut parent.kind {
+        match &mut open.node.kind {
             Kind::Seq(items) => items.push(node),
-            Kind::Map(entries) => match pending.take() {
-                None => *pending = Some(node),
+            Kind::Map(entries) => match open.pending.take() {
+                None => open.pending = Some(node),
                 Some(key) => {
                     if let Some(name) = key.as_str() {
-                        if entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
-                            return Err(Error { line: Some(key.line), message: format!("duplicate key `{name}`") });
+                        if !open.keys.insert(name.to_string()) {
+                            return Err(Error {
+                                line: Some(key.line),
+                                message: format!("duplicate key `{}`", crate::names::printable(name)),
+                            });
                         }
                     }
                     entries.push((key, node));
@@ -435,6 +529,68 @@ mod tests {
         // An error inside the text keeps its own line.
         assert_eq!(Node::parse("a: 1\nb: c: d\ne: 2\n").unwrap_err().line, Some(2));
         assert_eq!(Node::parse("a:\n  b: 1\n c: 2\n").unwrap_err().line, Some(3));
+    }
+
+    #[test]
+    fn an_alias_bomb_is_an_error_not_gigabytes() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let e = Node::parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases (`*name`) expand to more than 100000 values"), "{}", e.message);
+        assert!(e.line.is_some_and(|l| l > 4 && l <= 12), "{:?}", e.line);
+        // A few aliases of small anchors are fine.
+        assert!(Node::parse("a: &x {k: v}\nb: *x\nc: *x\n").is_ok());
+    }
+
+    #[test]
+    fn ten_thousand_levels_of_nesting_are_an_error_not_a_stack_overflow() {
+        let mut block = String::new();
+        for i in 0..10_000 {
+            block.push_str(&" ".repeat(i));
+            block.push_str("a:\n");
+        }
+        let e = Node::parse(&block).unwrap_err();
+        assert_eq!(e.line, Some(MAX_DEPTH + 1), "{}", e.message);
+        assert!(e.message.contains("nested more than 64 levels deep"), "{}", e.message);
+        let flow = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = Node::parse(&flow).unwrap_err().message;
+        assert!(e.contains("nested more than") || e.contains("recursion limit exceeded"), "{e}");
+        let seq = "- ".repeat(10_000) + "x\n";
+        assert!(Node::parse(&seq).unwrap_err().message.contains("nested more than"));
+        let ordinary: String = (0..60).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        assert!(Node::parse(&ordinary).is_ok(), "ordinary depth");
+    }
+
+    #[test]
+    fn a_mapping_with_100000_keys_loads_in_linear_time() {
+        let text: String = (0..100_000).map(|i| format!("key{i}: {i}\n")).collect();
+        let node = Node::parse(&text).unwrap();
+        assert!(matches!(&node.kind, Kind::Map(e) if e.len() == 100_000));
+        let dup = format!("{text}key5: again\n");
+        assert_eq!(Node::parse(&dup).unwrap_err().line, Some(100_001));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted_and_huge_documents_are_refused() {
+        let node = Node::parse("\u{feff}network: x\n").unwrap();
+        assert_eq!(node.get("network").and_then(Node::as_str), Some("x"));
+        let big = "#".repeat(MAX_DOCUMENT_BYTES + 1);
+        assert!(Node::parse(&big).unwrap_err().message.contains("at most 64 MiB"));
+    }
+
+    #[test]
+    fn yaml_tags_are_kept_not_dropped() {
+        let i: Iface = from_node(&Node::parse("network: !!str 123\nmtu: !!int 1500\n").unwrap()).unwrap();
+        assert_eq!((i.network.as_str(), i.mtu), ("123", Some(1500)));
+        let n = Node::parse("a: !!str null\n").unwrap();
+        assert!(matches!(n.get("a").map(|n| &n.kind), Some(Kind::Scalar { value, plain: false }) if value == "null"));
+        let e = Node::parse("a: 1\nb: !custom x\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("YAML tag `!custom` is not supported"), "{}", e.message);
+        assert!(Node::parse("a: !!map {b: 1}\nc: !!set {d}\n").unwrap_err().message.contains("!!set"));
     }
 
     #[test]

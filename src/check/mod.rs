@@ -35,7 +35,13 @@ impl Options {
     /// What else the lint result depends on, besides the tree (for `tree::manifest`); the version
     /// because another pxebake may check more.
     pub fn context(&self, inv: &Inventory) -> String {
-        format!("lint {}|{}|{}|{}", env!("CARGO_PKG_VERSION"), inv.site.http, self.images_placed, self.deny_warnings)
+        format!(
+            "lint {}|loaders 1|{}|{}|{}",
+            env!("CARGO_PKG_VERSION"),
+            inv.site.http,
+            self.images_placed,
+            self.deny_warnings
+        )
     }
 }
 
@@ -108,13 +114,7 @@ fn lint_document(inv: &Inventory, tree: &Tree, path: &str, text: &str) -> Vec<Di
         Some("ignition") => ignition::validate(text),
         _ => return Vec::new(),
     };
-    let from = tree
-        .origins
-        .get(path)
-        .map(|(rule, host)| {
-            format!(" (rendered from {})", crate::render::rule_origin(inv, *rule as usize, *host as usize))
-        })
-        .unwrap_or_default();
+    let from = from(inv, tree, path);
     problems
         .into_iter()
         .map(|p| Diagnostic {
@@ -126,7 +126,17 @@ fn lint_document(inv: &Inventory, tree: &Tree, path: &str, text: &str) -> Vec<Di
         .collect()
 }
 
-/// Boot configs: check the URLs and TFTP paths they name, and kernel command line length.
+/// " (rendered from template `x` for host `y` ...)" for a file a `files` rule wrote.
+fn from(inv: &Inventory, tree: &Tree, path: &str) -> String {
+    tree.origins
+        .get(path)
+        .map(|(rule, host)| {
+            format!(" (rendered from {})", crate::render::rule_origin(inv, *rule as usize, *host as usize))
+        })
+        .unwrap_or_default()
+}
+
+/// Boot configs: check the loader syntax, the URLs and TFTP paths they name, and kernel command line length.
 fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Options) -> Vec<Diagnostic> {
     let grub = path.starts_with("tftp/grub/");
     let pxelinux = path.starts_with("tftp/pxelinux.cfg/");
@@ -136,6 +146,11 @@ fn lint_config(inv: &Inventory, tree: &Tree, path: &str, text: &str, opts: Optio
         return Vec::new();
     }
     let mut out = Vec::new();
+    if let Some(loader) = crate::loader::Loader::of(path, text) {
+        for (line, message) in crate::loader::check(loader, text) {
+            out.push(Diagnostic::error(path, Some(line), format!("{message}{}", from(inv, tree, path))));
+        }
+    }
     let mut err = |line: usize, message: String| {
         out.push(Diagnostic::error(path, Some(line), message));
     };

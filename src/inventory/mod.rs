@@ -34,13 +34,30 @@ pub struct Source {
 const SECTIONS: [&str; 9] =
     ["site", "networks", "images", "bootactions", "appliances", "attributes", "files", "hosts", "boot"];
 
-/// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal.
+/// Reads every `*.yaml` file in `dir` (sorted by name). Parse errors are collected, not fatal;
+/// so is every `*.yaml` entry that is not a readable regular file (never skipped: the build would
+/// then remove that part of the site from `out/`).
 pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read inventory directory `{}`", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.is_file())
-        .collect();
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let message = if e.kind() == std::io::ErrorKind::NotFound {
+                "the inventory directory does not exist; pass --inventory DIR".to_string()
+            } else {
+                format!("cannot read the inventory directory: {e}; pass --inventory DIR")
+            };
+            let file = names::printable(&dir.display().to_string());
+            return Err(crate::diag::Invalid(vec![crate::diag::Diagnostic::error(file, None, message)]).into());
+        }
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in listing {
+        let entry = entry.with_context(|| format!("cannot read inventory directory `{}`", dir.display()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            paths.push(path);
+        }
+    }
     paths.sort();
     let mut diags = Diagnostics::default();
     let mut sources = Vec::new();
@@ -52,8 +69,14 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
         );
     }
     for path in paths {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let name: Arc<str> = path.display().to_string().into();
+        let name: Arc<str> = names::printable(&path.display().to_string()).into();
+        let text = match crate::input::read_text(&path, yaml::MAX_DOCUMENT_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.error(&name, e.line, format!("inventory file {}", e.message));
+                continue;
+            }
+        };
         match Node::parse(&text) {
             Ok(root) => sources.push(Source { name, root }),
             Err(e) => diags.error(&name, e.line, e.message),
@@ -93,6 +116,8 @@ struct Raw<'a> {
     bootactions: BTreeMap<String, Item<'a, raw::BootAction>>,
     appliances: BTreeMap<String, Item<'a, raw::Appliance>>,
     attributes: Vec<Item<'a, (String, serde_json::Value)>>,
+    /// Attribute name -> index in `attributes`, to find a second definition in constant time.
+    attribute_index: HashMap<String, usize>,
     files: Vec<Item<'a, raw::FileRule>>,
     hosts: Vec<Item<'a, raw::Host>>,
     boot: BTreeMap<String, Item<'a, raw::BootState>>,
@@ -205,17 +230,21 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
                     let mut m = BTreeMap::new();
                     map_section::<serde_json::Value>(d, file, "attributes", value, &mut m);
                     for (k, item) in m {
-                        if let Some(first) = raw.attributes.iter().find(|a| a.value.0 == k) {
+                        if let Some(&i) = raw.attribute_index.get(&k) {
+                            let first: &Item<_> = &raw.attributes[i];
                             d.error(
                                 file,
                                 Some(item.key_line),
                                 format!(
-                                    "attributes: `{k}` is defined twice (first at {}:{})",
-                                    first.file, first.key_line
+                                    "attributes: `{}` is defined twice (first at {}:{})",
+                                    names::printable(&k),
+                                    first.file,
+                                    first.key_line
                                 ),
                             );
                             continue;
                         }
+                        raw.attribute_index.insert(k.clone(), raw.attributes.len());
                         raw.attributes.push(Item {
                             file,
                             node: item.node,
@@ -248,7 +277,7 @@ pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<In
     let site = validate_site(&raw, dir, &mut d);
     let networks = validate_networks(&raw, &mut d);
     let images = validate_images(&raw, dir, &mut d);
-    let bootactions = validate_bootactions(&raw, &images, &mut d);
+    let bootactions = validate_bootactions(&raw, &images, &bootloader_names(&raw), &mut d);
     let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
     let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
@@ -326,6 +355,9 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     })
 }
 
+/// Longest `site.root`.
+const MAX_ROOT: usize = 512;
+
 fn check_root(root: &str) -> Result<(), String> {
     names::check_line(root)?;
     if !root.starts_with('/') {
@@ -343,6 +375,10 @@ fn check_root(root: &str) -> Result<(), String> {
         || root.contains([',', '$', '\\'])
     {
         return Err(format!("`{root}` must not contain spaces, quotes, `;`, `#`, `,`, `$`, `\\`, braces or `..`"));
+    }
+    // dnsmasq reads config lines of at most about 1024 bytes; `tftp-root=ROOT/tftp` must fit.
+    if root.len() > MAX_ROOT {
+        return Err(format!("is {} bytes long; at most {MAX_ROOT} fit on a dnsmasq config line", root.len()));
     }
     Ok(())
 }
@@ -671,9 +707,26 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
     out
 }
 
+/// The names the site's bootloaders take in `tftp/` (defaults, minus those set to `null`, plus
+/// the site's own): a kernel or initrd may not take one, with or without `--no-bootloaders`.
+fn bootloader_names(raw: &Raw) -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> =
+        crate::serve::DEFAULT_BOOTLOADERS.iter().map(|(n, _, _)| n.to_string()).collect();
+    if let Some(site) = &raw.site {
+        for (name, path) in &site.value.bootloaders {
+            match path {
+                None => names.remove(name),
+                Some(_) => names.insert(name.clone()),
+            };
+        }
+    }
+    names
+}
+
 fn validate_bootactions(
     raw: &Raw,
     images: &BTreeMap<String, Image>,
+    bootloaders: &std::collections::BTreeSet<String>,
     d: &mut Diagnostics,
 ) -> BTreeMap<String, BootAction> {
     let mut out = BTreeMap::new();
@@ -706,6 +759,14 @@ fn validate_bootactions(
                 for (k, v) in [("kernel", Some(kernel)), ("ramdisk", b.ramdisk.as_ref())] {
                     if let Some(Err(e)) = v.map(|v| names::check_file_name(v)) {
                         d.error(f, line(k), format!("bootaction `{name}`: {k} {e}"));
+                        ok = false;
+                    }
+                    if let Some(v) = v.filter(|v| bootloaders.contains(v.as_str())) {
+                        d.error(
+                            f,
+                            line(k),
+                            format!("bootaction `{name}`: {k} `{v}` is the name of a bootloader in tftp/; choose another name"),
+                        );
                         ok = false;
                     }
                 }
@@ -839,7 +900,7 @@ fn validate_hosts(
         let line = |k: &str| item.line(&[PathItem::Key(k)]);
         let name = &h.name;
         let shown = names::printable(name);
-        if let Err(e) = names::check_dns_label(name) {
+        if let Err(e) = names::check_dns_label(name).and_then(|()| names::check_dhcp_host_name(name)) {
             d.error(f, line("name"), format!("host name {e}"));
         }
         if let Some(first) = by_name.get(name.as_str()) {

@@ -287,7 +287,7 @@ fn ignition_args<'a>(
 ) -> Result<Option<(String, IgnitionRef<'a>)>, Diagnostic> {
     let Action::Kernel { ignition: Some(_), image, .. } = &ba.action else { return Ok(None) };
     let name = templates::ignition_name(&ba.name);
-    let path = t.tera.render(&name, ctx).map_err(|e| render_error(t, &name, host, &e))?;
+    let path = t.render(&name, ctx).map_err(|e| render_error(t, &name, host, &e))?;
     let path = path.trim().trim_start_matches('/').to_string();
     names::check_relative_path(&path).map_err(|e| {
         Diagnostic::error(
@@ -319,7 +319,7 @@ fn render_host<'a>(
         let args = match &ba.action {
             Action::Kernel { .. } => {
                 let name = templates::args_name(&ba.name);
-                match t.tera.render(&name, &ctx) {
+                match t.render(&name, &ctx) {
                     Ok(a) => {
                         let mut a = a.trim().to_string();
                         match ignition_args(inv, t, &ctx, host, ba) {
@@ -330,13 +330,17 @@ fn render_host<'a>(
                             Ok(None) => {}
                             Err(e) => errors.push(e),
                         }
-                        match names::check_line(&a) {
+                        // The same args go on the PXELINUX, GRUB and iPXE kernel lines.
+                        match crate::loader::check_args(&a) {
                             Ok(()) => Some(a),
                             Err(e) => {
                                 errors.push(Diagnostic::error(
                                     ba.origin.file.to_string(),
                                     Some(ba.origin.line),
-                                    format!("bootaction `{}` args rendered for host `{}`: {e}", ba.name, host.name),
+                                    format!(
+                                        "bootaction `{}` args rendered for host `{}`: {e}; remove it from the args (or from the attribute spliced into them)",
+                                        ba.name, host.name
+                                    ),
                                 ));
                                 None
                             }
@@ -388,7 +392,7 @@ fn render_host<'a>(
                 ctx.insert("bootaction", &view);
                 let by = By::Host(host, Some(&ba.name));
                 for (template, paths) in HOST_CONFIGS {
-                    match t.tera.render(template, &ctx) {
+                    match t.render(template, &ctx) {
                         Ok(text) => {
                             let entry = text_entry(text);
                             for path in paths(mac, ip) {
@@ -405,7 +409,7 @@ fn render_host<'a>(
     // Per-host files of pxebake's own (DHCP reservations).
     for (template, path) in HOST_FILES {
         let Some(path) = path(host) else { continue };
-        match t.tera.render(template, &ctx) {
+        match t.render(template, &ctx) {
             Ok(text) => out.push(Output { path, entry: text_entry(text), by: By::Host(host, None) }),
             Err(e) => errors.push(render_error(t, template, host, &e)),
         }
@@ -417,7 +421,7 @@ fn render_host<'a>(
             continue;
         }
         let pname = templates::path_name(i);
-        let path = match t.tera.render(&pname, &ctx) {
+        let path = match t.render(&pname, &ctx) {
             Ok(p) => p,
             Err(e) => {
                 errors.push(render_error(t, &pname, host, &e));
@@ -438,7 +442,7 @@ fn render_host<'a>(
         if !t.contains(&rule.template) {
             continue; // reported when templates were loaded
         }
-        match t.tera.render(&rule.template, &ctx) {
+        match t.render(&rule.template, &ctx) {
             Ok(text) => match rule_entry(inv, t, &rule.template, host, text) {
                 Ok(entry) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
                 Err(problems) => errors.extend(problems),
@@ -505,7 +509,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
     let mut errors = Vec::new();
     let ctx = Context::new();
     for (template, path) in SITE_FILES {
-        match t.tera.render(template, &ctx) {
+        match t.render(template, &ctx) {
             Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);

@@ -35,6 +35,57 @@ pub struct Templates {
     pub tera: Tera,
     /// Template name -> where it came from, for messages.
     origin: BTreeMap<String, String>,
+    limits: Limits,
+}
+
+/// What one rendering of one template may produce.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes of output of one file.
+    pub bytes: usize,
+    /// Time, checked whenever the template writes.
+    pub time: std::time::Duration,
+}
+
+impl Default for Limits {
+    /// Far above any real boot config or cloud-config, far below trouble.
+    fn default() -> Limits {
+        Limits { bytes: 32 << 20, time: std::time::Duration::from_secs(10) }
+    }
+}
+
+/// A writer that refuses output past the limits.
+struct Bounded {
+    bytes: Vec<u8>,
+    start: std::time::Instant,
+    limits: Limits,
+    /// Why writing stopped, for the message.
+    over: Option<String>,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let over = if self.bytes.len() + buf.len() > self.limits.bytes {
+            format!(
+                "the output is larger than {} KiB; a template may write at most that much per file (a runaway loop?)",
+                self.limits.bytes >> 10
+            )
+        } else if self.start.elapsed() > self.limits.time {
+            format!(
+                "rendering took longer than {} ms; a template may take at most that long per file (a runaway loop?)",
+                self.limits.time.as_millis()
+            )
+        } else {
+            self.bytes.extend_from_slice(buf);
+            return Ok(buf.len());
+        };
+        self.over = Some(over.clone());
+        Err(std::io::Error::other(over))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Name of the compiled args template of a bootaction.
@@ -63,6 +114,21 @@ impl Templates {
         self.origin.keys().any(|n| self.tera.get_template_variables(n).is_ok_and(|vars| vars.contains(var)))
     }
 
+    /// Renders one template, bounded in output size and time (a template is code the user
+    /// wrote: a runaway loop must end in a clear error, not use up memory or the night).
+    pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, tera::Error> {
+        let mut out = Bounded { bytes: Vec::new(), start: std::time::Instant::now(), limits: self.limits, over: None };
+        if let Err(e) = self.tera.render_to(name, ctx, &mut out) {
+            return Err(out.over.map(tera::Error::message).unwrap_or(e));
+        }
+        String::from_utf8(out.bytes).map_err(|_| tera::Error::message("the template wrote invalid UTF-8"))
+    }
+
+    /// Changes the output and time bounds (tests use small ones).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.origin.contains_key(name)
     }
@@ -78,11 +144,15 @@ impl Templates {
         let mut sources: BTreeMap<String, (String, String)> =
             BUILTIN.iter().map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string()))).collect();
         if let Some(dir) = dir {
-            for path in list_files(dir)? {
+            for path in list_files(dir, d)? {
                 let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read template `{}`", path.display()))?;
-                sources.insert(name, (path.display().to_string(), text));
+                let shown = crate::names::printable(&path.display().to_string());
+                match crate::input::read_text(&path, MAX_TEMPLATE_BYTES) {
+                    Ok(text) => {
+                        sources.insert(name, (shown, text));
+                    }
+                    Err(e) => d.error(&shown, e.line, format!("template {}", e.message)),
+                }
             }
         }
         for ba in inv.bootactions.values() {
@@ -96,15 +166,28 @@ impl Templates {
         for (i, rule) in inv.files.iter().enumerate() {
             sources.insert(path_name(i), (rule.origin.to_string(), rule.path.clone()));
         }
-        let mut origin = BTreeMap::new();
-        for (name, (from, text)) in &sources {
-            // Add one at a time so each syntax error is reported against its own file.
-            if let Err(e) = tera.add_raw_template(name, text) {
-                let (line, msg) = describe(&e);
-                let (file, line) = split_origin(from, line);
-                d.error(&file, line, format!("template syntax error in `{name}`: {msg}"));
+        let origin: BTreeMap<String, String> = sources.iter().map(|(n, (from, _))| (n.clone(), from.clone())).collect();
+        // Add one at a time so each syntax error is reported against its own file. A template
+        // that includes or extends one not added yet fails until that one is in: retry in rounds
+        // until no more can be added, whatever the names' order.
+        let mut pending: Vec<(&String, &(String, String))> = sources.iter().collect();
+        loop {
+            let before = pending.len();
+            let mut failed = Vec::new();
+            for (name, source) in pending {
+                if let Err(e) = tera.add_raw_template(name, &source.1) {
+                    failed.push((name, source, e));
+                }
             }
-            origin.insert(name.clone(), from.clone());
+            if failed.is_empty() || failed.len() == before {
+                for (name, (from, _), e) in failed {
+                    let (line, msg) = describe(&e);
+                    let (file, line) = split_origin(from, line);
+                    d.error(&file, line, format!("template syntax error in `{name}`: {msg}"));
+                }
+                break;
+            }
+            pending = failed.into_iter().map(|(n, s, _)| (n, s)).collect();
         }
         for rule in &inv.files {
             if !origin.contains_key(&rule.template) {
@@ -120,28 +203,45 @@ impl Templates {
                 );
             }
         }
-        Ok(Templates { tera, origin })
+        Ok(Templates { tera, origin, limits: Limits::default() })
     }
 }
 
-/// Files of a directory tree, sorted; a missing directory has none.
-fn list_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+/// Largest template file read.
+const MAX_TEMPLATE_BYTES: usize = 4 << 20;
+/// Deepest directory level searched for templates (a symlinked directory may loop).
+const MAX_TEMPLATE_DEPTH: usize = 16;
+
+/// Files of a directory tree, sorted; a missing directory has none. Entries that are neither
+/// files nor directories are returned too, so reading them reports them (never skipped).
+fn list_files(dir: &Path, d: &mut Diagnostics) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
-    if !dir.exists() {
+    if std::fs::symlink_metadata(dir).is_err() {
         return Ok(out);
     }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&d).with_context(|| format!("cannot read templates directory `{}`", d.display()))?
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    while let Some((dir_now, depth)) = stack.pop() {
+        for entry in std::fs::read_dir(&dir_now)
+            .with_context(|| format!("cannot read templates directory `{}`", dir_now.display()))?
         {
             let path = entry?.path();
             let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if hidden {
                 continue;
             }
-            if path.is_dir() {
-                stack.push(path);
+            // Follows a link; a dangling one is not a directory and is reported when read.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                if depth + 1 >= MAX_TEMPLATE_DEPTH {
+                    d.error(
+                        &crate::names::printable(&path.display().to_string()),
+                        None,
+                        format!(
+                            "templates are nested more than {MAX_TEMPLATE_DEPTH} directories deep (a symlink loop?)"
+                        ),
+                    );
+                    continue;
+                }
+                stack.push((path, depth + 1));
             } else {
                 out.push(path);
             }
@@ -199,6 +299,34 @@ fn shell_quote(v: &tera::Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn one(name: &str, text: &str, limits: Limits) -> Templates {
+        let mut tera = Tera::new();
+        tera.add_raw_template(name, text).unwrap();
+        Templates { tera, origin: BTreeMap::new(), limits }
+    }
+
+    #[test]
+    fn a_runaway_template_stops_at_the_output_bound() {
+        let loops = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}xxxxxxxx{% endfor %}{% endfor %}";
+        let t = one("big", loops, Limits { bytes: 1 << 20, time: std::time::Duration::from_secs(60) });
+        let e = t.render("big", &tera::Context::new()).unwrap_err();
+        assert_eq!(
+            describe(&e).1,
+            "the output is larger than 1024 KiB; a template may write at most that much per file (a runaway loop?)"
+        );
+    }
+
+    #[test]
+    fn a_slow_template_stops_at_the_time_bound() {
+        let loops = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}";
+        let t = one("slow", loops, Limits { bytes: usize::MAX, time: std::time::Duration::from_millis(200) });
+        let start = std::time::Instant::now();
+        let e = t.render("slow", &tera::Context::new()).unwrap_err();
+        assert!(describe(&e).1.starts_with("rendering took longer than 200 ms"), "{e}");
+        assert!(start.elapsed().as_secs() < 5);
+    }
     #[test]
     fn shell_words_expand_nothing() {
         let v = tera::Value::from("a'b $(x)\n");

@@ -185,9 +185,17 @@ pub fn print(tree: &Tree, out: &Path, changes: &Changes, json: bool) -> anyhow::
                     (Ok(old), Some(Entry::Symlink(t))) => {
                         writeln!(s, "changed: {path} -> {} (was -> {})", t, old.display())?
                     }
+                    (Ok(old), Some(Entry::File(_))) => writeln!(
+                        s,
+                        "changed: {path} (was a symlink -> {})",
+                        crate::names::printable(&old.to_string_lossy())
+                    )?,
                     (_, Some(Entry::File(bytes))) => {
                         writeln!(s, "changed: {path}")?;
-                        let old = std::fs::read(&old_path).unwrap_or_default();
+                        let Some(old) = old_file(out, path) else {
+                            writeln!(s, "  (was not a regular file of the tree, or over {} MiB)", MAX_SHOWN >> 20)?;
+                            continue;
+                        };
                         match (std::str::from_utf8(&old), std::str::from_utf8(bytes)) {
                             (Ok(a), Ok(b)) => {
                                 let d = similar::TextDiff::from_lines(a, b);
@@ -217,6 +225,33 @@ pub fn print(tree: &Tree, out: &Path, changes: &Changes, json: bool) -> anyhow::
     )?;
     println!("{s}");
     Ok(())
+}
+
+/// Largest old file shown in a diff.
+const MAX_SHOWN: u64 = 16 << 20;
+
+/// The old bytes at `rel`: only a regular file reached without following any link (a link planted
+/// in `out/` must not make `diff` print /etc/shadow or read /dev/zero forever), bounded in size.
+fn old_file(out: &Path, rel: &str) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    for (i, _) in rel.match_indices('/') {
+        if !std::fs::symlink_metadata(out.join(&rel[..i])).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(out.join(rel))
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_SHOWN {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SHOWN).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 fn describe(e: Option<&Entry>) -> String {

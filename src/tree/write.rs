@@ -160,6 +160,12 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
         std::fs::remove_file(&uncommitted).with_context(|| format!("cannot remove `{}`", uncommitted.display()))?;
     }
     if let Ok(text) = std::fs::read_to_string(&journal) {
+        check_journal(out, &text).with_context(|| {
+            format!(
+                "refusing to replay `{}`: pxebake writes no such journal; delete it and build again",
+                journal.display()
+            )
+        })?;
         manifest::remove(out);
         let finish = || -> anyhow::Result<()> {
             if text.lines().last() == Some(JOURNAL_END) {
@@ -342,6 +348,35 @@ fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, Stri
     sync_dir(jpath.parent().unwrap_or(Path::new(".")))?;
     kill_point();
     Ok((jpath, journal))
+}
+
+/// A journal found on disk may have been planted: replay it only when every line is an operation
+/// pxebake writes on a path that stays inside `out` (relative, no `.`/`..`, no symlinked
+/// directory on the way: a removal or rename through one would act outside the tree).
+fn check_journal(out: &Path, journal: &str) -> anyhow::Result<()> {
+    for (i, line) in journal.lines().enumerate() {
+        let n = i + 1;
+        let shown = crate::names::printable(line);
+        if line == JOURNAL_END {
+            continue;
+        }
+        let Some(("R" | "D", rel)) = line.split_once(' ') else {
+            bail!("line {n} `{shown}` is not `R PATH` or `D PATH`");
+        };
+        let bad = rel.is_empty()
+            || rel.starts_with('/')
+            || rel.chars().any(char::is_control)
+            || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+        if bad {
+            bail!("line {n} names `{shown}`, which leaves the tree");
+        }
+        for dir in parents(rel) {
+            if std::fs::symlink_metadata(out.join(dir)).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!("line {n} names `{shown}`, which goes through the symlink `{dir}` and may leave the tree");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Applies a journal. Replays after a crash (`strict` false) are idempotent: a rename whose
