@@ -107,6 +107,8 @@ struct Link {
     no_gateway: bool,
     address: Option<(Ipv4Addr, u8)>,
     gateway: Option<Ipv4Addr>,
+    /// DNS servers of the default interface's network (a DHCP link learns them from DHCP).
+    dns: Vec<Ipv4Addr>,
     bond: Option<String>,
     bridge: Option<String>,
     primary: bool,
@@ -149,6 +151,9 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
         if let (false, Some(ip), Some(n)) = (is_pxe(i), i.ip, network) {
             l.address = Some((ip, n.prefix));
             l.gateway = n.gateway.filter(|_| i.default);
+            if i.default {
+                l.dns.clone_from(&n.dns);
+            }
         }
         if let Some(c) = &i.channel {
             match by_name(c) {
@@ -238,6 +243,9 @@ pub fn units(host: &Host, networks: &BTreeMap<String, Network>) -> Vec<Unit> {
         }
         if let Some(g) = l.gateway {
             let _ = writeln!(net, "Gateway={g}");
+        }
+        for d in &l.dns {
+            let _ = writeln!(net, "DNS={d}");
         }
         if let Some(b) = &l.bond {
             let _ = writeln!(net, "Bond={b}");

@@ -16,7 +16,7 @@ const SITE: &str = r#"site:
   http: http://10.0.0.1/boot
 networks:
   prov: { address: 10.0.0.0/24, gateway: 10.0.0.1, pxe: true }
-  data: { address: 10.1.0.0/24, gateway: 10.1.0.1, mtu: 9000 }
+  data: { address: 10.1.0.0/24, gateway: 10.1.0.1, mtu: 9000, dns: [10.1.0.53, 10.1.0.54] }
   store: { address: 10.70.0.0/24 }
   public: { address: 192.168.8.0/24, gateway: 192.168.8.1 }
 images:
@@ -116,6 +116,8 @@ MTUBytes=9000
 [Network]
 Address=10.1.0.21/24
 Gateway=10.1.0.1
+DNS=10.1.0.53
+DNS=10.1.0.54
 VLAN=bond0.70
 ## 20-eth0.network
 [Match]
