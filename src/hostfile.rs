@@ -371,6 +371,23 @@ pub fn import(
         if let [first, .., last] = defaults[..] {
             d.error(file, Some(last), format!("column DEFAULT: host `{name}` has a second default interface (the first on row {first}); mark exactly one"));
         }
+        if defaults.is_empty() && acc.interfaces.len() > 1 {
+            if col.contains_key("DEFAULT") {
+                d.error(
+                    file,
+                    Some(acc.first_row),
+                    format!("column DEFAULT: host `{name}` has {} interfaces and none is the default; mark the one that carries its default route `True`", acc.interfaces.len()),
+                );
+            } else if let Some(first) = acc.interfaces.first_mut() {
+                // Hostfiles without the column (pxebake's older format): the first interface, as written.
+                first.value.default = true;
+                d.warning(
+                    file,
+                    Some(first.row),
+                    format!("host `{name}`: no DEFAULT column, so its first interface is the default; add the column to choose"),
+                );
+            }
+        }
         for i in &acc.interfaces {
             if let Some(c) = &i.value.channel {
                 if !acc.devices.contains_key(c) {

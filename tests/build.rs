@@ -155,7 +155,13 @@ fn example_backend_0_0_boots_flatcar_with_its_ignition_config() {
         "storage": { "files": [
             { "path": "/etc/hostname", "mode": 420, "overwrite": true, "contents": { "source": "backend-0-0" } },
             { "path": "/etc/pxebake/httpd.env", "mode": 420,
-              "contents": { "source": "HTTPD_IMAGE=docker.io/library/httpd:2.4\n" } }
+              "contents": { "source": "HTTPD_IMAGE=docker.io/library/httpd:2.4\n" } },
+            // The tutorial's "make the public network work", done at first boot (systemd.network(5)):
+            // eth0 keeps DHCP but not its router; eth1 (default: true) carries the default route.
+            { "path": "/etc/systemd/network/20-eth0.network", "mode": 420, "contents": { "source":
+                "[Match]\nMACAddress=52:54:00:00:00:00\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\nUseGateway=false\n" } },
+            { "path": "/etc/systemd/network/20-eth1.network", "mode": 420, "contents": { "source":
+                "[Match]\nName=eth1\n\n[Network]\nAddress=192.168.1.41/16\nGateway=192.168.1.1\n" } }
         ] },
         "systemd": { "units": [ { "name": "httpd.service", "enabled": true, "contents": unit } ] }
     });

@@ -413,7 +413,7 @@ fn host_names_dnsmasq_reads_as_keywords_are_refused() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
         assert!(
-            err.contains(&format!("inventory/hosts.yaml:18: host name `{name}` would be read by dnsmasq as a")),
+            err.contains(&format!("inventory/hosts.yaml:23: host name `{name}` would be read by dnsmasq as a")),
             "{name}: {err}"
         );
     }

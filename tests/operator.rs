@@ -190,8 +190,14 @@ fn a_good_hostfile_becomes_inventory_that_builds() {
     fs::write(dir.path().join("hosts.csv"), good).unwrap();
     let o = run(dir.path(), &["import", "hostfile", "hosts.csv", "--out", "inventory/rack1.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // No DEFAULT column: the first interface is the default, and the import says so.
+    assert!(
+        stderr(&o).contains("host `backend-1-0`: no DEFAULT column, so its first interface is the default"),
+        "{}",
+        stderr(&o)
+    );
     let yaml = fs::read_to_string(dir.path().join("inventory/rack1.yaml")).unwrap();
-    assert!(yaml.contains("  - name: backend-1-0\n    appliance: backend\n    rack: 1\n    rank: 0\n    interfaces:\n      - { network: private, name: eth0, mac: \"52:54:00:00:01:00\", ip: 10.2.254.254 }\n      - { network: public, name: eth1, ip: 192.168.2.10 }\n"), "{yaml}");
+    assert!(yaml.contains("  - name: backend-1-0\n    appliance: backend\n    rack: 1\n    rank: 0\n    interfaces:\n      - { network: private, name: eth0, mac: \"52:54:00:00:01:00\", ip: 10.2.254.254, default: true }\n      - { network: public, name: eth1, ip: 192.168.2.10 }\n"), "{yaml}");
     // Importing again updates the hosts of that file, like Stacki: here nothing changes.
     let o = run(dir.path(), &["import", "hostfile", "hosts.csv", "--out", "inventory/rack1.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));

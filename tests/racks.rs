@@ -277,8 +277,15 @@ fn a_channel_names_a_bond_or_bridge_of_the_host_and_bond_options_are_known() {
 }
 
 #[test]
-fn interfaces_without_network_ip_or_mac_are_fine_and_the_first_is_the_default_when_none_is_marked() {
-    let dir = lab("hosts:\n  - name: n1\n    appliance: backend\n    interfaces:\n      - { network: prov, name: eth0, mac: \"52:54:00:00:01:01\", ip: 10.0.0.11 }\n      - { name: eth1 }\n      - { mac: \"52:54:00:00:01:02\" }\n");
+fn interfaces_without_network_ip_or_mac_are_fine_and_one_must_be_the_default() {
+    let hosts = "hosts:\n  - name: n1\n    appliance: backend\n    interfaces:\n      - { network: prov, name: eth0, mac: \"52:54:00:00:01:01\", ip: 10.0.0.11 }\n      - { name: eth1 }\n      - { mac: \"52:54:00:00:01:02\" }\n";
+    // As Stacki: with several interfaces, which one carries the default route is never guessed.
+    let err = check_error(hosts);
+    assert_has(
+        &err,
+        "host `n1` has 3 interfaces and none is `default: true`; mark the one that carries its default route",
+    );
+    let dir = lab(&hosts.replacen("ip: 10.0.0.11 }", "ip: 10.0.0.11, default: true }", 1));
     let o = run(dir.path(), &["list", "host", "interface", "--output", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

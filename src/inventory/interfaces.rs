@@ -195,7 +195,14 @@ pub(super) fn validate(
         );
     }
     if defaults.is_empty() {
-        // Inventories written before `default` existed: the first interface is the default.
+        if out.len() > 1 {
+            // As Stacki: the default route's interface must be named, never guessed.
+            d.error(
+                f,
+                iline(0, "default").or(Some(item.key_line)),
+                format!("host `{shown}` has {} interfaces and none is `default: true`; mark the one that carries its default route", out.len()),
+            );
+        }
         if let Some(first) = out.first_mut() {
             first.default = true;
         }
