@@ -21,7 +21,7 @@ test: lint
 # Boot, iPXE ROMs, PXELINUX, GRUB, Secure Boot, proxy DHCP) from a pxebake tree served by stock
 # dnsmasq and nginx in a private network namespace. Needs root and the packages of .ci/run; ~3 min.
 e2e: binary
-	PXEBAKE=$(BIN) tests/e2e/boot.sh
+	PXEBAKE=$(abspath $(BIN)) tests/e2e/boot.sh
 
 # Copies out/ to the boot server, to the `site.root` the configs name: symlinks and hard links
 # kept, stale files deleted, and updated files renamed into place together at the end, so a

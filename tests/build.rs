@@ -79,14 +79,7 @@ fn decode_data_urls(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
             if let Some(serde_json::Value::String(src)) = m.get("source") {
-                if let Some(data) = src.strip_prefix("data:") {
-                    let (meta, payload) = data.split_once(',').unwrap();
-                    let bytes = if meta.ends_with(";base64") {
-                        use base64::Engine as _;
-                        base64::engine::general_purpose::STANDARD.decode(payload).unwrap()
-                    } else {
-                        percent_decode(payload)
-                    };
+                if let Some(bytes) = data_url_bytes(src) {
                     m.insert("source".into(), String::from_utf8(bytes).unwrap().into());
                 }
             }
@@ -99,22 +92,6 @@ fn decode_data_urls(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(decode_data_urls),
         _ => {}
     }
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 #[test]

@@ -5,10 +5,8 @@
 mod common;
 
 use std::fs;
-use std::io::Read as _;
 use std::path::Path;
 
-use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 
@@ -48,7 +46,7 @@ fn ignition(dir: &Path) -> Value {
 fn normalize(v: Value) -> Value {
     match v {
         Value::Object(mut m) => {
-            if let Some(data) = m.get("source").and_then(Value::as_str).and_then(decode_data_url) {
+            if let Some(data) = m.get("source").and_then(Value::as_str).and_then(data_url_bytes) {
                 let data = match m.get("compression").and_then(Value::as_str) {
                     Some("gzip") => gunzip(&data).unwrap_or(data),
                     _ => data,
@@ -63,33 +61,6 @@ fn normalize(v: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(normalize).collect()),
         other => other,
     }
-}
-
-fn decode_data_url(url: &str) -> Option<Vec<u8>> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    if meta.ends_with(";base64") {
-        return base64::engine::general_purpose::STANDARD.decode(data).ok();
-    }
-    let bytes = data.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
-            out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).ok()?;
-    Some(out)
 }
 
 fn assert_same_ignition(actual: Value, expected: Value) {
@@ -445,7 +416,7 @@ fn long_compressible_contents_are_gzipped_like_butane() {
     assert_eq!(contents["compression"], "gzip");
     let url = contents["source"].as_str().unwrap();
     assert!(url.starts_with("data:;base64,"), "{url}");
-    assert_eq!(gunzip(&decode_data_url(url).unwrap()).unwrap(), body.as_bytes());
+    assert_eq!(gunzip(&data_url_bytes(url).unwrap()).unwrap(), body.as_bytes());
 }
 
 #[test]

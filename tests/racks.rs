@@ -603,32 +603,11 @@ fn the_flatcar_butane_template_writes_the_units_under_etc_systemd_network() {
     assert!(!text.contains("20-eth3"), "the spare NIC gets no unit");
 }
 
-/// The bytes an Ignition `contents` (a `data:` URL, maybe base64 and gzip) stands for.
+/// The text an Ignition `contents` (a `data:` URL, maybe gzipped) stands for.
 fn data_url_contents(contents: &serde_json::Value) -> String {
-    use std::io::Read as _;
-    let src = contents["source"].as_str().unwrap();
-    let (meta, payload) = src.strip_prefix("data:").unwrap().split_once(',').unwrap();
-    let mut bytes = if meta.ends_with(";base64") {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(payload).unwrap()
-    } else {
-        let b = payload.as_bytes();
-        let (mut out, mut i) = (Vec::new(), 0);
-        while i < b.len() {
-            if b[i] == b'%' {
-                out.push(u8::from_str_radix(&payload[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        out
-    };
+    let mut bytes = data_url_bytes(contents["source"].as_str().unwrap()).unwrap();
     if contents["compression"] == "gzip" {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap();
-        bytes = out;
+        bytes = gunzip(&bytes).unwrap();
     }
     String::from_utf8(bytes).unwrap()
 }

@@ -187,22 +187,25 @@ pub fn absolute_path(s: &str) -> Result<(), String> {
     }
 }
 
+/// The systemd unit types (a unit name's suffix), as Ignition and coreos-cloudinit know them.
+pub const UNIT_TYPES: [&str; 12] = [
+    ".service",
+    ".socket",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".target",
+    ".path",
+    ".timer",
+    ".snapshot",
+    ".slice",
+    ".scope",
+];
+
 /// systemd unit names need a unit-type suffix.
 pub fn unit_name(s: &str) -> Result<(), String> {
-    const SUFFIXES: [&str; 12] = [
-        ".service",
-        ".socket",
-        ".device",
-        ".mount",
-        ".automount",
-        ".swap",
-        ".target",
-        ".path",
-        ".timer",
-        ".snapshot",
-        ".slice",
-        ".scope",
-    ];
+    const SUFFIXES: [&str; 12] = UNIT_TYPES;
     let ok = SUFFIXES.iter().any(|suf| s.len() > suf.len() && s.ends_with(suf))
         && !s.contains('/')
         && !s.chars().any(|c| c.is_control() || c.is_whitespace());

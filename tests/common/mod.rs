@@ -183,3 +183,31 @@ pub fn tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
         Err(e) => panic!("cannot run `mount` for the full-disk test: {e}; set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly"),
     }
 }
+
+/// The bytes of an Ignition `data:` URL (percent-encoded or base64), as a config's reader sees them.
+pub fn data_url_bytes(url: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+    if meta.ends_with(";base64") {
+        return base64::engine::general_purpose::STANDARD.decode(data).ok();
+    }
+    let bytes = data.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+pub fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut out).ok()?;
+    Some(out)
+}

@@ -35,7 +35,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${PXEBAKE:-$REPO/target/release/pxebake}
+BIN=$(realpath -m "${PXEBAKE:-$REPO/target/release/pxebake}") # absolute: the script changes directory
 CACHE=$REPO/target/e2e-cache # the kernel package, kept between runs
 W=$REPO/target/e2e           # everything else, recreated on every run
 TREE=$W/tree

@@ -3,20 +3,7 @@
 use super::{flag, line_of, list, set, strings, text, Entry, Rules};
 use crate::yaml::Node;
 
-const UNIT_TYPES: [&str; 12] = [
-    ".service",
-    ".socket",
-    ".device",
-    ".mount",
-    ".automount",
-    ".swap",
-    ".target",
-    ".path",
-    ".timer",
-    ".snapshot",
-    ".slice",
-    ".scope",
-];
+use crate::check::schema::UNIT_TYPES;
 const NETWORKD_TYPES: [&str; 3] = [".link", ".netdev", ".network"];
 
 /// Go's `path.Ext`: from the last `.` of the last element.
