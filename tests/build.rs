@@ -697,3 +697,24 @@ fn diff_shows_exactly_the_edited_hosts_files() {
     assert_has(&text, "changed: http/ipxe/52-54-00-00-01-01.ipxe\n");
     assert_has(&text, "0 added, 5 changed, 0 removed");
 }
+
+#[test]
+fn two_images_at_one_url_are_an_error_not_shared_files() {
+    // Files are cached by URL: an arm64 image pinned at the amd64 image's URL once booted the
+    // amd64 VMs of the e2e with the arm64 initramfs.
+    let dir = example_site();
+    let site = dir.path().join("inventory/site.yaml");
+    let text = fs::read_to_string(&site).unwrap().replace(
+        "\nbootactions:",
+        "  flatcar-copy:\n    url: https://stable.release.flatcar-linux.net/amd64-usr/{version}/\n    version: \"4757.2.1\"\n    key: ../keys/flatcar-image-signing-key.asc\n    files: { kernel: flatcar_production_pxe.vmlinuz }\n\nbootactions:",
+    );
+    fs::write(&site, text).unwrap();
+    let o = build(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("image `flatcar-stable` has the same url as image `flatcar-copy`")
+            || stderr(&o).contains("image `flatcar-copy` has the same url as image `flatcar-stable`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -704,6 +704,23 @@ fn validate_images(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> BTreeMap<Strin
             },
         );
     }
+    // Image files are cached (and pinned) by URL: two images at one URL would share their files.
+    let mut by_url: BTreeMap<&str, &Image> = BTreeMap::new();
+    for img in out.values() {
+        match by_url.get(img.url.as_str()) {
+            Some(first) => d.error(
+                &img.origin.file,
+                Some(img.origin.line),
+                format!(
+                    "image `{}` has the same url as image `{}` ({}): files are cached by URL, so they would share files; give each image its own url",
+                    img.name, first.name, first.origin
+                ),
+            ),
+            None => {
+                by_url.insert(&img.url, img);
+            }
+        }
+    }
     out
 }
 
