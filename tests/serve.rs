@@ -283,7 +283,7 @@ fn dns_and_ntp_servers_go_out_with_the_address() {
 }
 
 const ARM64: &str = r#"images:
-  os-arm: { url: "http://127.0.0.1:9/{version}/", version: "1", key: key.asc, arch: arm64, files: { kernel: vmlinuz, initrd: initrd } }
+  os-arm: { url: "http://127.0.0.1:9/arm64/{version}/", version: "1", key: key.asc, arch: arm64, files: { kernel: vmlinuz, initrd: initrd } }
   os-amd: { url: "http://127.0.0.1:9/{version}/", version: "1", key: key.asc, files: { kernel: vmlinuz } }
 bootactions:
   arm: { kernel: vmlinuz.arm, ramdisk: initrd.arm, image: os-arm }
