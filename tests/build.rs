@@ -374,7 +374,7 @@ fn a_full_disk_leaves_out_exactly_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("disk");
     fs::create_dir(&mnt).unwrap();
-    let Some(_disk) = tmpfs(&mnt, "256k") else { return };
+    let _disk = tmpfs(&mnt, "256k");
     {
         let site = lab(SITE, HOSTS);
         let out = mnt.join("out");

@@ -95,7 +95,8 @@ pub fn assert_tree_eq(actual: &Path, expected: &Path) {
     if std::env::var_os("PXEBAKE_BLESS").is_some() {
         let _ = fs::remove_dir_all(expected);
         copy_dir(actual, expected);
-        return;
+        // A blessed run proves nothing: review the diff, then run the tests again without it.
+        panic!("PXEBAKE_BLESS: rewrote `{}`; review `git diff` and rerun without PXEBAKE_BLESS", expected.display());
     }
     let a = snapshot(actual);
     let e = snapshot(expected);
@@ -165,22 +166,17 @@ impl Drop for Tmpfs {
 }
 
 /// Mounts a tmpfs of `size` (e.g. `256k`) on `dir`, for full-disk tests. When that is not
-/// possible (not root, no mount namespace) the test fails with the reason; only an explicit
-/// `PXEBAKE_TEST_NO_TMPFS=1` (never set by CI) switches such tests off, and then `None` says so.
-pub fn tmpfs(dir: &Path, size: &str) -> Option<Tmpfs> {
+/// possible (not root, no mount namespace) the test fails with the reason: never a silent pass.
+pub fn tmpfs(dir: &Path, size: &str) -> Tmpfs {
     let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output();
     match o {
-        Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
-        _ if std::env::var_os("PXEBAKE_TEST_NO_TMPFS").is_some_and(|v| v == "1") => {
-            eprintln!("SWITCHED OFF by PXEBAKE_TEST_NO_TMPFS=1: the full-disk case is not exercised");
-            None
-        }
+        Ok(o) if o.status.success() => Tmpfs(dir.to_path_buf()),
         Ok(o) => panic!(
-            "cannot mount a tmpfs on `{}` for the full-disk test: {}; run the tests as root, or set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly",
+            "cannot mount a tmpfs on `{}` for the full-disk test: {}; run the tests as root (as .ci/run does)",
             dir.display(),
             String::from_utf8_lossy(&o.stderr).trim()
         ),
-        Err(e) => panic!("cannot run `mount` for the full-disk test: {e}; set PXEBAKE_TEST_NO_TMPFS=1 to switch this test off knowingly"),
+        Err(e) => panic!("cannot run `mount` for the full-disk test: {e}; run the tests as root (as .ci/run does)"),
     }
 }
 
