@@ -1,11 +1,18 @@
-//! `make bench`: how pxebake scales. For N = 1,000, 10,000 and 100,000 hosts of a synthetic site
-//! (several networks and appliances, every firmware path, per-host cloud-configs), measures a full
-//! build, a no-op rebuild, a rebuild after editing one host, peak memory, and the file-write floor
-//! (extracting a tar of the identical tree into an empty directory on the same disk, without
-//! restoring owners or mtimes, so only creating and writing files counts). Prints a
-//! table and writes BENCHMARKS.md. Medians of several runs; nothing here is a pass/fail test.
+//! `make bench`: how pxebake scales. For 10,000 and 100,000 hosts of a synthetic site (several
+//! networks and appliances, every firmware path, per-host cloud-configs), on a tmpfs of its own
+//! (where the disk does not hide the program) and on the disk under `target/`, measures a full
+//! build, a no-op rebuild, a rebuild after editing one host, peak memory, each stage's time and
+//! memory (`PXEBAKE_TIMINGS=1`), and the file-creation floor (bench/floor.rs: the identical tree,
+//! from memory, created with plain syscalls from two threads). Writes its tables into
+//! BENCHMARKS.md between markers. Medians of several runs; nothing here is a pass/fail test.
 //!
-//! `PXEBAKE_BENCH_SIZES=1000,10000` picks other sizes, `PXEBAKE_BENCH_RUNS=3` the runs per figure.
+//! `PXEBAKE_BENCH_SIZES=10000,100000` picks the sizes, `PXEBAKE_BENCH_RUNS=3` the runs per figure,
+//! `PXEBAKE_BENCH_FS=tmpfs,disk` where to build. `PXEBAKE_BENCH_CHECK=1000000` also times one
+//! `pxebake check` of that many hosts, `PXEBAKE_BENCH_BIGATTR=20000` one of that many hosts with a
+//! large unused attribute.
+
+#[path = "../bench/floor.rs"]
+mod floor;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -43,7 +50,8 @@ bootactions:
     kernel: vmlinuz.coreos
     ramdisk: initrd.coreos
     image: flatcar
-    args: "cloud-config-url={{ site.http }}/install/{{ host.name }}.yaml console=ttyS0,115200n8"
+    ignition: "install/{{ host.name }}.ign"
+    args: "console=ttyS0,115200n8"
   os: { localboot: 0 }
 appliances:
   compute: { installaction: coreos, runaction: os }
@@ -54,8 +62,9 @@ attributes:
   ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL8nsEbaRvF+Vyj/evpQLjLUfnDzk/3WUPRHo2gWwj0d ops@bench"]
 files:
   - { path: "coreos/{{ host.name }}.yaml", template: cloud-config.yaml, hosts: "compute,storage,gpu" }
-  - { path: "install/{{ host.name }}.yaml", template: flatcar-install.yaml, hosts: storage }
+  - { path: "install/{{ host.name }}.ign", template: flatcar-install.bu, hosts: storage }
   - { path: "install/{{ host.name }}.sh", template: flatcar-install.sh, hosts: storage }
+  - { path: "ignition/{{ host.name }}.ign", template: flatcar.bu, hosts: storage }
 "#,
     );
     s
@@ -70,7 +79,7 @@ fn hosts_yaml(n: usize) -> String {
         let appliance = APPLIANCES[i % APPLIANCES.len()];
         writeln!(
             s,
-            "  - {{ name: n{i:06}, appliance: {appliance}, rack: {}, rank: {}, cpus: 64, boot: install, interfaces: [{{ network: {net}, name: eth0, mac: \"02:00:{:02x}:{:02x}:{:02x}:{:02x}\", ip: 10.{octet}.{}.{} }}, {{ network: public, name: eth1, ip: 172.{}.{}.{} }}] }}",
+            "  - {{ name: n{i:06}, appliance: {appliance}, rack: {}, rank: {}, cpus: 64, boot: install, interfaces: [{{ network: {net}, name: eth0, default: true, mac: \"02:00:{:02x}:{:02x}:{:02x}:{:02x}\", ip: 10.{octet}.{}.{} }}, {{ network: public, name: eth1, ip: 172.{}.{}.{} }}] }}",
             i / 40,
             i % 40,
             (i >> 24) & 255,
@@ -88,12 +97,22 @@ fn hosts_yaml(n: usize) -> String {
     s
 }
 
-/// Runs the binary, returning wall time, peak RSS (KiB) and stdout.
-fn run(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, u64, String) {
+/// One run of the binary: wall time, peak RSS (KiB), stdout, and the stage times and peak RSS
+/// that `PXEBAKE_TIMINGS=1` printed.
+struct Run {
+    wall: Duration,
+    rss_kb: u64,
+    stdout: String,
+    stages: Vec<(String, f64, u64)>,
+}
+
+/// Runs the binary with `PXEBAKE_TIMINGS=1`.
+fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
     let start = Instant::now();
     let child = Command::new(bin)
         .current_dir(dir)
         .args(args)
+        .env("PXEBAKE_TIMINGS", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -113,14 +132,27 @@ fn run(bin: &Path, dir: &Path, args: &[&str]) -> (Duration, u64, String) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for our own child (not yet reaped), with valid pointers.
     unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let elapsed = start.elapsed();
+    let wall = start.elapsed();
     let err = err.join().unwrap_or_default();
     assert!(status == 0, "pxebake {args:?} failed: {err}");
-    (elapsed, usage.ru_maxrss as u64, stdout)
+    Run { wall, rss_kb: usage.ru_maxrss as u64, stdout, stages: stages(&err) }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+/// `timing: render      2412.3 ms  rss 123 kB  peak 456 kB` -> (stage, ms, peak KiB).
+fn stages(stderr: &str) -> Vec<(String, f64, u64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.strip_prefix("timing:")?.split_whitespace().collect();
+            let ms = f.get(1)?.parse().ok()?;
+            let peak = f.iter().position(|w| *w == "peak").and_then(|i| f.get(i + 1)?.parse().ok()).unwrap_or(0);
+            Some((f[0].to_string(), ms, peak))
+        })
+        .collect()
+}
+
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }
 
@@ -128,9 +160,26 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
+/// The median of each stage over several runs, in the order the stages ran, with the peak RSS
+/// at the end of the stage (largest over the runs).
+fn stage_medians(runs: &[Run]) -> Vec<(String, f64, u64)> {
+    let Some(first) = runs.first() else { return Vec::new() };
+    first
+        .stages
+        .iter()
+        .map(|(name, _, _)| {
+            let of = |r: &Run| r.stages.iter().find(|s| &s.0 == name).map(|s| (s.1, s.2));
+            let ms = median(runs.iter().filter_map(|r| of(r).map(|s| s.0)).collect());
+            let peak = runs.iter().filter_map(|r| of(r).map(|s| s.1)).max().unwrap_or(0);
+            (name.clone(), ms, peak)
+        })
+        .collect()
+}
+
 struct Row {
     n: usize,
     files: u64,
+    bytes: u64,
     full: Duration,
     noop: Duration,
     noop_written: u64,
@@ -138,85 +187,79 @@ struct Row {
     edit_written: u64,
     rss_mb: u64,
     floor: Duration,
+    /// (what, stage medians): full build, no-op, one edit.
+    stages: Vec<(&'static str, Vec<(String, f64, u64)>)>,
 }
+
+fn write_site(dir: &Path, n: usize, extra_attributes: &str) {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir.join("inventory")).unwrap();
+    fs::write(
+        dir.join("inventory/site.yaml"),
+        site_yaml().replace("attributes:\n", &format!("attributes:\n{extra_attributes}")),
+    )
+    .unwrap();
+    fs::write(dir.join("inventory/hosts.yaml"), hosts_yaml(n)).unwrap();
+    fs::write(dir.join("inventory/key.asc"), "unused: the benchmark builds with --no-images\n").unwrap();
+}
+
+const BUILD: [&str; 5] = ["--output", "json", "build", "--no-images", "--no-bootloaders"];
 
 fn bench_size(bin: &Path, root: &Path, n: usize, runs: usize) -> Row {
     let dir = root.join(format!("site-{n}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("inventory")).unwrap();
-    fs::write(dir.join("inventory/site.yaml"), site_yaml()).unwrap();
-    fs::write(dir.join("inventory/hosts.yaml"), hosts_yaml(n)).unwrap();
-    fs::write(dir.join("inventory/key.asc"), "unused: the benchmark builds with --no-images\n").unwrap();
-    let build = ["--output", "json", "build", "--no-images", "--no-bootloaders"];
+    write_site(&dir, n, "");
     let clean = || {
         let _ = fs::remove_dir_all(dir.join("out"));
         let _ = fs::remove_file(dir.join(".out.pxebake-manifest"));
     };
     let mut full = Vec::new();
-    let mut rss = 0;
-    let mut files = 0;
     for _ in 0..runs {
         clean();
         sync();
-        let (t, r, out) = run(bin, &dir, &build);
-        full.push(t);
-        rss = rss.max(r);
-        files = json(&out, "files");
+        full.push(run(bin, &dir, &BUILD));
     }
     let mut noop = Vec::new();
-    let mut noop_written = 0;
     for _ in 0..runs {
-        let (t, r, out) = run(bin, &dir, &build);
-        noop.push(t);
-        rss = rss.max(r);
-        noop_written = noop_written.max(json(&out, "written"));
+        noop.push(run(bin, &dir, &BUILD));
     }
     let mut edit = Vec::new();
-    let mut edit_written = 0;
     for i in 0..runs {
         // Edit one host: flip its boot state, as `pxebake set boot n000000 os` would.
         let state = if i % 2 == 0 { "os" } else { "install" };
         fs::write(dir.join("inventory/boot.yaml"), format!("boot:\n  n000000: {state}\n")).unwrap();
-        let (t, r, out) = run(bin, &dir, &build);
-        edit.push(t);
-        rss = rss.max(r);
-        edit_written = edit_written.max(json(&out, "written"));
+        edit.push(run(bin, &dir, &BUILD));
     }
-    // The floor: extract a tar of the same tree into an empty directory on the same disk.
-    let tar = root.join(format!("tree-{n}.tar"));
-    let ok = Command::new("tar").arg("cf").arg(&tar).arg("-C").arg(&dir).arg("out").status().is_ok_and(|s| s.success());
-    assert!(ok, "tar cf failed");
-    let mut floor = Vec::new();
+    // The floor: the same tree, from memory, by a minimal two-thread writer (bench/floor.rs).
+    let snap = floor::snapshot(&dir.join("out"));
+    let mut floors = Vec::new();
     for _ in 0..runs {
         let dest = root.join("floor");
         let _ = fs::remove_dir_all(&dest);
-        fs::create_dir_all(&dest).unwrap();
         sync();
-        let start = Instant::now();
-        // Strict floor: create and write only (no chown, no mtime restore), as pxebake does.
-        let ok = Command::new("tar")
-            .args(["--no-same-owner", "--no-same-permissions", "-m", "-xf"])
-            .arg(&tar)
-            .arg("-C")
-            .arg(&dest)
-            .status()
-            .is_ok_and(|s| s.success());
-        floor.push(start.elapsed());
-        assert!(ok, "tar xf failed");
+        floors.push(floor::write(&snap, &dest, 2));
         let _ = fs::remove_dir_all(&dest);
     }
-    let _ = fs::remove_file(&tar);
+    let files = snap.items.len() as u64;
+    let bytes = snap.bytes();
+    drop(snap);
     let _ = fs::remove_dir_all(&dir);
+    let all = full.iter().chain(&noop).chain(&edit);
     Row {
         n,
         files,
-        full: median(full),
-        noop: median(noop),
-        noop_written,
-        edit: median(edit),
-        edit_written,
-        rss_mb: rss / 1024,
-        floor: median(floor),
+        bytes,
+        full: median(full.iter().map(|r| r.wall).collect()),
+        noop: median(noop.iter().map(|r| r.wall).collect()),
+        noop_written: noop.iter().map(|r| json(&r.stdout, "written")).max().unwrap_or(0),
+        edit: median(edit.iter().map(|r| r.wall).collect()),
+        edit_written: edit.iter().map(|r| json(&r.stdout, "written")).max().unwrap_or(0),
+        rss_mb: all.map(|r| r.rss_kb).max().unwrap_or(0) / 1024,
+        floor: median(floors),
+        stages: vec![
+            ("full", stage_medians(&full)),
+            ("no-op", stage_medians(&noop)),
+            ("one edit", stage_medians(&edit)),
+        ],
     }
 }
 
@@ -236,6 +279,15 @@ fn sync() {
     let _ = Command::new("sync").status();
 }
 
+fn fs_type(dir: &Path) -> String {
+    Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(dir)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
 fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -250,88 +302,143 @@ fn machine() -> String {
         .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
         .unwrap_or(0);
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let fs_type = Command::new("stat")
-        .args(["-f", "-c", "%T", "."])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!(
-        "{cores} cores ({cpu}), {:.0} GiB RAM, Linux {}, filesystem {fs_type}",
-        mem as f64 / 1048576.0,
-        kernel.trim()
-    )
+    format!("{cores} cores ({cpu}), {:.0} GiB RAM, Linux {}", mem as f64 / 1048576.0, kernel.trim())
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; ignore arguments.
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_pxebake"));
-    let sizes: Vec<usize> = std::env::var("PXEBAKE_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000,100000".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let runs: usize = std::env::var("PXEBAKE_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-scale");
-    fs::create_dir_all(&root).unwrap();
-    let mut rows = Vec::new();
-    for &n in &sizes {
-        eprintln!("bench: {n} hosts ...");
-        let row = bench_size(&bin, &root, n, runs);
-        eprintln!(
-            "bench: {n} hosts: full {} (floor {}), no-op {}, one edit {} ({} files), peak {} MB",
-            secs(row.full),
-            secs(row.floor),
-            secs(row.noop),
-            secs(row.edit),
-            row.edit_written,
-            row.rss_mb
+/// A tmpfs of our own under `dir`, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path) -> Tmpfs {
+        let _ = Command::new("umount").arg(dir).stderr(std::process::Stdio::null()).status();
+        fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=12g,mode=0755", "pxebake-bench"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs on `{}` (the bench measures on tmpfs and needs root or CAP_SYS_ADMIN): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
         );
-        rows.push(row);
+        Tmpfs(dir.to_path_buf())
     }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn tables(rows: &[Row]) -> String {
     let mut t = String::new();
-    t.push_str("| hosts | files | full build | file-write floor | full / floor | no-op rebuild | no-op / full | files written (no-op) | one host edited | files written (edit) | peak RSS |\n");
-    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for r in &rows {
+    t.push_str("| hosts | files | MB | full build | floor | full / floor | no-op rebuild | no-op / full | files written (no-op) | one host edited | edit / full | files written (edit) | peak RSS |\n");
+    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let full = r.full.as_secs_f64();
         writeln!(
             t,
-            "| {} | {} | {} | {} | {:.2}x | {} | {:.1}% | {} | {} | {} | {} MB |",
+            "| {} | {} | {:.0} | {} | {} | {:.2}x | {} | {:.1}% | {} | {} | {:.1}% | {} | {} MB |",
             r.n,
             r.files,
+            r.bytes as f64 / 1e6,
             secs(r.full),
             secs(r.floor),
-            r.full.as_secs_f64() / r.floor.as_secs_f64(),
+            full / r.floor.as_secs_f64(),
             secs(r.noop),
-            100.0 * r.noop.as_secs_f64() / r.full.as_secs_f64(),
+            100.0 * r.noop.as_secs_f64() / full,
             r.noop_written,
             secs(r.edit),
+            100.0 * r.edit.as_secs_f64() / full,
             r.edit_written,
             r.rss_mb
         )
         .unwrap();
     }
-    let scaling = rows
+    // Stage times (medians) and the peak RSS reached by the end of each stage (`PXEBAKE_TIMINGS=1`).
+    let names: Vec<String> = rows
         .iter()
-        .find(|r| r.n == 10_000)
-        .zip(rows.iter().find(|r| r.n == 100_000))
-        .map(|(a, b)| {
-            format!(
-                "Full build from 10,000 to 100,000 hosts: {:.1}x the time for 10x the hosts.\n",
-                b.full.as_secs_f64() / a.full.as_secs_f64()
-            )
-        })
-        .unwrap_or_default();
-    println!("{t}\n{scaling}");
-    let report = format!(
-        "## Scale (`make bench`, benches/scale.rs)\n\nMachine: {}. Medians of {runs} runs; `--no-images --no-bootloaders`; \
-         the floor is `tar --no-same-owner -m -xf` of the identical tree into an empty directory on the same disk.\n\n{t}\n{scaling}",
-        machine()
+        .flat_map(|r| r.stages.iter().flat_map(|(_, s)| s.iter().map(|x| x.0.clone())))
+        .fold(Vec::new(), |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        });
+    t.push_str(
+        "\nStages (`PXEBAKE_TIMINGS=1`; median ms, and in brackets the peak RSS in MB at the end of the stage):\n\n",
     );
-    // The measured part of BENCHMARKS.md sits between markers; the analysis around it is kept.
+    t.push_str("| hosts | run |");
+    for n in &names {
+        write!(t, " {n} |").unwrap();
+    }
+    t.push_str("\n|---:|---|");
+    t.push_str(&"---:|".repeat(names.len()));
+    t.push('\n');
+    for r in rows {
+        for (what, s) in &r.stages {
+            write!(t, "| {} | {what} |", r.n).unwrap();
+            for n in &names {
+                match s.iter().find(|x| &x.0 == n) {
+                    Some((_, ms, peak)) => write!(t, " {ms:.0} ({}) |", peak / 1024).unwrap(),
+                    None => t.push_str(" |"),
+                }
+            }
+            t.push('\n');
+        }
+    }
+    // How each size grows against the previous one.
+    for w in rows.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let x = b.n as f64 / a.n as f64;
+        write!(
+            t,
+            "\nFrom {} to {} hosts ({x:.0}x): full build {:.1}x, floor {:.1}x, no-op {:.1}x, peak RSS {:.1}x",
+            a.n,
+            b.n,
+            b.full.as_secs_f64() / a.full.as_secs_f64(),
+            b.floor.as_secs_f64() / a.floor.as_secs_f64(),
+            b.noop.as_secs_f64() / a.noop.as_secs_f64(),
+            b.rss_mb as f64 / a.rss_mb.max(1) as f64,
+        )
+        .unwrap();
+        let (sa, sb) = (&a.stages[0].1, &b.stages[0].1);
+        for (name, ms, peak) in sb {
+            if let Some((_, ma, pa)) = sa.iter().find(|s| &s.0 == name) {
+                write!(t, "; {name} {:.1}x time, {:.1}x peak", ms / ma.max(0.1), *peak as f64 / (*pa).max(1) as f64)
+                    .unwrap();
+            }
+        }
+        t.push_str(".\n");
+    }
+    t
+}
+
+/// `pxebake check` of a large site once (`PXEBAKE_BENCH_CHECK=1000000`), and a site with one
+/// large unused attribute (`PXEBAKE_BENCH_BIGATTR=20000`: 20,000 hosts, one 1 MB attribute).
+fn bench_check(bin: &Path, root: &Path, n: usize, extra: &str) -> (Run, String) {
+    let dir = root.join(format!("check-{n}"));
+    write_site(&dir, n, extra);
+    let r = run(bin, &dir, &["check", "--no-images", "--no-bootloaders"]);
+    let _ = fs::remove_dir_all(&dir);
+    let stages: Vec<String> =
+        r.stages.iter().map(|(s, ms, peak)| format!("{s} {:.1} s ({} MB)", ms / 1000.0, peak / 1024)).collect();
+    let line = format!(
+        "{} s wall, peak RSS {} MB; stages: {}",
+        format_args!("{:.1}", r.wall.as_secs_f64()),
+        r.rss_kb / 1024,
+        stages.join(", ")
+    );
+    (r, line)
+}
+
+fn rewrite(begin: &str, end: &str, report: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let old = fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
-    let (begin, end) = ("<!-- scale:begin -->", "<!-- scale:end -->");
-    let block = format!("{begin}\n{report}{end}");
-    let mut new = splice(&old, begin, end, &block);
+    let mut new = splice(&old, begin, end, &format!("{begin}\n{report}{end}"));
     // bench/images.sh's table (written by `make bench` just before) goes in its own block.
     if let Ok(images) = fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-images.md")) {
         let (b, e) = ("<!-- images:begin -->", "<!-- images:end -->");
@@ -340,4 +447,77 @@ fn main() {
     }
     fs::write(&path, new).unwrap();
     eprintln!("bench: results written to {}", path.display());
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_pxebake"));
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.into());
+    let sizes: Vec<usize> =
+        env("PXEBAKE_BENCH_SIZES", "10000,100000").split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let runs: usize = env("PXEBAKE_BENCH_RUNS", "3").parse().unwrap_or(3);
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-scale");
+    fs::create_dir_all(&base).unwrap();
+    for place in env("PXEBAKE_BENCH_FS", "tmpfs,disk").split(',').filter(|s| !s.is_empty()) {
+        let (root, _mount) = match place {
+            "tmpfs" => {
+                let dir = base.join("tmpfs");
+                let m = Tmpfs::mount(&dir);
+                (dir, Some(m))
+            }
+            "disk" => (base.clone(), None),
+            other => panic!("PXEBAKE_BENCH_FS: unknown `{other}`; use tmpfs, disk or both"),
+        };
+        let fs_name = fs_type(&root);
+        let mut rows = Vec::new();
+        for &n in &sizes {
+            eprintln!("bench: {place}: {n} hosts ...");
+            let row = bench_size(&bin, &root, n, runs);
+            eprintln!(
+                "bench: {place}: {n} hosts: full {} (floor {}), no-op {}, one edit {} ({} files), peak {} MB",
+                secs(row.full),
+                secs(row.floor),
+                secs(row.noop),
+                secs(row.edit),
+                row.edit_written,
+                row.rss_mb
+            );
+            rows.push(row);
+        }
+        let t = tables(&rows);
+        println!("{t}");
+        let report = format!(
+            "## Scale on {place} (`make bench`, benches/scale.rs)\n\nMachine: {}; filesystem {fs_name}. Medians of {runs} runs; \
+             `--no-images --no-bootloaders`, release build. The floor is bench/floor.rs: the identical tree, held in \
+             memory, created in an empty directory on the same filesystem with plain syscalls from two threads, then one `syncfs`.\n\n{t}",
+            machine()
+        );
+        rewrite(&format!("<!-- scale-{place}:begin -->"), &format!("<!-- scale-{place}:end -->"), &report);
+    }
+    let mut lines = Vec::new();
+    if let Some(n) = std::env::var("PXEBAKE_BENCH_CHECK").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let dir = base.join("tmpfs");
+        let _m = Tmpfs::mount(&dir);
+        eprintln!("bench: check of {n} hosts ...");
+        let (_, line) = bench_check(&bin, &dir, n, "");
+        lines.push(format!("- `pxebake check` of {n} hosts (tmpfs): {line}"));
+    }
+    if let Some(n) = std::env::var("PXEBAKE_BENCH_BIGATTR").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let dir = base.join("tmpfs");
+        let _m = Tmpfs::mount(&dir);
+        let big = format!("  unused_blob: \"{}\"\n", "x".repeat(1 << 20));
+        let (_, with) = bench_check(&bin, &dir, n, &big);
+        let (_, without) = bench_check(&bin, &dir, n, "");
+        lines.push(format!("- `pxebake check` of {n} hosts with one unused 1 MB site attribute: {with}"));
+        lines.push(format!("- the same {n} hosts without it: {without}"));
+    }
+    if !lines.is_empty() {
+        let report = format!(
+            "## Large sites (`PXEBAKE_BENCH_CHECK`, `PXEBAKE_BENCH_BIGATTR`)\n\nMachine: {}.\n\n{}\n",
+            machine(),
+            lines.join("\n")
+        );
+        println!("{report}");
+        rewrite("<!-- scale-check:begin -->", "<!-- scale-check:end -->", &report);
+    }
 }
