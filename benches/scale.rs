@@ -97,13 +97,16 @@ fn hosts_yaml(n: usize) -> String {
     s
 }
 
+/// Stage name, milliseconds, peak RSS (KiB) at its end.
+type Stages = Vec<(String, f64, u64)>;
+
 /// One run of the binary: wall time, peak RSS (KiB), stdout, and the stage times and peak RSS
 /// that `PXEBAKE_TIMINGS=1` printed.
 struct Run {
     wall: Duration,
     rss_kb: u64,
     stdout: String,
-    stages: Vec<(String, f64, u64)>,
+    stages: Stages,
 }
 
 /// Runs the binary with `PXEBAKE_TIMINGS=1`.
@@ -139,7 +142,7 @@ fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
 }
 
 /// `timing: render      2412.3 ms  rss 123 kB  peak 456 kB` -> (stage, ms, peak KiB).
-fn stages(stderr: &str) -> Vec<(String, f64, u64)> {
+fn stages(stderr: &str) -> Stages {
     stderr
         .lines()
         .filter_map(|l| {
@@ -162,7 +165,7 @@ fn secs(d: Duration) -> String {
 
 /// The median of each stage over several runs, in the order the stages ran, with the peak RSS
 /// at the end of the stage (largest over the runs).
-fn stage_medians(runs: &[Run]) -> Vec<(String, f64, u64)> {
+fn stage_medians(runs: &[Run]) -> Stages {
     let Some(first) = runs.first() else { return Vec::new() };
     first
         .stages
@@ -188,7 +191,7 @@ struct Row {
     rss_mb: u64,
     floor: Duration,
     /// (what, stage medians): full build, no-op, one edit.
-    stages: Vec<(&'static str, Vec<(String, f64, u64)>)>,
+    stages: Vec<(&'static str, Stages)>,
 }
 
 fn write_site(dir: &Path, n: usize, extra_attributes: &str) {

@@ -109,7 +109,7 @@ pub struct Planned {
 
 /// Load, validate and render the whole tree, bootloaders and images included: the one plan
 /// that `build` writes and `check` and `diff` inspect.
-pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
+pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
         // Only the first call in a process sets the pool; later calls keep it.
@@ -123,7 +123,12 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     d.finish()?;
     let t = timing("templates", t);
     let pb = ui.progress(inv.hosts.len() as u64, "rendering");
-    let tree = render::render(&inv, &mut templates, Some(&pb));
+    // The last build's manifest lets unchanged hosts keep their files; not while a build of
+    // `out` is pending (finishing it changes files after this looked at them).
+    let manifest = out.filter(|o| !write::pending(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
+    let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous { out, manifest });
+    let tree = render::render(&inv, &mut templates, Some(&pb), previous);
+    drop(manifest);
     pb.finish_and_clear();
     let mut tree = tree?;
     timing("render", t);
@@ -196,7 +201,7 @@ fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
     let no_images = args.site.no_images;
-    let planned = plan(&args.site, ui)?;
+    let planned = plan(&args.site, ui, Some(&out))?;
     // Every image file the plan links to is verified in the cache before anything is written.
     let fetched = match no_images {
         true => None,
@@ -211,7 +216,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let changes = diff::compare(tree, &out, &opts.context(inv));
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
-    let warnings = crate::check::lint(inv, tree, opts, changes.same_structure.then_some(&changes.unchanged))?;
+    let skip = changes.same_structure.then_some(&changes.unchanged);
+    let warnings = crate::check::lint(inv, tree, opts, skip, Some(&out))?;
     ui.warnings(&warnings);
     let t = timing("lint", t);
     let links = image_links(tree);
@@ -229,7 +235,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "files": tree.files(), "hosts": hosts, "written": stats.written,
+                "files": tree.files(), "hosts": hosts, "hosts_kept": tree.kept_hosts, "written": stats.written,
                 "unchanged": stats.unchanged, "removed": stats.removed,
                 "images": !no_images, "out": args.out.display().to_string(),
                 "problems": warnings,
@@ -264,9 +270,9 @@ fn image_links(tree: &Tree) -> usize {
 }
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
-    let planned = plan(site, ui)?;
+    let planned = plan(site, ui, None)?;
     let opts = crate::check::Options { images_placed: !site.no_images, deny_warnings: site.deny_warnings };
-    let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None)?;
+    let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None, None)?;
     ui.warnings(&warnings);
     if ui.output == Output::Json {
         println!(
@@ -285,8 +291,8 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
-    let planned = plan(&args.site, ui)?;
     let out = real_out(&args.out)?;
+    let planned = plan(&args.site, ui, Some(&out))?;
     let _lock = settle(&out)?;
     let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
     let changes = diff::compare(&planned.tree, &out, &opts.context(&planned.inventory));

@@ -27,6 +27,8 @@ struct Variant {
 
 const OLD: Variant = Variant { n2_boot: "install", n3: true, cc_path: "cc/{{ host.name }}.yaml" };
 const NEW: Variant = Variant { n2_boot: "os", n3: false, cc_path: "cc/{{ host.name }}.yaml" };
+/// Only `n2` differs from OLD.
+const NEW_N2: Variant = Variant { n2_boot: "os", ..OLD };
 /// `cc/<host>` files of the old tree become directories: a whole-tree (staged) write.
 const OLD_FLAT: Variant = Variant { n2_boot: "install", n3: true, cc_path: "cc/{{ host.name }}" };
 const NEW_NESTED: Variant = Variant { n2_boot: "install", n3: true, cc_path: "cc/{{ host.name }}/user-data" };
@@ -127,6 +129,50 @@ fn diff_right_after_a_build_with_images_finds_nothing_then_exactly_the_edited_ho
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let paths: Vec<&str> = v["changes"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
     assert!(paths.iter().all(|p| p.contains("0A00000C") || p.contains("02-0c")), "only n2's files: {paths:?}");
+}
+
+/// A build without images; returns its JSON summary.
+fn quick_build(lab: &Lab, out: &str) -> serde_json::Value {
+    let o = lab.run(&["--output", "json", "build", "--no-images", "--no-bootloaders", "--out", out]);
+    ok(&o);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn a_rebuild_renders_only_the_hosts_whose_inputs_changed() {
+    let url = "http://127.0.0.1:9";
+    let lab = Lab::new(url);
+    set_inventory(&lab, url, OLD);
+    let first = quick_build(&lab, "out");
+    let hosts = first["hosts"].as_u64().unwrap();
+    assert_eq!((hosts, first["hosts_kept"].as_u64()), (3, Some(0)), "{first}");
+    let kept_written = |v: &serde_json::Value| (v["hosts_kept"].as_u64().unwrap(), v["written"].as_u64().unwrap());
+    // Nothing changed: no host is rendered, nothing is written.
+    assert_eq!(kept_written(&quick_build(&lab, "out")), (hosts, 0));
+    // n2 boots its disk: only n2 is rendered again (its boot configs go, nothing is written).
+    set_inventory(&lab, url, NEW_N2);
+    let v = quick_build(&lab, "out");
+    assert_eq!((kept_written(&v), v["removed"].as_u64()), ((hosts - 1, 0), Some(5)), "{v}");
+    // A file changed by hand in `out/` is noticed: its host is rendered and the file written again.
+    let edited = lab.out().join("http/cc/n3.yaml");
+    let mut text = fs::read_to_string(&edited).unwrap();
+    text.push_str("# edited by hand\n");
+    fs::write(&edited, text).unwrap();
+    assert_eq!(kept_written(&quick_build(&lab, "out")), (hosts - 1, 1));
+    // An edited template: every host is rendered again.
+    fs::create_dir_all(lab.path().join("templates")).unwrap();
+    fs::write(lab.path().join("templates/cloud-config.yaml"), "#cloud-config\nhostname: {{ host.name }}\n").unwrap();
+    let configs = fs::read_dir(lab.out().join("http/cc")).unwrap().count() as u64;
+    assert_eq!(kept_written(&quick_build(&lab, "out")), (0, configs), "each cloud-config is rewritten");
+    // A template that reads `hosts`: one edited host renders every host again.
+    let listing = "#cloud-config\nhostname: {{ host.name }}\n# one of {{ hosts | length }}\n";
+    fs::write(lab.path().join("templates/cloud-config.yaml"), listing).unwrap();
+    quick_build(&lab, "out");
+    set_inventory(&lab, url, OLD);
+    assert_eq!(quick_build(&lab, "out")["hosts_kept"].as_u64(), Some(0));
+    // Whatever was kept, the tree is the one a clean build writes.
+    quick_build(&lab, "clean");
+    assert_eq!(state(&lab.out()), state(&lab.path().join("clean")));
 }
 
 #[test]

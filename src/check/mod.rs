@@ -53,17 +53,21 @@ pub fn lint(
     tree: &Tree,
     opts: Options,
     skip: Option<&HashSet<&str>>,
+    out: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, Invalid> {
     let mut d = Diagnostics::default();
     let configs: Vec<Diagnostic> = tree
         .entries
         .par_iter()
+        .filter(|(path, _)| !skip.is_some_and(|s| s.contains(path.as_str())))
         .filter_map(|(path, entry)| match entry {
-            Entry::File(bytes) if !skip.is_some_and(|s| s.contains(path.as_str())) => Some((path, bytes)),
+            Entry::File(bytes) => Some((path, std::borrow::Cow::Borrowed(&bytes[..]))),
+            // A kept file is the one in `out/` (vouched for by the manifest).
+            Entry::Kept(_) => Some((path, std::borrow::Cow::Owned(std::fs::read(out?.join(path)).ok()?))),
             _ => None,
         })
         .flat_map_iter(|(path, bytes)| {
-            let text = String::from_utf8_lossy(bytes);
+            let text = String::from_utf8_lossy(&bytes);
             let mut out = lint_config(inv, tree, path, &text, opts);
             out.extend(lint_document(inv, tree, path, &text));
             out

@@ -254,6 +254,8 @@ pub struct Host {
     pub comment: Option<String>,
     pub interfaces: Vec<Interface>,
     /// Global, then appliance, then host attributes (host wins); shared between hosts that add none.
+    /// Templates see it as `host.attributes`, converted once per shared map (`render::host_value`).
+    #[serde(skip)]
     pub attributes: Arc<Attributes>,
     #[serde(skip)]
     pub origin: Origin,

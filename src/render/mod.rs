@@ -5,19 +5,23 @@
 //! not grow with the size of the site. No I/O happens here, except that Butane templates read
 //! their `local` files from `inventory/files/`.
 
+pub mod inputs;
 pub mod templates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use tera::Context;
+use tera::{Context, Value};
 
 use crate::diag::{Diagnostic, Diagnostics, Invalid};
+use crate::inventory::raw::Attributes;
 use crate::inventory::{Action, Host, Interface, Inventory, Network};
 use crate::names::{self, hex_ip, Mac};
-use crate::tree::{Entry, Tree};
+use crate::tree::{manifest, write, Entry, HostRecord, Tree};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt as _;
 pub use templates::Templates;
 
 /// The bootaction as templates see it, with its args rendered for the host.
@@ -130,14 +134,17 @@ pub fn render(
     inv: &Inventory,
     t: &mut Templates,
     jobs_progress: Option<&indicatif::ProgressBar>,
+    previous: Option<Previous>,
 ) -> Result<Tree, Invalid> {
     // The whole host list is large at scale: only templates that use it pay for it.
     let uses_hosts = t.uses("hosts");
     let global = t.tera.global_context();
     global.insert("site", &inv.site);
     global.insert("networks", &inv.networks);
+    let attributes = attribute_values(inv);
     if uses_hosts {
-        global.insert("hosts", &inv.hosts);
+        let hosts: Vec<Value> = inv.hosts.par_iter().map(|h| host_value(h, &attributes, None)).collect();
+        global.insert_value("hosts", Value::from(hosts));
     }
     global.insert("attributes", &inv.attributes);
     global.insert("images", &image_views(inv));
@@ -146,26 +153,39 @@ pub fn render(
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
     global.insert("events_format", crate::events::LOG_FORMAT);
     let t: &Templates = t;
+    let site_inputs = inputs::site(inv, &t.digest, uses_hosts);
+    let attribute_inputs = inputs::attributes(inv);
 
-    let per_host: Vec<Result<HostOutputs, Vec<Diagnostic>>> = inv
+    let kept_hosts = std::sync::atomic::AtomicUsize::new(0);
+    let per_host: Vec<(u128, Result<HostOutputs, Vec<Diagnostic>>)> = inv
         .hosts
         .par_iter()
         .enumerate()
         .map(|(index, host)| {
-            let r = render_host(inv, t, index, host);
+            let digest = inputs::host(site_inputs, &attribute_inputs, host);
+            let r = match previous.as_ref().and_then(|p| kept(p, host, digest)) {
+                Some(outputs) => {
+                    kept_hosts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok((outputs, None))
+                }
+                None => render_host(inv, t, &attributes, index, host),
+            };
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
             }
-            r
+            (digest, r)
         })
         .collect();
 
     let mut d = Diagnostics::default();
     let mut outputs = Vec::new();
     let mut ignition_refs = Vec::new();
-    for r in per_host {
+    let mut hosts = Vec::with_capacity(inv.hosts.len());
+    for (host, (inputs, r)) in inv.hosts.iter().zip(per_host) {
         match r {
             Ok((o, refs)) => {
+                let paths: Vec<&str> = o.iter().map(|x| x.path.as_str()).collect();
+                hosts.push(HostRecord { name: host.name.clone(), inputs, paths: paths.join(" ") });
                 outputs.extend(o);
                 ignition_refs.extend(refs);
             }
@@ -188,12 +208,13 @@ pub fn render(
         planned.insert(o.path, (o.entry, o.by));
     }
     for r in &ignition_refs {
-        if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e)) {
+        let out = previous.as_ref().map(|p| p.out);
+        if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e), out) {
             d.push(e);
         }
     }
     d.finish()?;
-    let mut tree = Tree::default();
+    let mut tree = Tree { hosts, kept_hosts: kept_hosts.into_inner(), ..Tree::default() };
     for (path, (entry, by)) in planned {
         if let By::Rule(rule, _, host) = by {
             tree.origins.insert(path.clone(), (rule as u32, host as u32));
@@ -203,12 +224,53 @@ pub fn render(
     Ok(tree)
 }
 
-/// A host as templates see it: the model plus what is derived from it.
-#[derive(serde::Serialize)]
-struct HostView<'a> {
-    #[serde(flatten)]
-    host: &'a Host,
-    networkd: Vec<crate::networkd::Unit>,
+/// Tera values of the hosts' attribute maps, one per distinct map (keyed by its address): hosts
+/// share their appliance's merged attributes, and converting a large attribute again for every
+/// host made rendering of every host slow.
+type SharedAttributes = HashMap<usize, Value>;
+
+fn attribute_values(inv: &Inventory) -> SharedAttributes {
+    let mut distinct: HashMap<usize, &Attributes> = HashMap::new();
+    for h in &inv.hosts {
+        distinct.entry(Arc::as_ptr(&h.attributes) as usize).or_insert(&h.attributes);
+    }
+    distinct.into_par_iter().map(|(k, a)| (k, Value::from_serializable(a))).collect()
+}
+
+/// The last build of `out`, when its manifest can be trusted: hosts whose inputs did not change
+/// keep their files.
+pub struct Previous<'a> {
+    pub out: &'a std::path::Path,
+    pub manifest: &'a manifest::Manifest,
+}
+
+/// A host's outputs as the last build left them, when its inputs are the same and every file
+/// is still as written (size, mtime, inode and mode as recorded); None means render it.
+fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>>> {
+    let rec = p.manifest.hosts.get(&host.name).filter(|r| r.inputs == inputs)?;
+    let mut out = Vec::new();
+    for path in rec.paths.split(' ').filter(|s| !s.is_empty()) {
+        let file = p.manifest.recs.get(path)?;
+        let meta = std::fs::symlink_metadata(p.out.join(path)).ok()?;
+        let as_written = meta.is_file() && file.matches(&meta) && meta.mode() & 0o7777 == write::FILE_MODE;
+        if !as_written {
+            return None;
+        }
+        out.push(Output { path: path.to_string(), entry: Entry::Kept(file.digest), by: By::Host(host, None) });
+    }
+    Some(out)
+}
+
+/// A host as templates see it: the model, its shared `attributes` and, for its own files, its
+/// networkd units (in that order, as the fields were always serialized).
+fn host_value(host: &Host, attributes: &SharedAttributes, networkd: Option<&[crate::networkd::Unit]>) -> Value {
+    let mut map = Value::from_serializable(host).into_map().unwrap_or_default();
+    let shared = attributes.get(&(Arc::as_ptr(&host.attributes) as usize)).cloned();
+    map.insert("attributes".into(), shared.unwrap_or_else(|| Value::from_serializable(&*host.attributes)));
+    if let Some(units) = networkd {
+        map.insert("networkd".into(), Value::from_serializable(units));
+    }
+    Value::from(map)
 }
 
 /// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
@@ -243,13 +305,27 @@ struct IgnitionRef<'a> {
     path: String,
 }
 
-fn check_ignition_ref(inv: &Inventory, r: &IgnitionRef, entry: Option<&Entry>) -> Result<(), Diagnostic> {
+fn check_ignition_ref(
+    inv: &Inventory,
+    r: &IgnitionRef,
+    entry: Option<&Entry>,
+    out: Option<&std::path::Path>,
+) -> Result<(), Diagnostic> {
     let at = |msg: String| {
         Diagnostic::error(
             r.bootaction.origin.file.to_string(),
             Some(r.bootaction.origin.line),
             format!("bootaction `{}` for host `{}`: {msg}", r.bootaction.name, r.host.name),
         )
+    };
+    // A kept config is the one in `out/`.
+    let read;
+    let entry = match (entry, out) {
+        (Some(Entry::Kept(_)), Some(out)) => {
+            read = std::fs::read(out.join(&r.path)).ok().map(|b| Entry::File(b.into()));
+            read.as_ref()
+        }
+        _ => entry,
     };
     let Some(Entry::File(bytes)) = entry else {
         return Err(at(format!(
@@ -303,6 +379,7 @@ fn ignition_args<'a>(
 fn render_host<'a>(
     inv: &'a Inventory,
     t: &Templates,
+    attributes: &SharedAttributes,
     index: usize,
     host: &'a Host,
 ) -> Result<HostOutputs<'a>, Vec<Diagnostic>> {
@@ -311,7 +388,7 @@ fn render_host<'a>(
     let mut ignition = None;
     let mut base = Context::new();
     // `host.networkd`: the host's networkd units, built from the model (see src/networkd.rs).
-    base.insert("host", &HostView { host, networkd: crate::networkd::units(host, &inv.networks) });
+    base.insert_value("host", host_value(host, attributes, Some(&crate::networkd::units(host, &inv.networks))));
     let ctx = host_context(inv, &base, host, None);
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
@@ -588,4 +665,58 @@ fn bootaction_views(inv: &Inventory) -> BTreeMap<&str, serde_json::Value> {
             (b.name.as_str(), v)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three hosts of one appliance, a large site attribute no template reads.
+    fn site_with_blob(dir: &std::path::Path, blob: &str) -> Inventory {
+        std::fs::write(
+            dir.join("site.yaml"),
+            format!(
+                "site: {{ name: t, domain: t.example, frontend: 10.9.0.1, http: \"http://10.9.0.1/boot\", root: /srv/pxebake }}\n\
+                 networks:\n  boot: {{ address: 10.9.0.0/16, gateway: 10.9.0.1, zone: t.example, pxe: true }}\n\
+                 bootactions:\n  os: {{ localboot: 0 }}\n\
+                 appliances:\n  compute: {{ installaction: os, runaction: os }}\n\
+                 attributes:\n  blob: \"{blob}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut hosts = String::from("hosts:\n");
+        for i in 1..=3 {
+            hosts.push_str(&format!(
+                "  - {{ name: h{i}, appliance: compute, interfaces: [{{ network: boot, mac: \"02:00:00:00:00:0{i}\", ip: 10.9.1.{i} }}] }}\n"
+            ));
+        }
+        std::fs::write(dir.join("hosts.yaml"), hosts).unwrap();
+        crate::inventory::load(dir).unwrap()
+    }
+
+    fn map_of<'v>(v: &'v Value, key: &str) -> &'v Value {
+        v.as_map().and_then(|m| m.get(&tera::value::Key::from(key.to_string()))).unwrap()
+    }
+
+    // Regression (issue 17): one large unused attribute made rendering of every host slow, because
+    // each host's context held its own copy of every attribute.
+    #[test]
+    fn hosts_share_one_copy_of_their_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = "x".repeat(100_000);
+        let inv = site_with_blob(dir.path(), &blob);
+        let shared = attribute_values(&inv);
+        assert_eq!(shared.len(), 1, "three hosts of one appliance have one attribute map");
+        let values: Vec<Value> = inv.hosts.iter().map(|h| host_value(h, &shared, None)).collect();
+        let attrs: Vec<&Value> = values.iter().map(|v| map_of(v, "attributes")).collect();
+        assert_eq!(map_of(attrs[0], "blob").as_str(), Some(blob.as_str()));
+        for a in &attrs[1..] {
+            assert!(std::ptr::eq(a.as_map().unwrap(), attrs[0].as_map().unwrap()), "attributes copied per host");
+        }
+        // The rendered tree does not depend on the sharing.
+        let mut d = Diagnostics::default();
+        let mut t = Templates::load(None, &inv, &mut d).unwrap();
+        let tree = render(&inv, &mut t, None, None).unwrap();
+        assert!(tree.entries.contains_key("etc/dnsmasq.hosts/h3"));
+    }
 }

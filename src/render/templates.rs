@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
 use tera::Tera;
 
 use crate::diag::Diagnostics;
@@ -36,6 +37,8 @@ pub struct Templates {
     /// Template name -> where it came from, for messages.
     origin: BTreeMap<String, String>,
     limits: Limits,
+    /// SHA-256 of every template's name and source (an input of every rendered file).
+    pub digest: [u8; 32],
 }
 
 /// What one rendering of one template may produce.
@@ -167,6 +170,14 @@ impl Templates {
             sources.insert(path_name(i), (rule.origin.to_string(), rule.path.clone()));
         }
         let origin: BTreeMap<String, String> = sources.iter().map(|(n, (from, _))| (n.clone(), from.clone())).collect();
+        let mut h = Sha256::new();
+        for (name, (_, text)) in &sources {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        let digest = h.finalize().into();
         // Add one at a time so each syntax error is reported against its own file. A template
         // that includes or extends one not added yet fails until that one is in: retry in rounds
         // until no more can be added, whatever the names' order.
@@ -203,7 +214,7 @@ impl Templates {
                 );
             }
         }
-        Ok(Templates { tera, origin, limits: Limits::default() })
+        Ok(Templates { tera, origin, limits: Limits::default(), digest })
     }
 }
 
@@ -304,7 +315,7 @@ mod tests {
     fn one(name: &str, text: &str, limits: Limits) -> Templates {
         let mut tera = Tera::new();
         tera.add_raw_template(name, text).unwrap();
-        Templates { tera, origin: BTreeMap::new(), limits }
+        Templates { tera, origin: BTreeMap::new(), limits, digest: [0; 32] }
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Changes<'_> {
 /// another umask by an older pxebake is rewritten.)
 fn mode_ok(meta: &std::fs::Metadata, entry: &Entry) -> bool {
     match entry {
-        Entry::File(_) | Entry::Copy(_) => meta.mode() & 0o7777 == super::write::FILE_MODE,
+        Entry::File(_) | Entry::Copy(_) | Entry::Kept(_) => meta.mode() & 0o7777 == super::write::FILE_MODE,
         Entry::Symlink(_) | Entry::Link(_) => true,
     }
 }
@@ -73,6 +73,8 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
         Entry::Symlink(target) => {
             meta.file_type().is_symlink() && std::fs::read_link(path).is_ok_and(|t| t.as_os_str() == target.as_str())
         }
+        // Kept only while the manifest vouches for it (see `compare`).
+        Entry::Kept(_) => false,
         Entry::Copy(src) | Entry::Link(src) => match std::fs::metadata(src) {
             Ok(s) => {
                 meta.is_file()
@@ -89,11 +91,16 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
 pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
     let manifest = manifest::load(out);
     let structure = manifest::structure(tree, context);
+    // A first build: nothing to look at on disk, every path is added.
+    let fresh = std::fs::symlink_metadata(out).is_err();
     let results: Vec<(&'a str, u128, bool, bool)> = tree
         .entries
         .par_iter()
         .map(|(p, e)| {
             let digest = manifest::digest(e);
+            if fresh {
+                return (p.as_str(), digest, false, false);
+            }
             let path = out.join(p);
             // Quick check: planned digest as recorded, and the file untouched since.
             let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
@@ -116,7 +123,8 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
             changes.unchanged.insert(p);
             changes.quick += usize::from(quick);
         } else {
-            let kind = if std::fs::symlink_metadata(out.join(p)).is_ok() { Change::Changed } else { Change::Added };
+            let kind =
+                if !fresh && std::fs::symlink_metadata(out.join(p)).is_ok() { Change::Changed } else { Change::Added };
             changes.paths.push((p.to_string(), kind));
         }
     }

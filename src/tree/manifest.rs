@@ -16,9 +16,9 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use super::{Entry, Tree};
+use super::{Entry, HostRecord, Tree};
 
-const VERSION: &str = "pxebake-manifest 1";
+const VERSION: &str = "pxebake-manifest 2";
 
 /// What one written path looked like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Manifest {
     /// Digest of the tree's structure (paths, kinds, link targets) and lint settings at write time.
     pub structure: u128,
     pub recs: HashMap<String, Rec>,
+    /// Host name -> its input digest and paths at the last build.
+    pub hosts: HashMap<String, HostRecord>,
 }
 
 /// Where the manifest of `out` lives: a hidden sibling.
@@ -65,6 +67,7 @@ pub fn digest(entry: &Entry) -> u128 {
     match entry {
         Entry::File(bytes) => sha(&[b"F", bytes]),
         Entry::Symlink(t) => sha(&[b"L", t.as_bytes()]),
+        Entry::Kept(d) => *d,
         Entry::Copy(src) | Entry::Link(src) => {
             let id = std::fs::metadata(src)
                 .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.len(), m.mtime()))
@@ -82,7 +85,7 @@ pub fn structure(tree: &Tree, context: &str) -> u128 {
     for (p, e) in &tree.entries {
         h.update(p.as_bytes());
         match e {
-            Entry::File(_) => h.update(b"\0F\0"),
+            Entry::File(_) | Entry::Kept(_) => h.update(b"\0F\0"),
             Entry::Copy(_) | Entry::Link(_) => h.update(b"\0C\0"),
             Entry::Symlink(t) => {
                 h.update(b"\0L");
@@ -102,7 +105,16 @@ pub fn load(out: &Path) -> Option<Manifest> {
     let header = lines.next()?;
     let structure = u128::from_str_radix(header.strip_prefix(VERSION)?.trim(), 16).ok()?;
     let mut recs = HashMap::new();
+    let mut hosts = HashMap::new();
     for line in lines {
+        if let Some(h) = line.strip_prefix("H ") {
+            let mut f = h.splitn(3, ' ');
+            let (Some(d), Some(name), paths) = (f.next(), f.next(), f.next()) else { return None };
+            let inputs = u128::from_str_radix(d, 16).ok()?;
+            let paths = paths.unwrap_or_default().to_string();
+            hosts.insert(name.to_string(), HostRecord { name: name.to_string(), inputs, paths });
+            continue;
+        }
         let mut f = line.splitn(5, ' ');
         let (Some(d), Some(s), Some(m), Some(i), Some(p)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
             return None;
@@ -115,7 +127,7 @@ pub fn load(out: &Path) -> Option<Manifest> {
         };
         recs.insert(p.to_string(), rec);
     }
-    Some(Manifest { structure, recs })
+    Some(Manifest { structure, recs, hosts })
 }
 
 /// Records every path of `tree` as it now is in `out` (atomically replacing the old manifest).
@@ -138,6 +150,9 @@ pub fn save(out: &Path, tree: &Tree, digests: &HashMap<&str, u128>, structure: u
     writeln!(f, "{VERSION} {structure:032x}")?;
     for l in lines {
         f.write_all(l.as_bytes())?;
+    }
+    for h in &tree.hosts {
+        writeln!(f, "H {:032x} {} {}", h.inputs, h.name, h.paths)?;
     }
     f.into_inner().map_err(|e| e.into_error())?.sync_all().ok();
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;

@@ -24,6 +24,10 @@ pub enum Entry {
     /// A verified file from the image cache, hard-linked (copied across filesystems): 400 MB
     /// initrds are not duplicated, and the cache re-verifies its files on every build.
     Link(PathBuf),
+    /// A host's file whose inputs did not change since the last build: the file already in
+    /// `out/` (its size, mtime and inode as the manifest recorded them), with this digest. Not
+    /// rendered again and not read unless a lint needs it.
+    Kept(u128),
 }
 
 /// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.
@@ -33,6 +37,19 @@ pub struct Tree {
     /// For files rendered from `files` rules: which template and host produced them (for messages).
     /// (files rule index, host index); see `render::rule_origin`.
     pub origins: BTreeMap<String, (u32, u32)>,
+    /// Every host's input digest and the paths it rendered (kept in the manifest).
+    pub hosts: Vec<HostRecord>,
+    /// How many hosts kept their files from the last build (not rendered).
+    pub kept_hosts: usize,
+}
+
+/// What the manifest remembers of one host: a digest of everything its files are rendered from,
+/// and their paths (space-separated: paths hold no spaces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    pub name: String,
+    pub inputs: u128,
+    pub paths: String,
 }
 
 impl Tree {

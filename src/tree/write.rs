@@ -22,7 +22,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::ffi::CString;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -486,14 +486,26 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
     };
     match entry {
         Entry::File(bytes) => {
-            let mut f = std::fs::File::create(dest).with_context(|| format!("cannot create `{}`", dest.display()))?;
+            let mut f = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(FILE_MODE)
+                .open(dest)
+                .with_context(|| format!("cannot create `{}`", dest.display()))?;
             f.write_all(bytes).with_context(|| format!("cannot write `{}`", dest.display()))?;
-            mode()?;
+            // Created with FILE_MODE; only a umask that takes bits away needs one more call.
+            if umask().is_none_or(|m| m & FILE_MODE != 0) {
+                f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+                    .with_context(|| format!("cannot set the mode of `{}`", dest.display()))?;
+            }
         }
         Entry::Symlink(target) => {
             std::os::unix::fs::symlink(target, dest)
                 .with_context(|| format!("cannot create symlink `{}`", dest.display()))?;
         }
+        // Only an unchanged file is kept; it changed on disk after planning.
+        Entry::Kept(_) => bail!("`{}` changed while the build was planning; run the build again", dest.display()),
         Entry::Link(src) if std::fs::hard_link(src, dest).is_ok() => {}
         Entry::Copy(src) | Entry::Link(src) => {
             std::fs::copy(src, dest)
@@ -508,6 +520,16 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
     }
     kill_point();
     Ok(())
+}
+
+/// The process's umask, read without changing it (Linux 4.7+); None when unknown.
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(value.trim(), 8).ok()
+    })
 }
 
 /// `a/b/c` -> `a`, `a/b`.
