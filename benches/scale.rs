@@ -9,7 +9,8 @@
 //! `PXEBAKE_BENCH_SIZES=10000,100000` picks the sizes, `PXEBAKE_BENCH_RUNS=3` the runs per figure,
 //! `PXEBAKE_BENCH_FS=tmpfs,disk` where to build. `PXEBAKE_BENCH_CHECK=1000000` also times one
 //! `pxebake check` of that many hosts, `PXEBAKE_BENCH_BIGATTR=20000` one of that many hosts with a
-//! large unused attribute.
+//! large unused attribute. `PXEBAKE_BENCH_SITE=DIR` only writes the site of the first size into
+//! DIR, for profiling by hand (`PXEBAKE_TIMINGS=1 pxebake build`, `perf record`).
 
 #[path = "../bench/floor.rs"]
 mod floor;
@@ -104,6 +105,8 @@ type Stages = Vec<(String, f64, u64)>;
 /// that `PXEBAKE_TIMINGS=1` printed.
 struct Run {
     wall: Duration,
+    /// User + system CPU time (less disturbed than wall time when other work shares the cores).
+    cpu: Duration,
     rss_kb: u64,
     stdout: String,
     stages: Stages,
@@ -138,7 +141,9 @@ fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
     let wall = start.elapsed();
     let err = err.join().unwrap_or_default();
     assert!(status == 0, "pxebake {args:?} failed: {err}");
-    Run { wall, rss_kb: usage.ru_maxrss as u64, stdout, stages: stages(&err) }
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    Run { wall, cpu, rss_kb: usage.ru_maxrss as u64, stdout, stages: stages(&err) }
 }
 
 /// `timing: render      2412.3 ms  rss 123 kB  peak 456 kB` -> (stage, ms, peak KiB).
@@ -184,7 +189,9 @@ struct Row {
     files: u64,
     bytes: u64,
     full: Duration,
+    full_cpu: Duration,
     noop: Duration,
+    noop_cpu: Duration,
     noop_written: u64,
     edit: Duration,
     edit_written: u64,
@@ -253,6 +260,8 @@ fn bench_size(bin: &Path, root: &Path, n: usize, runs: usize) -> Row {
         bytes,
         full: median(full.iter().map(|r| r.wall).collect()),
         noop: median(noop.iter().map(|r| r.wall).collect()),
+        noop_cpu: median(noop.iter().map(|r| r.cpu).collect()),
+        full_cpu: median(full.iter().map(|r| r.cpu).collect()),
         noop_written: noop.iter().map(|r| json(&r.stdout, "written")).max().unwrap_or(0),
         edit: median(edit.iter().map(|r| r.wall).collect()),
         edit_written: edit.iter().map(|r| json(&r.stdout, "written")).max().unwrap_or(0),
@@ -288,6 +297,14 @@ fn fs_type(dir: &Path) -> String {
         .arg(dir)
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The 1-minute load average: other work on the machine disturbs wall times.
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_default()
 }
 
@@ -338,20 +355,22 @@ impl Drop for Tmpfs {
 
 fn tables(rows: &[Row]) -> String {
     let mut t = String::new();
-    t.push_str("| hosts | files | MB | full build | floor | full / floor | no-op rebuild | no-op / full | files written (no-op) | one host edited | edit / full | files written (edit) | peak RSS |\n");
-    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    t.push_str("| hosts | files | MB | full build | CPU | floor | full / floor | no-op rebuild | CPU | no-op / full | files written (no-op) | one host edited | edit / full | files written (edit) | peak RSS |\n");
+    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let full = r.full.as_secs_f64();
         writeln!(
             t,
-            "| {} | {} | {:.0} | {} | {} | {:.2}x | {} | {:.1}% | {} | {} | {:.1}% | {} | {} MB |",
+            "| {} | {} | {:.0} | {} | {} | {} | {:.2}x | {} | {} | {:.1}% | {} | {} | {:.1}% | {} | {} MB |",
             r.n,
             r.files,
             r.bytes as f64 / 1e6,
             secs(r.full),
+            secs(r.full_cpu),
             secs(r.floor),
             full / r.floor.as_secs_f64(),
             secs(r.noop),
+            secs(r.noop_cpu),
             100.0 * r.noop.as_secs_f64() / full,
             r.noop_written,
             secs(r.edit),
@@ -459,6 +478,11 @@ fn main() {
     let sizes: Vec<usize> =
         env("PXEBAKE_BENCH_SIZES", "10000,100000").split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let runs: usize = env("PXEBAKE_BENCH_RUNS", "3").parse().unwrap_or(3);
+    if let Ok(dir) = std::env::var("PXEBAKE_BENCH_SITE") {
+        // Only write the site of the first size into DIR (for profiling by hand).
+        write_site(Path::new(&dir), sizes.first().copied().unwrap_or(10_000), "");
+        return;
+    }
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-scale");
     fs::create_dir_all(&base).unwrap();
     for place in env("PXEBAKE_BENCH_FS", "tmpfs,disk").split(',').filter(|s| !s.is_empty()) {
@@ -472,6 +496,7 @@ fn main() {
             other => panic!("PXEBAKE_BENCH_FS: unknown `{other}`; use tmpfs, disk or both"),
         };
         let fs_name = fs_type(&root);
+        let load_before = loadavg();
         let mut rows = Vec::new();
         for &n in &sizes {
             eprintln!("bench: {place}: {n} hosts ...");
@@ -487,11 +512,13 @@ fn main() {
             );
             rows.push(row);
         }
-        let t = tables(&rows);
+        let mut t = tables(&rows);
+        writeln!(t, "\nLoad average (1 min) of the machine before and after these runs: {load_before}, {}.", loadavg())
+            .unwrap();
         println!("{t}");
         let report = format!(
             "## Scale on {place} (`make bench`, benches/scale.rs)\n\nMachine: {}; filesystem {fs_name}. Medians of {runs} runs; \
-             `--no-images --no-bootloaders`, release build. The floor is bench/floor.rs: the identical tree, held in \
+             `--no-images --no-bootloaders`, release build; CPU is user + system time of the build (wall time suffers when other work shares the 2 cores, CPU time less). The floor is bench/floor.rs: the identical tree, held in \
              memory, created in an empty directory on the same filesystem with plain syscalls from two threads, then one `syncfs`.\n\n{t}",
             machine()
         );

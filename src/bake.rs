@@ -105,6 +105,8 @@ pub struct Planned {
     pub inventory: Inventory,
     pub tree: Tree,
     pub elapsed: Duration,
+    /// The manifest of `out` the plan kept hosts' files by.
+    pub manifest: Option<crate::tree::manifest::Manifest>,
 }
 
 /// Load, validate and render the whole tree, bootloaders and images included: the one plan
@@ -128,7 +130,6 @@ pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Plan
     let manifest = out.filter(|o| !write::pending(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
     let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous { out, manifest });
     let tree = render::render(&inv, &mut templates, Some(&pb), previous);
-    drop(manifest);
     pb.finish_and_clear();
     let mut tree = tree?;
     timing("render", t);
@@ -155,7 +156,7 @@ pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Plan
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
-    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed() })
+    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed(), manifest })
 }
 
 fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
@@ -207,22 +208,23 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
         true => None,
         false => Some(crate::images::ensure(&planned.inventory, &image_options(&args.images, false), ui, &STOP)?),
     };
-    let Planned { inventory: inv, tree, elapsed } = &planned;
+    let Planned { inventory: inv, tree, elapsed, manifest } = planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
     write::recover(&out)?;
+    let manifest = still_current(manifest, &tree, &out)?;
     let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
-    let changes = diff::compare(tree, &out, &opts.context(inv));
+    let changes = diff::compare_with(&tree, &out, &opts.context(&inv), manifest);
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
     let skip = changes.same_structure.then_some(&changes.unchanged);
-    let warnings = crate::check::lint(inv, tree, opts, skip, Some(&out))?;
+    let warnings = crate::check::lint(&inv, &tree, opts, skip, Some(&out))?;
     ui.warnings(&warnings);
     let t = timing("lint", t);
-    let links = image_links(tree);
+    let links = image_links(&tree);
     let pb = ui.progress(0, "writing");
-    let stats = write::write(tree, &out, &changes, &STOP, &pb);
+    let stats = write::write(&tree, &out, &changes, &STOP, &pb);
     pb.finish_and_clear();
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
@@ -261,6 +263,22 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The plan's manifest, checked under the build lock: if another build wrote `out` since the
+/// plan kept hosts' files by it, those files may have changed.
+fn still_current(
+    manifest: Option<crate::tree::manifest::Manifest>,
+    tree: &Tree,
+    out: &Path,
+) -> anyhow::Result<Option<crate::tree::manifest::Manifest>> {
+    match manifest {
+        Some(m) if m.current(out) => Ok(Some(m)),
+        _ if tree.kept_hosts > 0 => {
+            bail!("`{}` was written by another build while this one was planning; run it again", out.display())
+        }
+        _ => Ok(crate::tree::manifest::load(out)),
+    }
+}
+
 /// How many tftp/ links point into images/ (counted in the plan: bootactions may share names).
 fn image_links(tree: &Tree) -> usize {
     tree.entries
@@ -294,8 +312,9 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let out = real_out(&args.out)?;
     let planned = plan(&args.site, ui, Some(&out))?;
     let _lock = settle(&out)?;
+    let manifest = still_current(planned.manifest, &planned.tree, &out)?;
     let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
-    let changes = diff::compare(&planned.tree, &out, &opts.context(&planned.inventory));
+    let changes = diff::compare_with(&planned.tree, &out, &opts.context(&planned.inventory), manifest);
     crate::tree::diff::print(&planned.tree, &out, &changes, ui.output == Output::Json)?;
     Ok(!changes.is_empty())
 }

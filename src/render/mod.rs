@@ -196,17 +196,23 @@ pub fn render(
         Ok(o) => outputs.extend(o),
         Err(e) => d.extend(e),
     }
-    let mut planned: BTreeMap<String, (Entry, By)> = BTreeMap::new();
+    // Sorted by path (stable: of two outputs with one path, the first produced comes first),
+    // so collisions are neighbours and the map is built in one pass.
+    outputs.par_sort_by(|a, b| a.path.cmp(&b.path));
+    let mut unique: Vec<(String, (Entry, By))> = Vec::with_capacity(outputs.len());
     for o in outputs {
-        if let Some((first_entry, first)) = planned.get(&o.path) {
-            let same_link = matches!(o.entry, Entry::Symlink(_)) && *first_entry == o.entry;
-            if !same_link {
-                d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
+        if let Some((path, (first_entry, first))) = unique.last() {
+            if *path == o.path {
+                let same_link = matches!(o.entry, Entry::Symlink(_)) && *first_entry == o.entry;
+                if !same_link {
+                    d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
+                }
+                continue;
             }
-            continue;
         }
-        planned.insert(o.path, (o.entry, o.by));
+        unique.push((o.path, (o.entry, o.by)));
     }
+    let planned: BTreeMap<String, (Entry, By)> = unique.into_iter().collect();
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
         if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e), out) {
@@ -214,14 +220,16 @@ pub fn render(
         }
     }
     d.finish()?;
-    let mut tree = Tree { hosts, kept_hosts: kept_hosts.into_inner(), ..Tree::default() };
-    for (path, (entry, by)) in planned {
-        if let By::Rule(rule, _, host) = by {
-            tree.origins.insert(path.clone(), (rule as u32, host as u32));
-        }
-        tree.entries.insert(path, entry);
-    }
-    Ok(tree)
+    // Both maps are built from sorted input in one pass (no search per path).
+    let origins = planned
+        .iter()
+        .filter_map(|(path, (_, by))| match by {
+            By::Rule(rule, _, host) => Some((path.clone(), (*rule as u32, *host as u32))),
+            _ => None,
+        })
+        .collect();
+    let entries = planned.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
+    Ok(Tree { entries, origins, hosts, kept_hosts: kept_hosts.into_inner() })
 }
 
 /// Tera values of the hosts' attribute maps, one per distinct map (keyed by its address): hosts

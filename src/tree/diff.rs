@@ -89,7 +89,17 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
 /// Compares `tree` with the directory `out` (which may not exist). `context` is whatever else
 /// the lints depend on (it goes into the structure digest).
 pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
-    let manifest = manifest::load(out);
+    compare_with(tree, out, context, manifest::load(out))
+}
+
+/// `compare` with the manifest already read (the one the plan kept hosts' files by: the caller
+/// made sure it is still current). Kept files were found as written while planning.
+pub fn compare_with<'a>(
+    tree: &'a Tree,
+    out: &Path,
+    context: &str,
+    manifest: Option<manifest::Manifest>,
+) -> Changes<'a> {
     let structure = manifest::structure(tree, context);
     // A first build: nothing to look at on disk, every path is added.
     let fresh = std::fs::symlink_metadata(out).is_err();
@@ -104,6 +114,9 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
             let path = out.join(p);
             // Quick check: planned digest as recorded, and the file untouched since.
             let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
+            if recorded.is_some() && matches!(e, Entry::Kept(_)) {
+                return (p.as_str(), digest, true, true);
+            }
             if let Some(rec) = recorded {
                 if std::fs::symlink_metadata(&path).is_ok_and(|meta| rec.matches(&meta) && mode_ok(&meta, e)) {
                     return (p.as_str(), digest, true, true);

@@ -43,6 +43,20 @@ pub struct Manifest {
     pub recs: HashMap<String, Rec>,
     /// Host name -> its input digest and paths at the last build.
     pub hosts: HashMap<String, HostRecord>,
+    /// The manifest file's inode, size and mtime when read: every write replaces it.
+    id: (u64, u64, i128),
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64, i128)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())))
+}
+
+impl Manifest {
+    /// Is this still the manifest of `out` (no build wrote `out` since it was read)?
+    pub fn current(&self, out: &Path) -> bool {
+        file_id(&path_for(out)) == Some(self.id)
+    }
 }
 
 /// Where the manifest of `out` lives: a hidden sibling.
@@ -100,6 +114,7 @@ pub fn structure(tree: &Tree, context: &str) -> u128 {
 
 /// Reads the manifest of `out`; None when missing or unreadable (then everything is compared).
 pub fn load(out: &Path) -> Option<Manifest> {
+    let id = file_id(&path_for(out))?;
     let text = std::fs::read_to_string(path_for(out)).ok()?;
     let mut lines = text.lines();
     let header = lines.next()?;
@@ -127,7 +142,7 @@ pub fn load(out: &Path) -> Option<Manifest> {
         };
         recs.insert(p.to_string(), rec);
     }
-    Some(Manifest { structure, recs, hosts })
+    Some(Manifest { structure, recs, hosts, id })
 }
 
 /// Records every path of `tree` as it now is in `out` (atomically replacing the old manifest).
