@@ -380,6 +380,33 @@ fn tables(rows: &[Row]) -> String {
         )
         .unwrap();
     }
+    // Issue 15's targets, judged on the largest size of this run.
+    if let Some(r) = rows.last() {
+        let full = r.full.as_secs_f64();
+        let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
+        let targets = [
+            (
+                "full build <= 1.5x the floor",
+                format!("{:.2}x", full / r.floor.as_secs_f64()),
+                full <= 1.5 * r.floor.as_secs_f64(),
+            ),
+            (
+                "no-op rebuild <= 5% of the full build, zero files written",
+                format!("{:.1}%, {} written", 100.0 * r.noop.as_secs_f64() / full, r.noop_written),
+                r.noop.as_secs_f64() <= 0.05 * full && r.noop_written == 0,
+            ),
+            (
+                "one edited host <= 10% of the full build, only its changed files",
+                format!("{:.1}%, {} written", 100.0 * r.edit.as_secs_f64() / full, r.edit_written),
+                r.edit.as_secs_f64() <= 0.10 * full && r.edit_written <= 5,
+            ),
+            ("peak RSS <= 250 MB", format!("{} MB", r.rss_mb), r.rss_mb <= 250),
+        ];
+        writeln!(t, "\nTargets at {} hosts:\n\n| target | measured | |\n|---|---|---|", r.n).unwrap();
+        for (what, measured, ok) in targets {
+            writeln!(t, "| {what} | {measured} | {} |", verdict(ok)).unwrap();
+        }
+    }
     // Stage times (medians) and the peak RSS reached by the end of each stage (`PXEBAKE_TIMINGS=1`).
     let names: Vec<String> = rows
         .iter()
