@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 const NETWORKS: [(&str, u8); 4] = [("rack-a", 16), ("rack-b", 17), ("rack-c", 18), ("rack-d", 19)];
 const APPLIANCES: [&str; 3] = ["compute", "storage", "gpu"];
 
-fn site_yaml() -> String {
+/// `wide`: /12 networks, for more hosts than four /16s hold (the 1,000,000-host check).
+fn site_yaml(wide: bool) -> String {
     let mut s = String::from(
         "site: { name: bench, domain: bench.example, frontend: 10.15.0.1, http: \"http://10.15.0.1/boot\", root: /srv/pxebake }\nnetworks:\n  boot: { address: 10.15.0.0/16, gateway: 10.15.0.1, zone: bench.example, mtu: 1500, pxe: true }\n",
     );
-    for (name, octet) in NETWORKS {
-        writeln!(s, "  {name}: {{ address: 10.{octet}.0.0/16, gateway: 10.{octet}.0.1, zone: bench.example, mtu: 9000, pxe: true }}").unwrap();
+    for (k, (name, octet)) in NETWORKS.into_iter().enumerate() {
+        let (octet, bits) = if wide { (16 * (k + 1), 12) } else { (usize::from(octet), 16) };
+        writeln!(s, "  {name}: {{ address: 10.{octet}.0.0/{bits}, gateway: 10.{octet}.0.1, zone: bench.example, mtu: 9000, pxe: true }}").unwrap();
     }
     s.push_str(
         "  public: { address: 172.16.0.0/12, gateway: 172.16.0.1, zone: bench.example, mtu: 1500, pxe: false }\n",
@@ -71,12 +73,14 @@ files:
     s
 }
 
-fn hosts_yaml(n: usize) -> String {
-    let mut s = String::with_capacity(n * 220);
+fn hosts_yaml(lo: usize, hi: usize, wide: bool) -> String {
+    let mut s = String::with_capacity((hi - lo) * 220);
     s.push_str("hosts:\n");
-    for i in 0..n {
+    for i in lo..hi {
         let (net, octet) = NETWORKS[i % NETWORKS.len()];
         let j = i / NETWORKS.len(); // index within the network
+        let (octet, third) =
+            if wide { (16 * (i % 4 + 1) + j / 62500, 1 + (j / 250) % 250) } else { (usize::from(octet), 1 + j / 250) };
         let appliance = APPLIANCES[i % APPLIANCES.len()];
         writeln!(
             s,
@@ -87,7 +91,7 @@ fn hosts_yaml(n: usize) -> String {
             (i >> 16) & 255,
             (i >> 8) & 255,
             i & 255,
-            1 + j / 250,
+            third,
             1 + j % 250,
             16 + i / 62500,
             (i / 250) % 250,
@@ -206,10 +210,14 @@ fn write_site(dir: &Path, n: usize, extra_attributes: &str) {
     fs::create_dir_all(dir.join("inventory")).unwrap();
     fs::write(
         dir.join("inventory/site.yaml"),
-        site_yaml().replace("attributes:\n", &format!("attributes:\n{extra_attributes}")),
+        site_yaml(n > 250_000).replace("attributes:\n", &format!("attributes:\n{extra_attributes}")),
     )
     .unwrap();
-    fs::write(dir.join("inventory/hosts.yaml"), hosts_yaml(n)).unwrap();
+    // pxebake reads input files of at most 64 MiB: 100,000 hosts a file.
+    for lo in (0..n).step_by(100_000) {
+        let name = if lo == 0 { "hosts.yaml".to_string() } else { format!("hosts-{lo:07}.yaml") };
+        fs::write(dir.join("inventory").join(name), hosts_yaml(lo, n.min(lo + 100_000), n > 250_000)).unwrap();
+    }
     fs::write(dir.join("inventory/key.asc"), "unused: the benchmark builds with --no-images\n").unwrap();
 }
 
