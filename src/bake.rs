@@ -105,11 +105,22 @@ pub struct Planned {
     pub inventory: Inventory,
     pub tree: Tree,
     pub elapsed: Duration,
+    /// The bootloaders, found and checked against images.lock (None with --no-bootloaders).
+    pub loaders: Option<crate::images::loaders::Pinned>,
+}
+
+/// Where bootloaders come from: a bundle directory given as `--mirror`, and
+/// `PXEBAKE_LOADER_ROOT` (a directory standing in for `/` when looking for Debian's files).
+pub fn loader_options(mirror: Option<&str>, update_lock: bool) -> crate::images::loaders::Options {
+    let root = std::env::var_os("PXEBAKE_LOADER_ROOT").filter(|v| !v.is_empty()).map_or_else(|| "/".into(), Into::into);
+    let bundle = mirror.filter(|m| !m.contains("://")).map(std::path::PathBuf::from).filter(|p| p.is_dir());
+    crate::images::loaders::Options { root, bundle, update_lock }
 }
 
 /// Load, validate and render the whole tree, bootloaders and images included: the one plan
-/// that `build` writes and `check` and `diff` inspect.
-pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
+/// that `build` writes and `check` and `diff` inspect. `mirror` is `build --mirror` (a bundle
+/// directory also carries bootloaders); `check` and `diff` find pinned ones in the cache.
+pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
         // Only the first call in a process sets the pool; later calls keep it.
@@ -127,9 +138,14 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     pb.finish_and_clear();
     let mut tree = tree?;
     timing("render", t);
+    let mut loaders = None;
     if !site.no_bootloaders {
         let mut d = Diagnostics::default();
-        for (path, entry) in crate::serve::bootloaders(&inv, &mut d) {
+        let wanted = crate::serve::bootloaders(&inv, &mut d);
+        d.finish()?;
+        let pinned = crate::images::loaders::pin(&inv, &wanted, &loader_options(mirror, false))?;
+        let mut d = Diagnostics::default();
+        for (path, entry) in pinned.entries() {
             if tree.entries.contains_key(&path) {
                 d.error(
                     &inv.site.origin.file,
@@ -140,6 +156,7 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
             tree.entries.insert(path, entry);
         }
         d.finish()?;
+        loaders = Some(pinned);
     }
     if !site.no_images {
         // Where the verified files are kept; `build` makes sure they are there and verified.
@@ -150,7 +167,7 @@ pub fn plan(site: &SiteArgs, ui: &Ui) -> anyhow::Result<Planned> {
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
-    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed() })
+    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed(), loaders })
 }
 
 fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
@@ -196,13 +213,13 @@ fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
     let no_images = args.site.no_images;
-    let planned = plan(&args.site, ui)?;
+    let planned = plan(&args.site, args.images.mirror.as_deref(), ui)?;
     // Every image file the plan links to is verified in the cache before anything is written.
     let fetched = match no_images {
         true => None,
         false => Some(crate::images::ensure(&planned.inventory, &image_options(&args.images, false), ui, &STOP)?),
     };
-    let Planned { inventory: inv, tree, elapsed } = &planned;
+    let Planned { inventory: inv, tree, elapsed, loaders } = &planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
@@ -221,9 +238,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
     // Only a build that succeeded pins what it placed.
-    if let Some(f) = &fetched {
-        f.write_lock(ui)?;
-    }
+    crate::images::write_lock(inv, fetched.as_ref(), loaders.as_ref(), ui)?;
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {
         println!(
@@ -264,7 +279,7 @@ fn image_links(tree: &Tree) -> usize {
 }
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
-    let planned = plan(site, ui)?;
+    let planned = plan(site, None, ui)?;
     let opts = crate::check::Options { images_placed: !site.no_images, deny_warnings: site.deny_warnings };
     let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None)?;
     ui.warnings(&warnings);
@@ -285,7 +300,7 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
-    let planned = plan(&args.site, ui)?;
+    let planned = plan(&args.site, None, ui)?;
     let out = real_out(&args.out)?;
     let _lock = settle(&out)?;
     let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
@@ -294,14 +309,31 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     Ok(!changes.is_empty())
 }
 
-/// `pxebake fetch`: verify images into the cache, pin them, optionally bundle them.
+/// `pxebake fetch`: verify images into the cache and find the bootloaders, pin them,
+/// optionally bundle them.
 pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
     let inv = inventory::load(&args.inventory)?;
+    let loaders = match args.no_bootloaders {
+        true => None,
+        false => {
+            let mut d = Diagnostics::default();
+            let wanted = crate::serve::bootloaders(&inv, &mut d);
+            d.finish()?;
+            let opts = loader_options(args.source.mirror.as_deref(), args.update_lock);
+            Some(crate::images::loaders::pin(&inv, &wanted, &opts)?)
+        }
+    };
     let opts = image_options(&args.source, args.update_lock);
-    let fetched = crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?;
-    fetched.write_lock(ui)?;
+    let fetched = match args.no_images {
+        true => None,
+        false => Some(crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?),
+    };
+    crate::images::write_lock(&inv, fetched.as_ref(), loaders.as_ref(), ui)?;
+    if let Some(l) = &loaders {
+        ui.say(format!("{} bootloaders pinned", l.loaders.len()));
+    }
     if let Some(dir) = &args.bundle {
-        crate::images::bundle(dir, &inv, &fetched)?;
+        crate::images::bundle(dir, &inv, fetched.as_ref(), loaders.as_ref())?;
         ui.say(format!(
             "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
             dir.display(),
@@ -309,7 +341,9 @@ pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
         ));
     }
     if ui.output == Output::Json {
-        println!("{}", serde_json::json!({ "ok": true, "files": fetched.entries() }));
+        let loaders: Vec<_> = loaders.iter().flat_map(|l| l.loaders.iter().map(|p| &p.entry)).collect();
+        let files = fetched.as_ref().map(|f| f.entries()).unwrap_or_default();
+        println!("{}", serde_json::json!({ "ok": true, "files": files, "bootloaders": loaders }));
     }
     Ok(())
 }

@@ -178,10 +178,18 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 
-    /// Accept files whose digest or signer differs from images.lock (they must still verify
-    /// with the pinned key) and rewrite their entries.
+    /// Accept files whose digest or signer differs from images.lock (image files must still
+    /// verify with the pinned key; bootloaders are taken as found) and rewrite their entries.
     #[arg(long)]
     pub update_lock: bool,
+
+    /// Leave the OS images out (e.g. `--bundle DIR --no-images`: a bundle of bootloaders only).
+    #[arg(long)]
+    pub no_images: bool,
+
+    /// Leave the bootloaders out: neither pinned nor bundled.
+    #[arg(long)]
+    pub no_bootloaders: bool,
 
     #[command(flatten)]
     pub source: ImageSource,
@@ -203,7 +211,7 @@ pub struct SiteArgs {
     pub jobs: Option<usize>,
 
     /// Do not copy bootloader binaries (undionly.kpxe, snponly.efi, pxelinux.0, grubx64.efi, ...) into tftp/
-    /// (for machines without the Debian packages; the tree then cannot boot firmware).
+    /// (for machines without the Debian packages or a bundle; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,
 

@@ -3,7 +3,8 @@
 //! block and the URLs in boot scripts are built from.
 //!
 //! Bootloaders come from Debian's packages by default; `site.bootloaders` overrides, adds or
-//! (with `null`) drops them. A missing file is an error that names the package to install.
+//! (with `null`) drops them. Which files are needed is decided here; `images::loaders` finds,
+//! pins and places them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +14,6 @@ use serde::Serialize;
 use crate::diag::Diagnostics;
 use crate::inventory::{Arch, Inventory, Loader, Origin};
 use crate::names;
-use crate::tree::Entry;
 
 /// Bootloaders pxebake knows: name in the TFTP root, Debian path, package. Each is copied into
 /// `tftp/` when a loader choice in use hands it out (see [`loader_files`]).
@@ -96,10 +96,44 @@ fn choosers(inv: &Inventory) -> Vec<Chooser> {
     nets.chain(hosts).collect()
 }
 
-/// The tree entries that place the bootloaders the site's loader choices hand out under `tftp/`
-/// (and `http/loaders/` for UEFI HTTP Boot), plus every `site.bootloaders` entry. Every missing,
-/// dropped or unusable file is reported at the line that needs it.
-pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)> {
+/// One bootloader the site needs: what `images::loaders` looks for and where it goes.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Its name in `tftp/`.
+    pub name: String,
+    /// A Debian default's path (looked up under the loader root), or a `site.bootloaders` path
+    /// joined to the inventory directory.
+    pub path: PathBuf,
+    /// The path as the lock records it: the Debian path, or the `site.bootloaders` value.
+    pub source: String,
+    /// Whether `path` is a Debian default.
+    pub default: bool,
+    /// The Debian package that ships the default file of this name.
+    pub package: Option<&'static str>,
+    /// Where to report a problem, and why the file is needed (" (for loader `x` of network `y`)").
+    pub origin: Origin,
+    pub why: String,
+    /// Also served from `http/loaders/` (UEFI HTTP Boot).
+    pub http: bool,
+}
+
+impl Wanted {
+    /// How to get the file when nothing has it.
+    pub fn install_hint(&self) -> String {
+        match self.package {
+            Some(p) if self.name.ends_with("aa64.efi") => {
+                format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
+            }
+            Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The bootloaders the site's loader choices hand out under `tftp/` (and `http/loaders/` for
+/// UEFI HTTP Boot), plus every `site.bootloaders` entry. A dropped file that a choice needs is
+/// reported at the line that needs it; reading and pinning the files is `images::loaders`' job.
+pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<Wanted> {
     let site = &inv.site;
     // File -> the first choice that needs it (networks come first, in name order).
     let mut needed: BTreeMap<&str, &Chooser> = BTreeMap::new();
@@ -110,12 +144,24 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
         }
     }
     let package = |name: &str| DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| *n == name).map(|(_, _, p)| *p);
-    // File -> (source, where to report a problem, package hint).
-    let mut wanted: BTreeMap<&str, (PathBuf, Origin, Option<&str>, String)> = BTreeMap::new();
+    let http = |name: &str| {
+        HTTP_BOOT_FILES.iter().any(|(loader, file)| *file == name && choosers.iter().any(|c| c.loader == *loader))
+    };
+    let mut out: BTreeMap<&str, Wanted> = BTreeMap::new();
     for (name, source) in &site.bootloaders {
         match source {
             Some(s) => {
-                wanted.insert(name, (inv.dir.join(&s.path), s.origin.clone(), package(name), String::new()));
+                let w = Wanted {
+                    name: name.clone(),
+                    path: inv.dir.join(&s.path),
+                    source: s.path.display().to_string(),
+                    default: false,
+                    package: package(name),
+                    origin: s.origin.clone(),
+                    why: String::new(),
+                    http: http(name),
+                };
+                out.insert(name, w);
             }
             None => {
                 if let Some(c) = needed.get(name.as_str()) {
@@ -134,50 +180,24 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
         }
     }
     for (name, c) in &needed {
-        if wanted.contains_key(name) || site.bootloaders.contains_key(*name) {
+        if out.contains_key(name) || site.bootloaders.contains_key(*name) {
             continue;
         }
         if let Some((_, path, pkg)) = DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| n == name) {
-            let why = format!(" (for loader `{}` of {})", c.loader.name(), c.what);
-            wanted.insert(name, (PathBuf::from(path), c.origin.clone(), Some(pkg), why));
+            let w = Wanted {
+                name: name.to_string(),
+                path: PathBuf::from(path),
+                source: path.to_string(),
+                default: true,
+                package: Some(pkg),
+                origin: c.origin.clone(),
+                why: format!(" (for loader `{}` of {})", c.loader.name(), c.what),
+                http: http(name),
+            };
+            out.insert(name, w);
         }
     }
-    let mut out = Vec::new();
-    for (name, (path, origin, package, why)) in wanted {
-        match std::fs::canonicalize(&path) {
-            Ok(real) if real.is_file() => {
-                for (loader, file) in HTTP_BOOT_FILES {
-                    if *file == name && choosers.iter().any(|c| c.loader == *loader) {
-                        out.push((format!("http/loaders/{name}"), Entry::Copy(real.clone())));
-                    }
-                }
-                out.push((format!("tftp/{name}"), Entry::Copy(real)));
-            }
-            Ok(_) => d.error(
-                &origin.file,
-                Some(origin.line),
-                format!("bootloader `{name}`{why}: `{}` is not a regular file", path.display()),
-            ),
-            Err(e) => {
-                let hint = match package {
-                    Some(p) if name.ends_with("aa64.efi") => {
-                        format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
-                    }
-                    Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
-                    None => String::new(),
-                };
-                d.error(
-                    &origin.file,
-                    Some(origin.line),
-                    format!(
-                        "bootloader `{name}`{why}: cannot read `{}` ({e}); {hint}set `site.bootloaders` to the file's path, or build with --no-bootloaders",
-                        path.display()
-                    ),
-                );
-            }
-        }
-    }
-    out
+    out.into_values().collect()
 }
 
 fn loader_choices() -> String {
