@@ -6,7 +6,10 @@ PXEBAKE_FLAGS ?=
 
 .PHONY: build binary test unit e2e bench fuzz clean lint deploy
 
+# On a fresh Debian/Ubuntu machine, first installs the Debian packages of the site's bootloaders
+# (as root; otherwise prints the one apt-get line and stops with exit 2).
 build: binary
+	@sh scripts/install-loaders.sh $(BIN) $(PXEBAKE_FLAGS)
 	$(BIN) build $(PXEBAKE_FLAGS)
 
 binary:

@@ -348,6 +348,48 @@ pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `pxebake loaders [--missing]`: where each bootloader would come from on this builder.
+pub fn loaders(args: &crate::cli::LoadersArgs, ui: &Ui) -> anyhow::Result<()> {
+    let site = &args.build.site;
+    let inv = inventory::load(&site.inventory)?;
+    let mut d = Diagnostics::default();
+    let wanted = match site.no_bootloaders {
+        true => Vec::new(),
+        false => crate::serve::bootloaders(&inv, &mut d),
+    };
+    d.finish()?;
+    let opts = loader_options(args.build.images.mirror.as_deref(), false);
+    if args.missing {
+        let pkgs = crate::images::loaders::missing_packages(&inv, &wanted, &opts)?;
+        match ui.output {
+            Output::Json => println!("{}", serde_json::json!({ "ok": true, "missing": pkgs })),
+            Output::Text if pkgs.is_empty() => {}
+            Output::Text => println!("{}", pkgs.join(" ")),
+        }
+        return Ok(());
+    }
+    let rows = crate::images::loaders::survey(&inv, &wanted, &opts)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let pinned = r.pinned.as_ref();
+            serde_json::json!({
+                "name": r.name,
+                "from": r.from.unwrap_or("MISSING"),
+                "path": r.path.as_deref().unwrap_or("-"),
+                "package": r.package.as_deref().unwrap_or("-"),
+                "pinned": pinned.map_or("-".to_string(), |l| format!("{}... {}", &l.sha256[..l.sha256.len().min(16)], l.origin())),
+            })
+        })
+        .collect();
+    print!("{}", crate::list::table(&["NAME", "FROM", "PATH", "PACKAGE", "PINNED"], &rows));
+    Ok(())
+}
+
 /// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
 pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
     if args.rollback {

@@ -126,6 +126,22 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
     Deploy(DeployArgs),
+    /// The bootloaders the site hands out: where this builder would take each from (bundle,
+    /// Debian package, cache) and what images.lock pins.
+    ///
+    /// Takes the flags of `build`. With `--missing`, prints only the Debian packages whose
+    /// files this builder lacks, on one line (what `make build` installs when run as root).
+    Loaders(LoadersArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadersArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    /// Print only the missing Debian packages (nothing when none is missing).
+    #[arg(long)]
+    pub missing: bool,
 }
 
 #[derive(Args, Debug)]

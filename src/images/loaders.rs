@@ -126,6 +126,42 @@ fn present(p: &Path) -> bool {
     fs::metadata(p).is_ok_and(|m| m.is_file())
 }
 
+/// One row of `pxebake loaders`: where a wanted file is found on this builder, and what the lock
+/// pins for it.
+#[derive(Debug, serde::Serialize)]
+pub struct Survey {
+    pub name: String,
+    /// `bundle`, `system` or `cache`; None when found nowhere.
+    pub from: Option<&'static str>,
+    pub path: Option<String>,
+    pub package: Option<String>,
+    pub pinned: Option<Loader>,
+}
+
+/// Where each wanted bootloader would be taken from (nothing is read or cached).
+pub fn survey(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> anyhow::Result<Vec<Survey>> {
+    let old = Lock::from_file(&inv.dir.join(lock::FILE_NAME))?;
+    let cache = cache_dir()?;
+    let mut out = Vec::new();
+    for w in wanted {
+        let pinned = old.loaders.get(&w.name).cloned();
+        let found = candidates(w, opts, pinned.as_ref(), &cache).into_iter().find(|f| present(f.path()));
+        let from = found.as_ref().map(|f| match f {
+            Found::Bundle(_) => "bundle",
+            Found::System(_) => "system",
+            Found::Cache(_) => "cache",
+        });
+        out.push(Survey {
+            name: w.name.clone(),
+            from,
+            path: found.map(|f| f.path().display().to_string()),
+            package: w.package.map(str::to_string),
+            pinned,
+        });
+    }
+    Ok(out)
+}
+
 /// The Debian packages whose loader files this site needs and this builder has nowhere (not in
 /// the bundle, not installed, not cached as pinned): what `make build` installs.
 pub fn missing_packages(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> anyhow::Result<Vec<String>> {
