@@ -393,7 +393,7 @@ pub fn loaders(args: &crate::cli::LoadersArgs, ui: &Ui) -> anyhow::Result<()> {
 /// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
 pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
     if args.rollback {
-        let (from, to) = crate::deploy::rollback(&args.dest, ui)?;
+        let (from, to) = crate::deploy::rollback(&args.dest, args.ssh.as_deref(), ui)?;
         if ui.output == Output::Json {
             println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
         }
@@ -410,7 +410,12 @@ pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let opts = crate::deploy::Options { dest: args.dest.clone(), keep: args.keep, reload: args.reload.clone() };
+    let opts = crate::deploy::Options {
+        dest: args.dest.clone(),
+        keep: args.keep,
+        reload: args.reload.clone(),
+        ssh: args.ssh.clone(),
+    };
     let done = crate::deploy::deploy(&out, &opts, ui)?;
     if ui.output == Output::Json {
         println!("{}", serde_json::json!({ "ok": true, "deploy": done }));

@@ -166,6 +166,11 @@ pub struct DeployArgs {
     /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
     #[arg(long, value_name = "CMD")]
     pub reload: Option<String>,
+
+    /// The ssh command for a remote DEST, with its options, split at spaces (rsync gets it as
+    /// `-e`), e.g. `ssh -p 2222 -i ~/.ssh/deploy`. Default: `ssh` (and ~/.ssh/config).
+    #[arg(long, value_name = "CMD")]
+    pub ssh: Option<String>,
 }
 
 /// Where OS images come from.

@@ -164,10 +164,7 @@ fn a_builder_without_the_packages_is_told_the_one_apt_get_line() {
     let o = lab.run(&["build", "--no-images"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(
-        e.contains("apt-get install -y grub-efi-amd64-signed ipxe pxelinux shim-signed syslinux-common`"),
-        "{e}"
-    );
+    assert!(e.contains("apt-get install -y grub-efi-amd64-signed ipxe pxelinux shim-signed syslinux-common`"), "{e}");
     assert!(e.contains("site.yaml:8: bootloader `pxelinux.0` (for loader `tftp` of network `tftp`)"), "{e}");
     assert!(!lab.path().join("out").exists(), "something was written");
     assert!(!lab.path().join("inventory/images.lock").exists(), "a failed build wrote the lock");
@@ -229,8 +226,14 @@ fn install_loaders(lab: &Lab, as_root: bool) -> (Output, String) {
 #[test]
 fn make_build_installs_the_missing_loader_packages_as_root_and_otherwise_prints_the_line() {
     let makefile = fs::read_to_string(repo().join("Makefile")).unwrap();
-    assert!(makefile.contains("\t@sh scripts/install-loaders.sh $(BIN) $(PXEBAKE_FLAGS)\n\t$(BIN) build"), "{makefile}");
-    assert!(is_root(), "this test runs the install step as root and as nobody; run the tests as root (as .ci/run does)");
+    assert!(
+        makefile.contains("\t@sh scripts/install-loaders.sh $(BIN) $(PXEBAKE_FLAGS)\n\t$(BIN) build"),
+        "{makefile}"
+    );
+    assert!(
+        is_root(),
+        "this test runs the install step as root and as nobody; run the tests as root (as .ci/run does)"
+    );
     let lab = Lab::new(SITE);
     // nobody must be able to read the site.
     let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);

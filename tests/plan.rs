@@ -93,6 +93,7 @@ fn make_deploy(lab: &Lab, dest: &Path) -> Output {
         .arg(repo().join("Makefile"))
         .arg("deploy")
         .arg(format!("DEST={}", dest.display()))
+        .arg(format!("PXEBAKE={}", env!("CARGO_BIN_EXE_pxebake")))
         .output()
         .unwrap()
 }
