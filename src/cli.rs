@@ -122,7 +122,8 @@ pub enum Command {
     /// input exits 2 with every problem and its line. Versions: flatcar 1.0.0 (Ignition 3.3.0)
     /// and 1.1.0 (Ignition 3.4.0). See docs/butane.md.
     Butane(ButaneArgs),
-    /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
+    /// Download OS images into the cache, verify their OpenPGP signatures, find the bootloaders,
+    /// and pin both in images.lock.
     Fetch(FetchArgs),
     /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
     Deploy(DeployArgs),
@@ -176,7 +177,8 @@ pub struct DeployArgs {
 /// Where OS images come from.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ImageSource {
-    /// Take images from this directory or URL (a `fetch --bundle` copy) instead of upstream.
+    /// Take images from this directory or URL (a `fetch --bundle` copy) instead of upstream; a
+    /// bundle directory also supplies the bootloaders.
     #[arg(long, value_name = "DIR_OR_URL")]
     pub mirror: Option<String>,
 
@@ -195,7 +197,8 @@ pub struct FetchArgs {
     #[arg(long)]
     pub image: Option<String>,
 
-    /// Also write images, signatures, keys and the lock into DIR, to carry into an air-gapped site.
+    /// Also write images, signatures, keys, the bootloaders and the lock into DIR, to carry into an
+    /// air-gapped site or to a builder without Debian's bootloader packages (`build --mirror DIR`).
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 

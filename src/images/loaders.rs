@@ -121,6 +121,19 @@ fn candidates(w: &Wanted, opts: &Options, pinned: Option<&Loader>, cache: &Path)
     v
 }
 
+/// Can this builder install the package of loader `name` with apt-get? Debian's signed EFI
+/// loaders come in packages of their own architecture (arm64 ones are unpacked elsewhere, see
+/// `serve::ARM64_HINT`).
+fn installable(name: &str) -> bool {
+    if name.ends_with("aa64.efi") {
+        std::env::consts::ARCH == "aarch64"
+    } else if name.ends_with("x64.efi") {
+        std::env::consts::ARCH == "x86_64"
+    } else {
+        true
+    }
+}
+
 /// Is a file there to read? (Following links, as Debian's alternatives use them.)
 fn present(p: &Path) -> bool {
     fs::metadata(p).is_ok_and(|m| m.is_file())
@@ -168,7 +181,7 @@ pub fn missing_packages(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> a
     let old = Lock::from_file(&inv.dir.join(lock::FILE_NAME))?;
     let cache = cache_dir()?;
     let mut pkgs = BTreeSet::new();
-    for w in wanted.iter().filter(|w| w.default) {
+    for w in wanted.iter().filter(|w| w.default && installable(&w.name)) {
         let found = candidates(w, opts, old.loaders.get(&w.name), &cache).iter().any(|f| present(f.path()));
         if let (false, Some(p)) = (found, w.package) {
             pkgs.insert(p.to_string());
@@ -202,10 +215,8 @@ pub fn pin(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> anyhow::Result
                 true => opts.root.join(w.path.strip_prefix("/").unwrap_or(&w.path)),
                 false => w.path.clone(),
             };
-            if let (true, Some(p)) = (w.default, w.package) {
-                if !w.name.ends_with("aa64.efi") {
-                    missing.insert(p);
-                }
+            if let (true, true, Some(p)) = (w.default, installable(&w.name), w.package) {
+                missing.insert(p);
             }
             d.error(
                 &w.origin.file,
