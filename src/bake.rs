@@ -393,7 +393,7 @@ pub fn loaders(args: &crate::cli::LoadersArgs, ui: &Ui) -> anyhow::Result<()> {
 /// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
 pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
     if args.rollback {
-        let (from, to) = crate::deploy::rollback(&args.dest, args.ssh.as_deref(), ui)?;
+        let (from, to) = crate::deploy::rollback(&args.dest, args.ssh.as_deref(), args.reload.as_deref(), ui)?;
         if ui.output == Output::Json {
             println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
         }

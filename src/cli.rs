@@ -163,8 +163,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub rollback: bool,
 
-    /// Run this command where DEST is when the DHCP reservations changed, e.g.
-    /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
+    /// Run this command where DEST is when the DHCP reservations changed (by the deploy, or by a
+    /// rollback), e.g. `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only
+    /// on SIGHUP).
     #[arg(long, value_name = "CMD")]
     pub reload: Option<String>,
 

@@ -201,20 +201,7 @@ pub fn deploy(out: &Path, opts: &Options, report: &dyn Report) -> anyhow::Result
     }
     target.script(&["switch", &dest, &release])?;
     report.say(&format!("`{}` now serves release `{release}`", target.rsync_path(&dest)));
-    // dnsmasq rereads new reservation files by itself, but forgets changed or removed ones only
-    // when told to.
-    let changed = match &current {
-        Some(c) => target.script(&["same", &dest, c, &release, "etc/dnsmasq.hosts"])? != "same",
-        None => true,
-    };
-    let reloaded = match &opts.reload {
-        Some(cmd) if changed => {
-            target.script(&["run", &dest, cmd]).context("the release is live, but the reload command failed")?;
-            report.say(&format!("reservations changed: ran `{cmd}`"));
-            true
-        }
-        _ => false,
-    };
+    let reloaded = reload_if_changed(&target, &dest, current.as_deref(), &release, opts.reload.as_deref(), report)?;
     let removed = prune(&target, &dest, &release, opts.keep)?;
     Ok(Outcome { release, previous: current, removed, reloaded })
 }
@@ -233,8 +220,37 @@ fn prune(target: &Target, dest: &str, current: &str, keep: usize) -> anyhow::Res
     Ok(removed)
 }
 
-/// Switches `dest` back to the release before the current one; returns (from, to).
-pub fn rollback(dest: &str, ssh: Option<&str>, report: &dyn Report) -> anyhow::Result<(String, String)> {
+/// Runs `reload` where the releases are when `a` and `b` hold different DHCP reservations
+/// (`a` None: a first release). dnsmasq rereads new reservation files by itself, but forgets
+/// changed or removed ones only when told to. Returns whether it ran.
+fn reload_if_changed(
+    target: &Target,
+    dest: &str,
+    a: Option<&str>,
+    b: &str,
+    reload: Option<&str>,
+    report: &dyn Report,
+) -> anyhow::Result<bool> {
+    let Some(cmd) = reload else { return Ok(false) };
+    let changed = match a {
+        Some(a) => target.script(&["same", dest, a, b, "etc/dnsmasq.hosts"])? != "same",
+        None => true,
+    };
+    if changed {
+        target.script(&["run", dest, cmd]).context("the release is live, but the reload command failed")?;
+        report.say(&format!("reservations changed: ran `{cmd}`"));
+    }
+    Ok(changed)
+}
+
+/// Switches `dest` back to the release before the current one (running `reload` when that
+/// changes the reservations); returns (from, to).
+pub fn rollback(
+    dest: &str,
+    ssh: Option<&str>,
+    reload: Option<&str>,
+    report: &dyn Report,
+) -> anyhow::Result<(String, String)> {
     let target = Target::parse(dest, ssh)?;
     let dest = target.path().to_string();
     let Some(current) = Some(target.script(&["current", &dest])?).filter(|c| !c.is_empty()) else {
@@ -249,6 +265,7 @@ pub fn rollback(dest: &str, ssh: Option<&str>, report: &dyn Report) -> anyhow::R
     };
     target.script(&["switch", &dest, &previous])?;
     report.say(&format!("`{}` now serves release `{previous}` again (was `{current}`)", target.rsync_path(&dest)));
+    reload_if_changed(&target, &dest, Some(&current), &previous, reload, report)?;
     Ok((current, previous))
 }
 

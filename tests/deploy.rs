@@ -192,17 +192,32 @@ fn deploys_over_ssh_as_releases_redeploys_and_rolls_back() {
     assert_eq!(reloaded(), 2, "same reservations: no reload");
     assert_eq!(releases(&dest), [second.clone(), third.clone()]);
 
-    // Rollback over ssh: the link points at the release before; nothing is copied.
-    let o = common::run(site.path(), &["deploy", &remote, "--ssh", &ssh, "--rollback"]);
+    // Rollback over ssh: the link points at the release before; nothing is copied, and the same
+    // reservations need no reload.
+    let rollback = || common::run(site.path(), &["deploy", &remote, "--ssh", &ssh, "--reload", &reload, "--rollback"]);
+    let o = rollback();
     ok(&o);
     assert_eq!(release_of(&dest), second);
     assert_eq!(state(&dest), now);
     assert!(stderr(&o).contains(&format!("now serves release `{second}` again (was `{third}`)")), "{}", stderr(&o));
+    assert_eq!(reloaded(), 2, "same reservations: no reload");
+
+    // The MAC back: a fourth release (reload); rolling back to the third brings the changed
+    // reservation back, so that reloads too.
+    fs::write(&hosts, &text).unwrap();
+    build();
+    ok(&deploy(&[]));
+    let fourth = release_of(&dest);
+    assert_eq!(reloaded(), 3);
+    assert_eq!(releases(&dest), [third.clone(), fourth.clone()]);
+    ok(&rollback());
+    assert_eq!(release_of(&dest), third);
+    assert_eq!(reloaded(), 4, "a rollback that changes reservations reloads");
 
     // A server that refuses the key: the error says so and the current release stays.
     fs::write(sshd.dir.join("authorized_keys"), "").unwrap();
     let o = deploy(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
-    assert_eq!(release_of(&dest), second);
+    assert_eq!(release_of(&dest), third);
 }

@@ -543,7 +543,15 @@ fn bundle_carries_everything_for_an_offline_build() {
     let o = lab.run(&["fetch", "--bundle", "bundle"]);
     assert!(o.status.success(), "{}", err(&o));
     let b = lab.path().join("bundle");
-    for f in ["os/1.0/vmlinuz", "os/1.0/vmlinuz.sig", "os/1.0/initrd.img", "os/1.0/initrd.img.sig", "images.lock"] {
+    for f in [
+        "os/1.0/vmlinuz",
+        "os/1.0/vmlinuz.sig",
+        "os/1.0/initrd.img",
+        "os/1.0/initrd.img.sig",
+        "images.lock",
+        "bootloaders/undionly.kpxe",
+        "bootloaders/snponly.efi",
+    ] {
         assert!(b.join(f).is_file(), "bundle lacks {f}");
     }
     assert_eq!(fs::read(b.join("keys/key.asc")).unwrap(), armored(&lab.cert));
@@ -553,6 +561,9 @@ fn bundle_carries_everything_for_an_offline_build() {
     for f in ["site.yaml", "key.asc"] {
         fs::copy(lab.path().join("inventory").join(f), site.path().join("inventory").join(f)).unwrap();
     }
+    // It has no Debian bootloader packages either (an empty stand-in for `/`).
+    let bare = site.path().join("bare-root");
+    fs::create_dir(&bare).unwrap();
     let requests = s.requests().len();
     let o = lab
         .cmd(&["build", "--mirror"])
@@ -560,11 +571,16 @@ fn bundle_carries_everything_for_an_offline_build() {
         .arg("--offline")
         .current_dir(site.path())
         .env("PXEBAKE_CACHE", site.path().join("cache"))
+        .env("PXEBAKE_LOADER_ROOT", &bare)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(s.requests().len(), requests);
     assert_eq!(fs::read(site.path().join("out/tftp/vmlinuz.os")).unwrap(), lab.kernel);
+    assert_eq!(
+        fs::read(site.path().join("out/tftp/undionly.kpxe")).unwrap(),
+        fs::read(b.join("bootloaders/undionly.kpxe")).unwrap()
+    );
     assert_eq!(
         fs::read(site.path().join("inventory/images.lock")).unwrap(),
         fs::read(lab.lock()).unwrap(),
