@@ -154,6 +154,32 @@ fn bootloaders_are_pinned_with_their_package_and_a_changed_one_fails_naming_both
 }
 
 #[test]
+fn a_loader_the_inventory_takes_from_elsewhere_is_a_new_pin_not_a_mismatch() {
+    let lab = Lab::new(SITE);
+    lab.install_ipxe("1.0-test1", b"undionly one", b"snponly one");
+    ok(&lab.run(&["build", "--no-images"]));
+    // The site now ships its own undionly.kpxe: a change of the inventory, pinned anew.
+    fs::write(lab.path().join("inventory/undionly.kpxe"), b"our own build").unwrap();
+    let site = SITE.replace(
+        "  http: http://10.0.0.1/boot\n",
+        "  http: http://10.0.0.1/boot\n  bootloaders: { undionly.kpxe: undionly.kpxe }\n",
+    );
+    fs::write(lab.path().join("inventory/site.yaml"), site).unwrap();
+    ok(&lab.run(&["build", "--no-images"]));
+    let lock = lab.lock();
+    let u = pinned(&lock, "undionly.kpxe");
+    assert_eq!(u["source"], "undionly.kpxe");
+    assert_eq!(u["sha256"], sha256(b"our own build"));
+    assert!(u.get("package").is_none() && u.get("version").is_none(), "{u}");
+    assert_eq!(fs::read(lab.path().join("out/tftp/undionly.kpxe")).unwrap(), b"our own build");
+    // But that file changing under the same name is a mismatch again.
+    fs::write(lab.path().join("inventory/undionly.kpxe"), b"someone else's").unwrap();
+    let o = lab.run(&["build", "--no-images"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("from `undionly.kpxe`, but this builder has 14 bytes"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_builder_without_the_packages_is_told_the_one_apt_get_line() {
     // Every loader choice: iPXE by default, PXELINUX/GRUB on one network, Secure Boot on another.
     let site = SITE.replace(

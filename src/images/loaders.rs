@@ -121,6 +121,12 @@ fn candidates(w: &Wanted, opts: &Options, pinned: Option<&Loader>, cache: &Path)
     v
 }
 
+/// The lock's pin for `w`: one taken from the same source. A file the inventory now takes from
+/// elsewhere (a new `site.bootloaders` path) is a new pin, as a new image version is.
+fn locked_for<'a>(lock: &'a Lock, w: &Wanted) -> Option<&'a Loader> {
+    lock.loaders.get(&w.name).filter(|l| l.source == w.source)
+}
+
 /// Can this builder install the package of loader `name` with apt-get? Debian's signed EFI
 /// loaders come in packages of their own architecture (arm64 ones are unpacked elsewhere, see
 /// `serve::ARM64_HINT`).
@@ -157,7 +163,7 @@ pub fn survey(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> anyhow::Res
     let cache = cache_dir()?;
     let mut out = Vec::new();
     for w in wanted {
-        let pinned = old.loaders.get(&w.name).cloned();
+        let pinned = locked_for(&old, w).cloned();
         let found = candidates(w, opts, pinned.as_ref(), &cache).into_iter().find(|f| present(f.path()));
         let from = found.as_ref().map(|f| match f {
             Found::Bundle(_) => "bundle",
@@ -182,7 +188,7 @@ pub fn missing_packages(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> a
     let cache = cache_dir()?;
     let mut pkgs = BTreeSet::new();
     for w in wanted.iter().filter(|w| w.default && installable(&w.name)) {
-        let found = candidates(w, opts, old.loaders.get(&w.name), &cache).iter().any(|f| present(f.path()));
+        let found = candidates(w, opts, locked_for(&old, w), &cache).iter().any(|f| present(f.path()));
         if let (false, Some(p)) = (found, w.package) {
             pkgs.insert(p.to_string());
         }
@@ -208,7 +214,7 @@ pub fn pin(inv: &Inventory, wanted: &[Wanted], opts: &Options) -> anyhow::Result
     let mut differ = Vec::new();
     let mut pinned = Pinned::default();
     for w in wanted {
-        let locked = old.loaders.get(&w.name);
+        let locked = locked_for(&old, w);
         let found = candidates(w, opts, locked, &cache).into_iter().find(|f| present(f.path()));
         let Some(found) = found else {
             let path = match w.default {
