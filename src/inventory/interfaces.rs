@@ -3,9 +3,9 @@
 //! names unique per host, an IP needs a network and lies inside it, IPs unique per VLAN).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{parse_ip, raw, Interface, InterfaceKind, Item, Network, Origin};
+use super::{parse_ip, parse_ip6, raw, Interface, InterfaceKind, Item, Network, Origin};
 use crate::diag::{did_you_mean, Diagnostics};
 use crate::names::{self, Mac};
 use crate::yaml::PathItem;
@@ -15,6 +15,7 @@ use crate::yaml::PathItem;
 pub(super) struct Seen {
     macs: HashMap<Mac, (String, Origin)>,
     ips: HashMap<(Option<u16>, Ipv4Addr), (String, Origin)>,
+    ips6: HashMap<(Option<u16>, Ipv6Addr), (String, Origin)>,
 }
 
 /// A Linux interface name: at most 15 characters, no `/`, `:` or spaces (we also keep to a
@@ -169,11 +170,49 @@ pub(super) fn validate(
                 Some(ip)
             }
         };
+        let ipv6 = match i.ipv6.as_deref().map(parse_ip6) {
+            None => None,
+            Some(Err(e)) => {
+                err("ipv6", format!("ipv6 {e}"));
+                None
+            }
+            Some(Ok(ip)) => {
+                match (&i.network, network) {
+                    (None, _) => err("ipv6", format!("ipv6 `{ip}` needs the `network` it is on")),
+                    (Some(_), Some(n)) => match n.ipv6 {
+                        None => err(
+                            "ipv6",
+                            format!("ipv6 `{ip}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
+                        ),
+                        Some(p) if !p.contains(&ip) => {
+                            err("ipv6", format!("ipv6 `{ip}` is outside network `{}` ({p})", n.name))
+                        }
+                        Some(p) if ip == p.network() => err(
+                            "ipv6",
+                            format!("ipv6 `{ip}` is the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
+                        ),
+                        Some(_) => {}
+                    },
+                    (Some(_), None) => {} // an unknown network, reported above
+                }
+                if i.mac.is_none() {
+                    err("ipv6", format!("ipv6 `{ip}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"));
+                }
+                if let Some((other, first)) = seen.ips6.get(&(vlan, ip)) {
+                    err("ipv6", format!("ipv6 `{ip}` is already used by host `{other}` ({first})"));
+                } else {
+                    let at = Origin { file: f.clone(), line: iline(idx, "ipv6").unwrap_or(0) };
+                    seen.ips6.insert((vlan, ip), (name.clone(), at));
+                }
+                Some(ip)
+            }
+        };
         out.push(Interface {
             network: i.network.clone(),
             name: i.name.clone(),
             mac,
             ip,
+            ipv6,
             default: i.default,
             kind,
             channel: i.channel.clone(),
@@ -231,6 +270,9 @@ pub(super) fn validate(
             }
             if i.ip.is_some() {
                 err("ip", format!("interface in channel `{c}` has an ip; give the address to `{c}` instead"));
+            }
+            if i.ipv6.is_some() {
+                err("ipv6", format!("interface in channel `{c}` has an ipv6; give the address to `{c}` instead"));
             }
         }
         if i.kind == InterfaceKind::Bond {
