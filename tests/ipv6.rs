@@ -25,7 +25,7 @@ appliances:
   node: {}
 hosts:
   - { name: n1, appliance: node, interfaces: [{ network: prov, mac: "52:54:00:00:00:21", ip: 10.0.0.21, ipv6: "2001:db8:99::21" }] }
-  - { name: n2, appliance: node, loader: tftp, interfaces: [{ network: prov, mac: "52:54:00:00:00:22", ip: 10.0.0.22, ipv6: "2001:db8:99::22" }] }
+  - { name: n2, appliance: node, loader: tftp, interfaces: [{ network: prov, mac: "52:54:00:00:00:22", ip: 10.0.0.22, ipv6: "2001:db8:99::24/126" }] }
   - { name: n3, appliance: node, interfaces: [{ network: old, mac: "52:54:00:00:00:23", ip: 10.1.0.23 }] }
 "#;
 
@@ -78,7 +78,7 @@ fn an_ipv6_network_gets_dhcpv6_reservations_router_adverts_and_boot_urls() {
     assert!(read(dir.path(), "etc/dnsmasq.hosts/n1").lines().any(|l| l == "52:54:00:00:00:21,10.0.0.21,[2001:db8:99::21],n1"));
     assert!(read(dir.path(), "etc/dnsmasq.hosts/n2")
         .lines()
-        .any(|l| l == "52:54:00:00:00:22,set:loader-tftp,10.0.0.22,[2001:db8:99::22],n2"));
+        .any(|l| l == "52:54:00:00:00:22,set:loader-tftp,10.0.0.22,[2001:db8:99::24/126],n2"));
     assert!(read(dir.path(), "etc/dnsmasq.hosts/n3").lines().any(|l| l == "52:54:00:00:00:23,10.1.0.23,n3"));
     let nginx = read(dir.path(), "etc/nginx.conf");
     has_lines(&nginx, &["listen 8080;", "listen [::]:8080;"]);
@@ -91,7 +91,7 @@ fn a_site_without_ipv6_gets_no_ipv6_lines() {
         .replace("  frontend6: 2001:db8:99::1\n", "")
         .replace(", ipv6: \"2001:db8:99::/64\"", "")
         .replace(", ipv6: \"2001:db8:99::21\"", "")
-        .replace(", ipv6: \"2001:db8:99::22\"", "");
+        .replace(", ipv6: \"2001:db8:99::24/126\"", "");
     let (dir, o) = build(&site);
     assert!(o.status.success(), "{}", stderr(&o));
     let dnsmasq = read(dir.path(), "etc/dnsmasq.conf");
@@ -156,6 +156,12 @@ hosts:
     interfaces:
       - { network: prov, mac: "52:54:00:00:00:25", ipv6: "2001:db8:99::24" }
       - { network: prov, mac: "52:54:00:00:00:26", ipv6: "2001:db8:99::", default: true }
+  - name: n6
+    appliance: node
+    interfaces:
+      - { network: prov, mac: "52:54:00:00:00:27", ipv6: "2001:db8:99::20/125" }
+      - { network: prov, mac: "52:54:00:00:00:28", ipv6: "2001:db8:99::41/126", default: true }
+      - { network: prov, mac: "52:54:00:00:00:29", ipv6: "2001:db8:99::50/64" }
 "#;
     let (dir, o) = build(site);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -169,8 +175,11 @@ hosts:
         "site.yaml:23: host `n2`: ipv6 `2001:db8:99::22`: network `v4` has no `ipv6` prefix",
         "site.yaml:27: host `n3`: ipv6 `2001:db8:99::zz` is not an IPv6 address",
         "site.yaml:31: host `n4`: ipv6 `2001:db8:99::24` needs the interface's `mac`",
-        "site.yaml:35: host `n5`: ipv6 `2001:db8:99::24` is already used by host `n4` (inventory/site.yaml:31)",
-        "site.yaml:36: host `n5`: ipv6 `2001:db8:99::` is the subnet-router anycast address of `prov`",
+        "site.yaml:35: host `n5`: ipv6 `2001:db8:99::24` overlaps an address of host `n4` (inventory/site.yaml:31)",
+        "site.yaml:36: host `n5`: ipv6 `2001:db8:99::` holds the subnet-router anycast address of `prov`",
+        "site.yaml:40: host `n6`: ipv6 `2001:db8:99::20/125` overlaps an address of host `n2` (inventory/site.yaml:23)",
+        "site.yaml:41: host `n6`: ipv6 `2001:db8:99::41/126` does not start its block (did you mean `2001:db8:99::40/126`?)",
+        "site.yaml:42: host `n6`: ipv6 `2001:db8:99::50/64`: a block of addresses is /120 to /128",
     ] {
         assert!(e.contains(want), "no `{want}` in\n{e}");
     }

@@ -55,6 +55,26 @@ fn is_bond_name(n: &str) -> bool {
     n.strip_prefix("bond").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// An interface's IPv6 reservation: one address, or a block of 2 to 256 (`2001:db8::40/126`) for
+/// machines whose boot stages each take a DHCPv6 lease of their own (firmware, PXE, iPXE).
+fn parse_block(s: &str) -> Result<ipnet::Ipv6Net, String> {
+    let shown = names::printable(s);
+    let Some((a, len)) = s.split_once('/') else {
+        return parse_ip6(s).map(|ip| ipnet::Ipv6Net::from(ip));
+    };
+    let ip = parse_ip6(a)?;
+    let block = len
+        .parse::<u8>()
+        .ok()
+        .filter(|l| (120..=128).contains(l))
+        .and_then(|l| ipnet::Ipv6Net::new(ip, l).ok())
+        .ok_or_else(|| format!("`{shown}`: a block of addresses is /120 to /128 (256 to 1 addresses)"))?;
+    if block.trunc() != block {
+        return Err(format!("`{shown}` does not start its block (did you mean `{}`?)", block.trunc()));
+    }
+    Ok(block)
+}
+
 pub(super) fn validate(
     item: &Item<raw::Host>,
     networks: &BTreeMap<String, Network>,
@@ -170,41 +190,46 @@ pub(super) fn validate(
                 Some(ip)
             }
         };
-        let ipv6 = match i.ipv6.as_deref().map(parse_ip6) {
+        let ipv6 = match i.ipv6.as_deref().map(parse_block) {
             None => None,
             Some(Err(e)) => {
                 err("ipv6", format!("ipv6 {e}"));
                 None
             }
-            Some(Ok(ip)) => {
+            Some(Ok(block)) => {
+                let ip = block.addr();
+                let shown6 = if block.prefix_len() == 128 { ip.to_string() } else { block.to_string() };
                 match (&i.network, network) {
-                    (None, _) => err("ipv6", format!("ipv6 `{ip}` needs the `network` it is on")),
+                    (None, _) => err("ipv6", format!("ipv6 `{shown6}` needs the `network` it is on")),
                     (Some(_), Some(n)) => match n.ipv6 {
                         None => err(
                             "ipv6",
-                            format!("ipv6 `{ip}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
+                            format!("ipv6 `{shown6}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
                         ),
-                        Some(p) if !p.contains(&ip) => {
-                            err("ipv6", format!("ipv6 `{ip}` is outside network `{}` ({p})", n.name))
+                        Some(p) if !p.contains(&block) => {
+                            err("ipv6", format!("ipv6 `{shown6}` is outside network `{}` ({p})", n.name))
                         }
-                        Some(p) if ip == p.network() => err(
+                        Some(p) if block.contains(&p.network()) => err(
                             "ipv6",
-                            format!("ipv6 `{ip}` is the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
+                            format!("ipv6 `{shown6}` holds the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
                         ),
                         Some(_) => {}
                     },
                     (Some(_), None) => {} // an unknown network, reported above
                 }
                 if i.mac.is_none() {
-                    err("ipv6", format!("ipv6 `{ip}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"));
+                    err("ipv6", format!("ipv6 `{shown6}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"));
                 }
-                if let Some((other, first)) = seen.ips6.get(&(vlan, ip)) {
-                    err("ipv6", format!("ipv6 `{ip}` is already used by host `{other}` ({first})"));
+                // Every address of the block (at most 256): blocks of two hosts must not overlap.
+                if let Some((other, first)) = block.hosts().find_map(|a| seen.ips6.get(&(vlan, a))) {
+                    err("ipv6", format!("ipv6 `{shown6}` overlaps an address of host `{other}` ({first})"));
                 } else {
                     let at = Origin { file: f.clone(), line: iline(idx, "ipv6").unwrap_or(0) };
-                    seen.ips6.insert((vlan, ip), (name.clone(), at));
+                    for a in block.hosts() {
+                        seen.ips6.insert((vlan, a), (name.clone(), at.clone()));
+                    }
                 }
-                Some(ip)
+                Some((ip, block.prefix_len()))
             }
         };
         out.push(Interface {
@@ -212,7 +237,8 @@ pub(super) fn validate(
             name: i.name.clone(),
             mac,
             ip,
-            ipv6,
+            ipv6: ipv6.map(|(a, _)| a),
+            ipv6_prefix: ipv6.map_or(128, |(_, p)| p),
             default: i.default,
             kind,
             channel: i.channel.clone(),

@@ -274,7 +274,10 @@ pub struct Interface {
     #[serde(serialize_with = "display")]
     pub mac: Option<Mac>,
     pub ip: Option<Ipv4Addr>,
+    /// The interface's IPv6 address (the first of its block).
     pub ipv6: Option<Ipv6Addr>,
+    /// 128 for one address; less for a block that dnsmasq hands to successive boot stages.
+    pub ipv6_prefix: u8,
     /// The host's default interface: marked `default: true`, or the first when none is marked.
     pub default: bool,
     #[serde(rename = "type")]

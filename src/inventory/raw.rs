@@ -130,7 +130,8 @@ pub struct Interface {
     pub name: Option<String>,
     pub mac: Option<String>,
     pub ip: Option<String>,
-    /// The interface's IPv6 address, inside its network's `ipv6` prefix (a DHCPv6 reservation).
+    /// The interface's IPv6 address, inside its network's `ipv6` prefix (a DHCPv6 reservation), or
+    /// a block like `2001:db8::40/126` when each boot stage takes a lease of its own.
     pub ipv6: Option<String>,
     /// The host's default interface (its default route); exactly one when a host has several.
     #[serde(default)]
