@@ -75,7 +75,9 @@ fn an_ipv6_network_gets_dhcpv6_reservations_router_adverts_and_boot_urls() {
     assert_eq!(dnsmasq.lines().filter(|l| l.starts_with("dhcp-range=") && l.contains("::")).count(), 1, "{dnsmasq}");
     has_lines(&dnsmasq, &["dhcp-boot=tag:ipxe,http://10.0.0.1:8080/boot/ipxe/boot.ipxe"]);
     // dnsmasq: `dhcp-host=<mac>,<ipv4>,[<ipv6>],<name>`, one line with both addresses.
-    assert!(read(dir.path(), "etc/dnsmasq.hosts/n1").lines().any(|l| l == "52:54:00:00:00:21,10.0.0.21,[2001:db8:99::21],n1"));
+    assert!(read(dir.path(), "etc/dnsmasq.hosts/n1")
+        .lines()
+        .any(|l| l == "52:54:00:00:00:21,10.0.0.21,[2001:db8:99::21],n1"));
     assert!(read(dir.path(), "etc/dnsmasq.hosts/n2")
         .lines()
         .any(|l| l == "52:54:00:00:00:22,set:loader-tftp,10.0.0.22,[2001:db8:99::24/126],n2"));

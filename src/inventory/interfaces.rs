@@ -60,7 +60,7 @@ fn is_bond_name(n: &str) -> bool {
 fn parse_block(s: &str) -> Result<ipnet::Ipv6Net, String> {
     let shown = names::printable(s);
     let Some((a, len)) = s.split_once('/') else {
-        return parse_ip6(s).map(|ip| ipnet::Ipv6Net::from(ip));
+        return parse_ip6(s).map(ipnet::Ipv6Net::from);
     };
     let ip = parse_ip6(a)?;
     let block = len
@@ -218,7 +218,12 @@ pub(super) fn validate(
                     (Some(_), None) => {} // an unknown network, reported above
                 }
                 if i.mac.is_none() {
-                    err("ipv6", format!("ipv6 `{shown6}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"));
+                    err(
+                        "ipv6",
+                        format!(
+                            "ipv6 `{shown6}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"
+                        ),
+                    );
                 }
                 // Every address of the block (at most 256): blocks of two hosts must not overlap.
                 if let Some((other, first)) = block.hosts().find_map(|a| seen.ips6.get(&(vlan, a))) {

@@ -403,7 +403,9 @@ fn parse_ip6(s: &str) -> Result<Ipv6Addr, String> {
     let ip: Ipv6Addr = s.parse().map_err(|_| format!("`{shown}` is not an IPv6 address like 2001:db8::1"))?;
     let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
     if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || link_local {
-        return Err(format!("`{ip}` is not a unicast address machines can reach; use a global or ULA (fd00::/8) address"));
+        return Err(format!(
+            "`{ip}` is not a unicast address machines can reach; use a global or ULA (fd00::/8) address"
+        ));
     }
     Ok(ip)
 }
@@ -583,7 +585,9 @@ fn ipv6_prefix(v: &str, dhcp: DhcpMode) -> Result<Ipv6Net, String> {
         return Err(format!("`{shown}` has host bits set (did you mean `{}`?)", p.trunc()));
     }
     if !(64..=120).contains(&p.prefix_len()) {
-        return Err(format!("`{shown}`: the prefix length must be 64..120 (dnsmasq serves DHCPv6 on /64 or longer prefixes)"));
+        return Err(format!(
+            "`{shown}`: the prefix length must be 64..120 (dnsmasq serves DHCPv6 on /64 or longer prefixes)"
+        ));
     }
     parse_ip6(&p.network().to_string()).map_err(|e| format!("prefix {e}"))?;
     if dhcp == DhcpMode::Proxy {

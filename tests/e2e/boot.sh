@@ -163,6 +163,26 @@ for w in $(cat /proc/cmdline); do
     ignition.config.url=*) ign=${w#ignition.config.url=} ;;
   esac
 done
+# An IPv6 URL (the ipv6 path): busybox has no DHCPv6 client, so take the address SLAAC would, the
+# prefix of the router advert (dnsmasq's) plus the MAC's EUI-64, as Linux does with the A flag.
+case "$url $ign" in
+  *"://["*)
+    pre=
+    for i in $(seq 20); do
+      pre=$(awk '$2 == "40" && $10 == "eth0" && $1 !~ /^fe80/ { print substr($1, 1, 16); exit }' /proc/net/ipv6_route)
+      [ -n "$pre" ] && break
+      sleep 0.5
+    done
+    id=$(awk '$6 == "eth0" && $1 ~ /^fe80/ { print substr($1, 17, 16); exit }' /proc/net/if_inet6)
+    a=$(echo "$pre$id" | sed 's/\(....\)/\1:/g; s/:$//')
+    if [ -n "$pre" ] && [ -n "$id" ] && ip addr add "$a/64" dev eth0; then
+      echo "PXEBAKE-IPV6: $a"
+      sleep 2 # duplicate address detection
+    else
+      echo "PXEBAKE-ERROR: no IPv6 prefix from a router advert"
+    fi
+    ;;
+esac
 if [ -n "$url" ]; then
   if timeout 20 wget -q -O /cloud-config "$url"; then
     echo "PXEBAKE-CC-SHA256: $(sha256sum /cloud-config | cut -d' ' -f1)"
@@ -647,7 +667,12 @@ for p in "${PATHS[@]}"; do
         || fail "vm-ipv6: no DHCPv6 request tagged efi-x86_64 and loader-ipxe"
       grep -q "sent $TREE/tftp/snponly.efi to $ip6" "$log" || fail "vm-ipv6: snponly.efi was not sent over TFTP to fd99::64/126"
       ! grep -q "sent $TREE/tftp/snponly.efi to 10\." "$log" || fail "vm-ipv6: snponly.efi went over IPv4"
+      grep -qF "option: 59 bootfile-url  tftp://[fd99::1]/snponly.efi" "$log" || fail "vm-ipv6: no DHCPv6 boot file URL for the PXE client"
+      # iPXE asks over DHCPv6 too (user class iPXE): it gets the script's URL in option 59.
+      grep "tags: " "$log" | grep -w ipxe | grep -qw dhcpv6 || fail "vm-ipv6: no DHCPv6 request from iPXE"
+      grep -qF "option: 59 bootfile-url  $url6/ipxe/boot.ipxe" "$log" || fail "vm-ipv6: iPXE got no DHCPv6 boot file URL"
       say "  vm-ipv6: DHCPv6 leases (reserved by MAC): $(grep -o "DHCPREPLY(tap0) $ip6 " "$log" | cut -d' ' -f2 | sort -u | tr '\n' ' ')"
+      say "  vm-ipv6: DHCPv6 option 59: tftp://[fd99::1]/snponly.efi to the PXE client, $url6/ipxe/boot.ipxe to iPXE"
       say "  vm-ipv6: snponly.efi over TFTP to $(grep -o "sent $TREE/tftp/snponly.efi to .*" "$log" | sed 's/.* to //' | head -n1)"
       v6client='\(fd99::6[4-7]\|fe80::5054:ff:fee2:e00e\)' # its reserved or its link-local address
       served ipxe/boot.ipxe "$v6client"
@@ -660,8 +685,11 @@ for p in "${PATHS[@]}"; do
       grep -q '^PXEBAKE-DONE' "$W/serial-vm-ipv6.log.txt" || fail "vm-ipv6: the initramfs did not finish: $(tail -c 1500 "$W/serial-vm-ipv6.log.txt")"
       grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-ipv6.yaml" | cut -d' ' -f1)" "$W/serial-vm-ipv6.log.txt" \
         || fail "vm-ipv6: cloud-config not fetched over IPv6: $(grep PXEBAKE- "$W/serial-vm-ipv6.log.txt")"
-      say "  vm-ipv6: the kernel's initramfs fetched its cloud-config from $url6"
-      # Back to the IPv4 site for the paths that follow.
+      a=fd99::5054:ff:fee2:e00e # the prefix and the EUI-64 of the VM's MAC, as nginx writes it
+      served cc/vm-ipv6.yaml "$a"
+      say "  vm-ipv6: the kernel's initramfs ($a) fetched its cloud-config from $url6"
+      # Back to the IPv4 site for the paths that follow (the DHCP log of this path is kept).
+      cp "$log" "$W/dnsmasq-ipv6.log"
       cp "$W/site-ipv4.yaml" "$W/inventory/site.yaml"
       rebuild
       stop_dnsmasq
