@@ -207,3 +207,61 @@ fn dnsmasq_accepts(conf: &Path) {
         .expect("dnsmasq is missing: install the Debian package dnsmasq-base");
     assert!(o.status.success(), "dnsmasq --test: {}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Issue 12's "Bad input" list, each with its line (and the package for a missing loader), and
+/// nothing written. Two rounds: the inventory's problems are all reported first; the bootloader
+/// files are checked once the inventory is valid (they need its loader choices), all together.
+#[test]
+fn the_firmware_bad_input_list_is_reported_with_lines() {
+    let site = r#"site:
+  name: lab
+  domain: lab.example
+  frontend: 10.0.0.1
+  frontend6: 2001:db8:99::1
+  http: http://10.0.0.1:8080/boot
+  bootloaders:
+    snponly.efi: /nonexistent/snponly.efi
+    shimx64.efi: null
+networks:
+  prov: { address: 10.0.0.0/24, ipv6: "2001:db8:99::/64", pxe: true }
+appliances:
+  node: {}
+hosts:
+  - { name: arm, appliance: node, arch: arm64, interfaces: [{ network: prov, mac: "52:54:00:00:00:31", ip: 10.0.0.31 }] }
+  - { name: out6, appliance: node, interfaces: [{ network: prov, mac: "52:54:00:00:00:32", ip: 10.0.0.32, ipv6: "2001:db8:98::32" }] }
+  - { name: sb, appliance: node, loader: secureboot, interfaces: [{ network: prov, mac: "52:54:00:00:00:33", ip: 10.0.0.33 }] }
+"#;
+    let rounds: [(&str, &[&str]); 2] = [
+        (
+            site,
+            &[
+                // A host whose architecture has no loader (Debian ships iPXE for x86 only).
+                "site.yaml:15: host `arm` is arm64, but loader `ipxe` of network `prov` (inventory/site.yaml:11) has no arm64 build",
+                // An IPv6 address outside its network.
+                "site.yaml:16: host `out6`: ipv6 `2001:db8:98::32` is outside network `prov` (2001:db8:99::/64)",
+            ],
+        ),
+        (
+            &site.replace("arch: arm64, ", "arch: arm64, loader: tftp, ").replace("2001:db8:98::32", "2001:db8:99::32"),
+            &[
+                // A Secure Boot host on a network without the signed loaders.
+                "site.yaml:17: host `sb`: loader `secureboot` hands out `shimx64.efi`, but `site.bootloaders` drops it with `null`",
+                // A loader file that is missing, with its package.
+                "site.yaml:8: bootloader `snponly.efi`: cannot read `/nonexistent/snponly.efi`",
+                "install the Debian package `ipxe`",
+                // The arm64 host's GRUB: its package, for another architecture.
+                "bootloader `grubaa64.efi` (for loader `tftp` of host `arm`): cannot read",
+            ],
+        ),
+    ];
+    for (site, wants) in rounds {
+        let dir = common::site(&[("site.yaml", site)]);
+        let o = run(dir.path(), &["build", "--no-images"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let e = stderr(&o);
+        for want in wants {
+            assert!(e.contains(want), "no `{want}` in\n{e}");
+        }
+        assert!(!dir.path().join("out").exists(), "something was written");
+    }
+}
