@@ -26,7 +26,8 @@
 #   ipv6: OVMF with its IPv4 PXE switched off (fw_cfg): UEFI PXE over IPv6 (router advert +
 #          DHCPv6 reservation by MAC, boot file URL tftp://[fd99::1]/snponly.efi) -> iPXE -> the
 #          iPXE scripts, kernel and initrd over HTTP from http://[fd99::1]:8080 (site rebuilt
-#          with `ipv6:`, `frontend6:` and an IPv6 site.http)
+#          with `ipv6:`, `frontend6:` and an IPv6 site.http); and a `loader: tftp` host:
+#          tftp://[fd99::1]/grubx64.efi -> grub.cfg-01-<mac> -> kernel and initrd over TFTP over IPv6
 #   arm64: qemu-system-aarch64 with Debian's AAVMF (TCG), an `arch: arm64` host: arch 11 ->
 #          grubaa64.efi -> grub.cfg-01-<mac> -> Debian's arm64 kernel and a busybox initramfs (TFTP)
 # Every path asserts from the dnsmasq and nginx logs which files went over TFTP and which over HTTP.
@@ -639,6 +640,7 @@ for p in "${PATHS[@]}"; do
       sed -i -e "s|^  http: http://10.99.0.1:8080/boot|  http: \"$url6\"\n  frontend6: \"fd99::1\"|" \
         -e 's|lab: { address: 10.99.0.0/24, |lab: { address: 10.99.0.0/24, ipv6: "fd99::/64", |' \
         -e 's|mac: "52:54:00:e2:e0:0e", ip: 10.99.0.64 }|mac: "52:54:00:e2:e0:0e", ip: 10.99.0.64, ipv6: "fd99::64/126" }|' \
+        -e 's|mac: "52:54:00:e2:e0:0f", ip: 10.99.0.68 }|mac: "52:54:00:e2:e0:0f", ip: 10.99.0.68, ipv6: "fd99::68/126" }|' \
         "$W/inventory/site.yaml"
       rebuild
       for line in 'dhcp-range=set:net-lab,fd99::,static,64,12h' enable-ra \
@@ -688,6 +690,18 @@ for p in "${PATHS[@]}"; do
       a=fd99::5054:ff:fee2:e00e # the prefix and the EUI-64 of the VM's MAC, as nginx writes it
       served cc/vm-ipv6.yaml "$a"
       say "  vm-ipv6: the kernel's initramfs ($a) fetched its cloud-config from $url6"
+      # loader tftp over IPv6: GRUB from tftp://[fd99::1]/grubx64.efi, its config and the kernel over TFTP.
+      mac=52:54:00:e2:e0:0f ip6='fd99::6[89ab]'
+      start=$(ms) rc=0
+      run_vm vm-ipv6-grub $mac ovmf-ipv6 || rc=$?
+      say "  vm-ipv6-grub: qemu exited $rc after $(secs "$start") s"
+      grep -qF "option: 59 bootfile-url  tftp://[fd99::1]/grubx64.efi" "$log" || fail "vm-ipv6-grub: no DHCPv6 boot file URL for GRUB"
+      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do
+        grep -q "sent $TREE/tftp/$f to $ip6" "$log" || fail "vm-ipv6-grub: tftp/$f was not sent over IPv6: $(grep -o "sent .*" "$log" | tail -n 5)"
+      done
+      say "  vm-ipv6-grub: grubx64.efi, grub.cfg, grub.cfg-01-$(hyphen $mac), kernel and initrd over TFTP to $(grep -o "sent $TREE/tftp/vmlinuz.testos to .*" "$log" | sed 's/.* to //' | head -n1)"
+      grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-ipv6-grub.yaml" | cut -d' ' -f1)" "$W/serial-vm-ipv6-grub.log.txt" \
+        || fail "vm-ipv6-grub: cloud-config not fetched over IPv6: $(grep PXEBAKE- "$W/serial-vm-ipv6-grub.log.txt")"
       # Back to the IPv4 site for the paths that follow (the DHCP log of this path is kept).
       cp "$log" "$W/dnsmasq-ipv6.log"
       cp "$W/site-ipv4.yaml" "$W/inventory/site.yaml"
