@@ -217,7 +217,7 @@ pub struct HttpBase {
 
 impl HttpBase {
     /// Parses a base URL that must also be safe on nginx, iPXE and GRUB lines: a plain host
-    /// (name or IPv4), an optional port, and a path of plain segments (no `%`, `?`, `#`, `$`).
+    /// (name, IPv4, or IPv6 in brackets), an optional port, and a path of plain segments (no `%`, `?`, `#`, `$`).
     pub fn parse(url: &str) -> Result<HttpBase, String> {
         let shown = names::printable(url);
         let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
@@ -232,18 +232,45 @@ impl HttpBase {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => match p.parse::<u16>() {
-                Ok(p) if p > 0 => (h, p),
+        // An IPv6 address is bracketed (`http://[2001:db8::1]:8080/`); the host keeps its brackets.
+        let (host, port_part) = match authority.strip_prefix('[') {
+            Some(r) => match r.split_once(']') {
+                Some((a, tail)) if a.parse::<std::net::Ipv6Addr>().is_ok() => (&authority[..a.len() + 2], tail),
+                _ => {
+                    return Err(format!(
+                        "`{shown}`: `{}` is not a bracketed IPv6 address like [2001:db8::1]",
+                        names::printable(authority)
+                    ))
+                }
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, _)) => (h, &authority[h.len()..]),
+                None => (authority, ""),
+            },
+        };
+        let port = match port_part.strip_prefix(':') {
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
                 _ => return Err(format!("`{shown}`: port `{}` is not a number from 1 to 65535", names::printable(p))),
             },
-            None => (authority, if scheme == "https" { 443 } else { 80 }),
+            None if port_part.is_empty() => {
+                if scheme == "https" {
+                    443
+                } else {
+                    80
+                }
+            }
+            None => return Err(format!("`{shown}`: `{}` after the host is not a port", names::printable(port_part))),
         };
-        let host_ok = !host.is_empty()
-            && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let host_ok = host.starts_with('[')
+            || (!host.is_empty()
+                && host.len() <= 253
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
         if !host_ok {
-            return Err(format!("`{shown}`: host `{}` must be a DNS name or an IPv4 address", names::printable(host)));
+            return Err(format!(
+                "`{shown}`: host `{}` must be a DNS name, an IPv4 address or a bracketed IPv6 address like [2001:db8::1]",
+                names::printable(host)
+            ));
         }
         let seg_ok = |s: &str| {
             !s.is_empty()
@@ -272,6 +299,9 @@ mod tests {
         let b = HttpBase::parse("https://boot.example:8443/a/b/").unwrap();
         assert_eq!((b.scheme.as_str(), b.port, b.path.as_str()), ("https", 8443, "/a/b"));
         assert_eq!(HttpBase::parse("http://10.0.0.1").unwrap().path, "");
+        let b = HttpBase::parse("http://[2001:db8::1]:8080/boot").unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("[2001:db8::1]", 8080, "/boot"));
+        assert_eq!(HttpBase::parse("http://[fd99::1]").unwrap().port, 80);
     }
 
     #[test]
@@ -286,7 +316,10 @@ mod tests {
             "http://x/../a",
             "http://x:0/",
             "http://x:99999/",
-            "http://[::1]/",
+            "http://[::1/",
+            "http://[10.0.0.1]/",
+            "http://[::1]x/",
+            "http://[fe80::1%eth0]/",
             "http:///a",
         ] {
             assert!(HttpBase::parse(bad).is_err(), "{bad}");
