@@ -142,8 +142,18 @@ pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui) -> anyhow::Result<Pl
     if !site.no_bootloaders {
         let mut d = Diagnostics::default();
         let wanted = crate::serve::bootloaders(&inv, &mut d);
+        // Loader choices and loader files are reported together, in one round.
+        let pinned = match crate::images::loaders::pin(&inv, &wanted, &loader_options(mirror, false)) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(crate::diag::Invalid(found)) = e.downcast_ref::<crate::diag::Invalid>() {
+                    d.extend(found.clone());
+                }
+                d.finish()?;
+                return Err(e);
+            }
+        };
         d.finish()?;
-        let pinned = crate::images::loaders::pin(&inv, &wanted, &loader_options(mirror, false))?;
         let mut d = Diagnostics::default();
         for (path, entry) in pinned.entries() {
             if tree.entries.contains_key(&path) {
