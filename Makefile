@@ -6,7 +6,10 @@ PXEBAKE_FLAGS ?=
 
 .PHONY: build binary test unit e2e bench fuzz clean lint deploy
 
+# On a fresh Debian/Ubuntu machine, first installs the Debian packages of the site's bootloaders
+# (as root; otherwise prints the one apt-get line and stops with exit 2).
 build: binary
+	@sh scripts/install-loaders.sh $(BIN) $(PXEBAKE_FLAGS)
 	$(BIN) build $(PXEBAKE_FLAGS)
 
 binary:
@@ -23,20 +26,20 @@ test: lint
 e2e: binary
 	PXEBAKE=$(abspath $(BIN)) tests/e2e/boot.sh
 
-# Copies out/ to the boot server, to the `site.root` the configs name: symlinks and hard links
-# kept, stale files deleted, and updated files renamed into place together at the end, so a
-# machine booting meanwhile never sees a half-updated tree. A tree whose build was cut short
-# (a pending journal, a stage or `.pxebake-new.*` temporaries) is refused: `pxebake diff` or the
-# next build finishes or undoes that write first. The build lock is held while copying.
+# Deploys out/ to the boot server as a release: `pxebake deploy` rsyncs it (over ssh for
+# user@host:/path) into a new release directory beside `site.root` (`--link-dest` to the current
+# one), switches the `site.root` symlink to it in one step, keeps the last 5 and, given
+# `--reload CMD`, reloads dnsmasq when the reservations changed. A tree whose build was cut short
+# (a pending journal, a stage or `.pxebake-new.*` temporaries) is refused; the build lock is held
+# while copying. DEPLOY_FLAGS: e.g. `--keep 10 --reload 'systemctl reload dnsmasq' --ssh 'ssh -p 2222'`;
+# `make deploy DEST=... DEPLOY_FLAGS=--rollback` switches back.
 DEST ?=
+DEPLOY_FLAGS ?=
+PXEBAKE ?= $(BIN)
 deploy:
-	@test -n "$(DEST)" || { echo "usage: make deploy DEST=user@host:/srv/pxebake" >&2; exit 2; }
-	@test -f out/.pxebake-tree || { echo "out/ is not a pxebake tree; run make build first" >&2; exit 2; }
-	@if [ -e .out.pxebake-journal ] || [ -e .out.pxebake-journal.tmp ] || [ -e .out.pxebake-stage ] \
-	    || [ -n "$$(find out -name '.pxebake-new.*' -print -quit)" ]; then \
-	  echo "refusing to deploy: a build of out/ was cut short (pending journal or temporaries); run \`make build\` (or \`pxebake diff\`) to finish or undo it, then deploy again" >&2; exit 2; fi
-	@flock -n -E 75 .out.pxebake-lock rsync -aH --delete-delay --delay-updates out/ $(DEST)/; rc=$$?; \
-	  if [ $$rc = 75 ]; then echo "refusing to deploy: a pxebake build is writing out/ right now; deploy when it is done" >&2; exit 2; fi; exit $$rc
+	@test -n "$(DEST)" || { echo "usage: make deploy DEST=user@host:/srv/pxebake [DEPLOY_FLAGS=...]" >&2; exit 2; }
+	@test -x "$(PXEBAKE)" || { echo "\`$(PXEBAKE)\` is missing; run make build first" >&2; exit 2; }
+	$(PXEBAKE) deploy "$(DEST)" $(DEPLOY_FLAGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

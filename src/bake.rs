@@ -105,13 +105,24 @@ pub struct Planned {
     pub inventory: Inventory,
     pub tree: Tree,
     pub elapsed: Duration,
+    /// The bootloaders, found and checked against images.lock (None with --no-bootloaders).
+    pub loaders: Option<crate::images::loaders::Pinned>,
     /// The manifest of `out` the plan kept hosts' files by.
     pub manifest: Option<crate::tree::manifest::Manifest>,
 }
 
+/// Where bootloaders come from: a bundle directory given as `--mirror`, and
+/// `PXEBAKE_LOADER_ROOT` (a directory standing in for `/` when looking for Debian's files).
+pub fn loader_options(mirror: Option<&str>, update_lock: bool) -> crate::images::loaders::Options {
+    let root = std::env::var_os("PXEBAKE_LOADER_ROOT").filter(|v| !v.is_empty()).map_or_else(|| "/".into(), Into::into);
+    let bundle = mirror.filter(|m| !m.contains("://")).map(std::path::PathBuf::from).filter(|p| p.is_dir());
+    crate::images::loaders::Options { root, bundle, update_lock }
+}
+
 /// Load, validate and render the whole tree, bootloaders and images included: the one plan
-/// that `build` writes and `check` and `diff` inspect.
-pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Planned> {
+/// that `build` writes and `check` and `diff` inspect. `mirror` is `build --mirror` (a bundle
+/// directory also carries bootloaders); `check` and `diff` find pinned ones in the cache.
+pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
         // Only the first call in a process sets the pool; later calls keep it.
@@ -133,9 +144,24 @@ pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Plan
     pb.finish_and_clear();
     let mut tree = tree?;
     timing("render", t);
+    let mut loaders = None;
     if !site.no_bootloaders {
         let mut d = Diagnostics::default();
-        for (path, entry) in crate::serve::bootloaders(&inv, &mut d) {
+        let wanted = crate::serve::bootloaders(&inv, &mut d);
+        // Loader choices and loader files are reported together, in one round.
+        let pinned = match crate::images::loaders::pin(&inv, &wanted, &loader_options(mirror, false)) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(crate::diag::Invalid(found)) = e.downcast_ref::<crate::diag::Invalid>() {
+                    d.extend(found.clone());
+                }
+                d.finish()?;
+                return Err(e);
+            }
+        };
+        d.finish()?;
+        let mut d = Diagnostics::default();
+        for (path, entry) in pinned.entries() {
             if tree.entries.contains_key(&path) {
                 d.error(
                     &inv.site.origin.file,
@@ -146,6 +172,7 @@ pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Plan
             tree.entries.insert(path, entry);
         }
         d.finish()?;
+        loaders = Some(pinned);
     }
     if !site.no_images {
         // Where the verified files are kept; `build` makes sure they are there and verified.
@@ -156,7 +183,7 @@ pub fn plan(site: &SiteArgs, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Plan
     if STOP.load(Ordering::SeqCst) {
         bail!("interrupted; nothing was written");
     }
-    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed(), manifest })
+    Ok(Planned { inventory: inv, tree, elapsed: start.elapsed(), loaders, manifest })
 }
 
 fn templates_dir(dir: &Path) -> anyhow::Result<Option<&Path>> {
@@ -202,13 +229,13 @@ fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
     let no_images = args.site.no_images;
-    let planned = plan(&args.site, ui, Some(&out))?;
+    let planned = plan(&args.site, args.images.mirror.as_deref(), ui, Some(&out))?;
     // Every image file the plan links to is verified in the cache before anything is written.
     let fetched = match no_images {
         true => None,
         false => Some(crate::images::ensure(&planned.inventory, &image_options(&args.images, false), ui, &STOP)?),
     };
-    let Planned { inventory: inv, tree, elapsed, manifest } = planned;
+    let Planned { inventory: inv, tree, elapsed, loaders, manifest } = planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
@@ -229,9 +256,7 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
     timing("write", t);
     // Only a build that succeeded pins what it placed.
-    if let Some(f) = &fetched {
-        f.write_lock(ui)?;
-    }
+    crate::images::write_lock(&inv, fetched.as_ref(), loaders.as_ref(), ui)?;
     let hosts = inv.hosts.len();
     if ui.output == Output::Json {
         println!(
@@ -288,7 +313,7 @@ fn image_links(tree: &Tree) -> usize {
 }
 
 pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
-    let planned = plan(site, ui, None)?;
+    let planned = plan(site, None, ui, None)?;
     let opts = crate::check::Options { images_placed: !site.no_images, deny_warnings: site.deny_warnings };
     let warnings = crate::check::lint(&planned.inventory, &planned.tree, opts, None, None)?;
     ui.warnings(&warnings);
@@ -310,7 +335,7 @@ pub fn check(site: &SiteArgs, ui: &Ui) -> anyhow::Result<()> {
 /// Returns whether anything would change.
 pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let out = real_out(&args.out)?;
-    let planned = plan(&args.site, ui, Some(&out))?;
+    let planned = plan(&args.site, None, ui, Some(&out))?;
     let _lock = settle(&out)?;
     let manifest = still_current(planned.manifest, &planned.tree, &out)?;
     let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
@@ -319,14 +344,31 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     Ok(!changes.is_empty())
 }
 
-/// `pxebake fetch`: verify images into the cache, pin them, optionally bundle them.
+/// `pxebake fetch`: verify images into the cache and find the bootloaders, pin them,
+/// optionally bundle them.
 pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
     let inv = inventory::load(&args.inventory)?;
+    let loaders = match args.no_bootloaders {
+        true => None,
+        false => {
+            let mut d = Diagnostics::default();
+            let wanted = crate::serve::bootloaders(&inv, &mut d);
+            d.finish()?;
+            let opts = loader_options(args.source.mirror.as_deref(), args.update_lock);
+            Some(crate::images::loaders::pin(&inv, &wanted, &opts)?)
+        }
+    };
     let opts = image_options(&args.source, args.update_lock);
-    let fetched = crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?;
-    fetched.write_lock(ui)?;
+    let fetched = match args.no_images {
+        true => None,
+        false => Some(crate::images::fetch(&inv, args.image.as_deref(), &opts, ui, &STOP)?),
+    };
+    crate::images::write_lock(&inv, fetched.as_ref(), loaders.as_ref(), ui)?;
+    if let Some(l) = &loaders {
+        ui.say(format!("{} bootloaders pinned", l.loaders.len()));
+    }
     if let Some(dir) = &args.bundle {
-        crate::images::bundle(dir, &inv, &fetched)?;
+        crate::images::bundle(dir, &inv, fetched.as_ref(), loaders.as_ref())?;
         ui.say(format!(
             "bundle `{}` ready: carry it to the air-gapped site and run `pxebake build --mirror {} --offline` there",
             dir.display(),
@@ -334,15 +376,59 @@ pub fn fetch(args: &FetchArgs, ui: &Ui) -> anyhow::Result<()> {
         ));
     }
     if ui.output == Output::Json {
-        println!("{}", serde_json::json!({ "ok": true, "files": fetched.entries() }));
+        let loaders: Vec<_> = loaders.iter().flat_map(|l| l.loaders.iter().map(|p| &p.entry)).collect();
+        let files = fetched.as_ref().map(|f| f.entries()).unwrap_or_default();
+        println!("{}", serde_json::json!({ "ok": true, "files": files, "bootloaders": loaders }));
     }
+    Ok(())
+}
+
+/// `pxebake loaders [--missing]`: where each bootloader would come from on this builder.
+pub fn loaders(args: &crate::cli::LoadersArgs, ui: &Ui) -> anyhow::Result<()> {
+    let site = &args.build.site;
+    let inv = inventory::load(&site.inventory)?;
+    let mut d = Diagnostics::default();
+    let wanted = match site.no_bootloaders {
+        true => Vec::new(),
+        false => crate::serve::bootloaders(&inv, &mut d),
+    };
+    d.finish()?;
+    let opts = loader_options(args.build.images.mirror.as_deref(), false);
+    if args.missing {
+        let pkgs = crate::images::loaders::missing_packages(&inv, &wanted, &opts)?;
+        match ui.output {
+            Output::Json => println!("{}", serde_json::json!({ "ok": true, "missing": pkgs })),
+            Output::Text if pkgs.is_empty() => {}
+            Output::Text => println!("{}", pkgs.join(" ")),
+        }
+        return Ok(());
+    }
+    let rows = crate::images::loaders::survey(&inv, &wanted, &opts)?;
+    if ui.output == Output::Json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let pinned = r.pinned.as_ref();
+            serde_json::json!({
+                "name": r.name,
+                "from": r.from.unwrap_or("MISSING"),
+                "path": r.path.as_deref().unwrap_or("-"),
+                "package": r.package.as_deref().unwrap_or("-"),
+                "pinned": pinned.map_or("-".to_string(), |l| format!("{}... {}", &l.sha256[..l.sha256.len().min(16)], l.origin())),
+            })
+        })
+        .collect();
+    print!("{}", crate::list::table(&["NAME", "FROM", "PATH", "PACKAGE", "PINNED"], &rows));
     Ok(())
 }
 
 /// `pxebake deploy`: only a whole tree goes out, and no build changes it meanwhile.
 pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
     if args.rollback {
-        let (from, to) = crate::deploy::rollback(&args.dest, ui)?;
+        let (from, to) = crate::deploy::rollback(&args.dest, args.ssh.as_deref(), args.reload.as_deref(), ui)?;
         if ui.output == Output::Json {
             println!("{}", serde_json::json!({ "ok": true, "release": to, "previous": from }));
         }
@@ -359,7 +445,12 @@ pub fn deploy(args: &DeployArgs, ui: &Ui) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let opts = crate::deploy::Options { dest: args.dest.clone(), keep: args.keep, reload: args.reload.clone() };
+    let opts = crate::deploy::Options {
+        dest: args.dest.clone(),
+        keep: args.keep,
+        reload: args.reload.clone(),
+        ssh: args.ssh.clone(),
+    };
     let done = crate::deploy::deploy(&out, &opts, ui)?;
     if ui.output == Output::Json {
         println!("{}", serde_json::json!({ "ok": true, "deploy": done }));

@@ -122,10 +122,27 @@ pub enum Command {
     /// input exits 2 with every problem and its line. Versions: flatcar 1.0.0 (Ignition 3.3.0)
     /// and 1.1.0 (Ignition 3.4.0). See docs/butane.md.
     Butane(ButaneArgs),
-    /// Download OS images into the cache, verify their OpenPGP signatures, update images.lock.
+    /// Download OS images into the cache, verify their OpenPGP signatures, find the bootloaders,
+    /// and pin both in images.lock.
     Fetch(FetchArgs),
     /// Copy the built tree to DEST as a new release and switch to it in one step (or roll back).
     Deploy(DeployArgs),
+    /// The bootloaders the site hands out: where this builder would take each from (bundle,
+    /// Debian package, cache) and what images.lock pins.
+    ///
+    /// Takes the flags of `build`. With `--missing`, prints only the Debian packages whose
+    /// files this builder lacks, on one line (what `make build` installs when run as root).
+    Loaders(LoadersArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadersArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    /// Print only the missing Debian packages (nothing when none is missing).
+    #[arg(long)]
+    pub missing: bool,
 }
 
 #[derive(Args, Debug)]
@@ -146,16 +163,23 @@ pub struct DeployArgs {
     #[arg(long)]
     pub rollback: bool,
 
-    /// Run this command where DEST is when the DHCP reservations changed, e.g.
-    /// `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only on SIGHUP).
+    /// Run this command where DEST is when the DHCP reservations changed (by the deploy, or by a
+    /// rollback), e.g. `systemctl reload dnsmasq` (dnsmasq forgets changed or removed ones only
+    /// on SIGHUP).
     #[arg(long, value_name = "CMD")]
     pub reload: Option<String>,
+
+    /// The ssh command for a remote DEST, with its options, split at spaces (rsync gets it as
+    /// `-e`), e.g. `ssh -p 2222 -i ~/.ssh/deploy`. Default: `ssh` (and ~/.ssh/config).
+    #[arg(long, value_name = "CMD")]
+    pub ssh: Option<String>,
 }
 
 /// Where OS images come from.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ImageSource {
-    /// Take images from this directory or URL (a `fetch --bundle` copy) instead of upstream.
+    /// Take images from this directory or URL (a `fetch --bundle` copy) instead of upstream; a
+    /// bundle directory also supplies the bootloaders.
     #[arg(long, value_name = "DIR_OR_URL")]
     pub mirror: Option<String>,
 
@@ -174,14 +198,23 @@ pub struct FetchArgs {
     #[arg(long)]
     pub image: Option<String>,
 
-    /// Also write images, signatures, keys and the lock into DIR, to carry into an air-gapped site.
+    /// Also write images, signatures, keys, the bootloaders and the lock into DIR, to carry into an
+    /// air-gapped site or to a builder without Debian's bootloader packages (`build --mirror DIR`).
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 
-    /// Accept files whose digest or signer differs from images.lock (they must still verify
-    /// with the pinned key) and rewrite their entries.
+    /// Accept files whose digest or signer differs from images.lock (image files must still
+    /// verify with the pinned key; bootloaders are taken as found) and rewrite their entries.
     #[arg(long)]
     pub update_lock: bool,
+
+    /// Leave the OS images out (e.g. `--bundle DIR --no-images`: a bundle of bootloaders only).
+    #[arg(long)]
+    pub no_images: bool,
+
+    /// Leave the bootloaders out: neither pinned nor bundled.
+    #[arg(long)]
+    pub no_bootloaders: bool,
 
     #[command(flatten)]
     pub source: ImageSource,
@@ -203,7 +236,7 @@ pub struct SiteArgs {
     pub jobs: Option<usize>,
 
     /// Do not copy bootloader binaries (undionly.kpxe, snponly.efi, pxelinux.0, grubx64.efi, ...) into tftp/
-    /// (for machines without the Debian packages; the tree then cannot boot firmware).
+    /// (for machines without the Debian packages or a bundle; the tree then cannot boot firmware).
     #[arg(long)]
     pub no_bootloaders: bool,
 

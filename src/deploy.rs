@@ -28,19 +28,25 @@ pub struct Options {
     /// A command run where `dest` is (e.g. `systemctl reload dnsmasq`) after a switch that changed
     /// the DHCP reservations in `etc/dnsmasq.hosts`.
     pub reload: Option<String>,
+    /// The ssh command for a remote `dest`, split at spaces (`ssh -p 2222 -i KEY`); `ssh` if None.
+    pub ssh: Option<String>,
 }
 
 /// Where releases live.
 enum Target {
     Local(String),
-    Remote { host: String, path: String },
+    Remote { host: String, path: String, ssh: Vec<String> },
 }
 
 impl Target {
-    fn parse(dest: &str) -> anyhow::Result<Target> {
+    fn parse(dest: &str, ssh: Option<&str>) -> anyhow::Result<Target> {
+        let ssh: Vec<String> = ssh.unwrap_or("ssh").split_whitespace().map(str::to_string).collect();
+        if ssh.is_empty() {
+            bail!("--ssh is empty; give the ssh command, e.g. `ssh -p 2222`");
+        }
         let remote = dest.split_once(':').filter(|(h, _)| !h.is_empty() && !h.contains('/'));
         let (t, path) = match remote {
-            Some((host, path)) => (Target::Remote { host: host.into(), path: path.into() }, path.to_string()),
+            Some((host, path)) => (Target::Remote { host: host.into(), path: path.into(), ssh }, path.to_string()),
             None => {
                 let abs = std::path::absolute(dest).with_context(|| format!("cannot resolve `{dest}`"))?;
                 let p = abs.to_str().with_context(|| format!("`{dest}` is not valid UTF-8"))?.to_string();
@@ -58,7 +64,7 @@ impl Target {
         }
         Ok(match t {
             Target::Local(_) => Target::Local(path.into()),
-            Target::Remote { host, .. } => Target::Remote { host, path: path.into() },
+            Target::Remote { host, ssh, .. } => Target::Remote { host, path: path.into(), ssh },
         })
     }
 
@@ -76,6 +82,14 @@ impl Target {
         }
     }
 
+    /// rsync's `-e` for a remote target.
+    fn rsh(&self) -> Option<String> {
+        match self {
+            Target::Local(_) => None,
+            Target::Remote { ssh, .. } => Some(format!("{} -o BatchMode=yes", ssh.join(" "))),
+        }
+    }
+
     /// Runs the release script with `args` where the releases are; returns its standard output.
     fn script(&self, args: &[&str]) -> anyhow::Result<String> {
         let mut cmd = match self {
@@ -84,19 +98,20 @@ impl Target {
                 c.arg("-s").arg("--").args(args);
                 c
             }
-            Target::Remote { host, .. } => {
-                let mut c = Command::new("ssh");
+            Target::Remote { host, ssh, .. } => {
+                let mut c = Command::new(&ssh[0]);
                 let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
-                c.arg("-o").arg("BatchMode=yes").arg(host).arg(format!("sh -s -- {}", quoted.join(" ")));
+                c.args(&ssh[1..]).arg("-o").arg("BatchMode=yes").arg(host);
+                c.arg(format!("sh -s -- {}", quoted.join(" ")));
                 c
             }
         };
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot run `sh` (or `ssh`) for the deploy")?;
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(
+            || match self {
+                Target::Local(_) => "cannot run `sh` for the deploy".to_string(),
+                Target::Remote { ssh, .. } => format!("cannot run `{}` for the deploy; install openssh-client", ssh[0]),
+            },
+        )?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(SCRIPT.as_bytes()).context("cannot pass the release script to `sh`")?;
         }
@@ -154,46 +169,39 @@ pub struct Outcome {
 
 /// Copies `out` into a new release at `opts.dest` and switches to it.
 pub fn deploy(out: &Path, opts: &Options, report: &dyn Report) -> anyhow::Result<Outcome> {
-    let target = Target::parse(&opts.dest)?;
+    let target = Target::parse(&opts.dest, opts.ssh.as_deref())?;
     let dest = target.path().to_string();
     let current = Some(target.script(&["current", &dest])?).filter(|c| !c.is_empty());
     let release = target.script(&["new", &dest])?;
     let dir = format!("{dest}.releases/{release}");
     let mut rsync = Command::new("rsync");
     rsync.arg("-aH").arg("--delete");
+    if let Some(rsh) = target.rsh() {
+        rsync.arg("-e").arg(rsh);
+    }
     if let Some(c) = &current {
         rsync.arg(format!("--link-dest={dest}.releases/{c}"));
     }
     let src = format!("{}/", out.display());
-    let status = rsync
+    let copied = rsync
         .arg(&src)
         .arg(format!("{}/", target.rsync_path(&dir)))
         .stdout(Stdio::null())
-        .status()
-        .context("cannot run `rsync`; install it")?;
-    if !status.success() {
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run `rsync`; install it (on the server too)")?;
+    if !copied.status.success() {
         let _ = target.script(&["remove", &dest, &release]);
         bail!(
-            "rsync of `{src}` to `{}` failed ({status}); the current release was left in place",
-            target.rsync_path(&dir)
+            "rsync of `{src}` to `{}` failed ({}): {}; the current release was left in place",
+            target.rsync_path(&dir),
+            copied.status,
+            String::from_utf8_lossy(&copied.stderr).trim()
         );
     }
     target.script(&["switch", &dest, &release])?;
     report.say(&format!("`{}` now serves release `{release}`", target.rsync_path(&dest)));
-    // dnsmasq rereads new reservation files by itself, but forgets changed or removed ones only
-    // when told to.
-    let changed = match &current {
-        Some(c) => target.script(&["same", &dest, c, &release, "etc/dnsmasq.hosts"])? != "same",
-        None => true,
-    };
-    let reloaded = match &opts.reload {
-        Some(cmd) if changed => {
-            target.script(&["run", &dest, cmd]).context("the release is live, but the reload command failed")?;
-            report.say(&format!("reservations changed: ran `{cmd}`"));
-            true
-        }
-        _ => false,
-    };
+    let reloaded = reload_if_changed(&target, &dest, current.as_deref(), &release, opts.reload.as_deref(), report)?;
     let removed = prune(&target, &dest, &release, opts.keep)?;
     Ok(Outcome { release, previous: current, removed, reloaded })
 }
@@ -212,9 +220,38 @@ fn prune(target: &Target, dest: &str, current: &str, keep: usize) -> anyhow::Res
     Ok(removed)
 }
 
-/// Switches `dest` back to the release before the current one; returns (from, to).
-pub fn rollback(dest: &str, report: &dyn Report) -> anyhow::Result<(String, String)> {
-    let target = Target::parse(dest)?;
+/// Runs `reload` where the releases are when `a` and `b` hold different DHCP reservations
+/// (`a` None: a first release). dnsmasq rereads new reservation files by itself, but forgets
+/// changed or removed ones only when told to. Returns whether it ran.
+fn reload_if_changed(
+    target: &Target,
+    dest: &str,
+    a: Option<&str>,
+    b: &str,
+    reload: Option<&str>,
+    report: &dyn Report,
+) -> anyhow::Result<bool> {
+    let Some(cmd) = reload else { return Ok(false) };
+    let changed = match a {
+        Some(a) => target.script(&["same", dest, a, b, "etc/dnsmasq.hosts"])? != "same",
+        None => true,
+    };
+    if changed {
+        target.script(&["run", dest, cmd]).context("the release is live, but the reload command failed")?;
+        report.say(&format!("reservations changed: ran `{cmd}`"));
+    }
+    Ok(changed)
+}
+
+/// Switches `dest` back to the release before the current one (running `reload` when that
+/// changes the reservations); returns (from, to).
+pub fn rollback(
+    dest: &str,
+    ssh: Option<&str>,
+    reload: Option<&str>,
+    report: &dyn Report,
+) -> anyhow::Result<(String, String)> {
+    let target = Target::parse(dest, ssh)?;
     let dest = target.path().to_string();
     let Some(current) = Some(target.script(&["current", &dest])?).filter(|c| !c.is_empty()) else {
         bail!("`{}` has no release to roll back from; deploy one first", target.rsync_path(&dest));
@@ -228,6 +265,7 @@ pub fn rollback(dest: &str, report: &dyn Report) -> anyhow::Result<(String, Stri
     };
     target.script(&["switch", &dest, &previous])?;
     report.say(&format!("`{}` now serves release `{previous}` again (was `{current}`)", target.rsync_path(&dest)));
+    reload_if_changed(&target, &dest, Some(&current), &previous, reload, report)?;
     Ok((current, previous))
 }
 
@@ -238,15 +276,15 @@ mod tests {
     #[test]
     fn destinations_are_local_or_ssh_and_absolute() {
         assert!(
-            matches!(Target::parse("boot1:/srv/pxebake").unwrap(), Target::Remote { host, path } if host == "boot1" && path == "/srv/pxebake")
+            matches!(Target::parse("boot1:/srv/pxebake", None).unwrap(), Target::Remote { host, path, .. } if host == "boot1" && path == "/srv/pxebake")
         );
         assert!(
-            matches!(Target::parse("root@boot1:/srv/x/").unwrap(), Target::Remote { path, .. } if path == "/srv/x")
+            matches!(Target::parse("root@boot1:/srv/x/", Some("ssh -p 2222")).unwrap(), Target::Remote { path, ssh, .. } if path == "/srv/x" && ssh == ["ssh", "-p", "2222"])
         );
-        assert!(matches!(Target::parse("/srv/pxebake").unwrap(), Target::Local(p) if p == "/srv/pxebake"));
-        assert!(Target::parse("boot1:srv").is_err());
-        assert!(Target::parse("/").is_err());
-        assert!(Target::parse("/srv/../etc").is_err());
-        assert!(Target::parse("/srv/it's").is_err());
+        assert!(matches!(Target::parse("/srv/pxebake", None).unwrap(), Target::Local(p) if p == "/srv/pxebake"));
+        assert!(Target::parse("boot1:srv", None).is_err());
+        assert!(Target::parse("/", None).is_err());
+        assert!(Target::parse("/srv/../etc", None).is_err());
+        assert!(Target::parse("/srv/it's", None).is_err());
     }
 }

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Butane(a) => bake::butane(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Fetch(a) => bake::fetch(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Deploy(a) => bake::deploy(a, &ui).map(|()| ExitCode::SUCCESS),
+        Command::Loaders(a) => bake::loaders(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Diff(a) => {
             bake::diff(a, &ui).map(|changed| if changed && a.exit_code { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }

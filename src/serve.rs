@@ -3,7 +3,8 @@
 //! block and the URLs in boot scripts are built from.
 //!
 //! Bootloaders come from Debian's packages by default; `site.bootloaders` overrides, adds or
-//! (with `null`) drops them. A missing file is an error that names the package to install.
+//! (with `null`) drops them. Which files are needed is decided here; `images::loaders` finds,
+//! pins and places them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +14,6 @@ use serde::Serialize;
 use crate::diag::Diagnostics;
 use crate::inventory::{Arch, Inventory, Loader, Origin};
 use crate::names;
-use crate::tree::Entry;
 
 /// Bootloaders pxebake knows: name in the TFTP root, Debian path, package. Each is copied into
 /// `tftp/` when a loader choice in use hands it out (see [`loader_files`]).
@@ -96,10 +96,44 @@ fn choosers(inv: &Inventory) -> Vec<Chooser> {
     nets.chain(hosts).collect()
 }
 
-/// The tree entries that place the bootloaders the site's loader choices hand out under `tftp/`
-/// (and `http/loaders/` for UEFI HTTP Boot), plus every `site.bootloaders` entry. Every missing,
-/// dropped or unusable file is reported at the line that needs it.
-pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)> {
+/// One bootloader the site needs: what `images::loaders` looks for and where it goes.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Its name in `tftp/`.
+    pub name: String,
+    /// A Debian default's path (looked up under the loader root), or a `site.bootloaders` path
+    /// joined to the inventory directory.
+    pub path: PathBuf,
+    /// The path as the lock records it: the Debian path, or the `site.bootloaders` value.
+    pub source: String,
+    /// Whether `path` is a Debian default.
+    pub default: bool,
+    /// The Debian package that ships the default file of this name.
+    pub package: Option<&'static str>,
+    /// Where to report a problem, and why the file is needed (" (for loader `x` of network `y`)").
+    pub origin: Origin,
+    pub why: String,
+    /// Also served from `http/loaders/` (UEFI HTTP Boot).
+    pub http: bool,
+}
+
+impl Wanted {
+    /// How to get the file when nothing has it.
+    pub fn install_hint(&self) -> String {
+        match self.package {
+            Some(p) if self.name.ends_with("aa64.efi") => {
+                format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
+            }
+            Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The bootloaders the site's loader choices hand out under `tftp/` (and `http/loaders/` for
+/// UEFI HTTP Boot), plus every `site.bootloaders` entry. A dropped file that a choice needs is
+/// reported at the line that needs it; reading and pinning the files is `images::loaders`' job.
+pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<Wanted> {
     let site = &inv.site;
     // File -> the first choice that needs it (networks come first, in name order).
     let mut needed: BTreeMap<&str, &Chooser> = BTreeMap::new();
@@ -110,12 +144,24 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
         }
     }
     let package = |name: &str| DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| *n == name).map(|(_, _, p)| *p);
-    // File -> (source, where to report a problem, package hint).
-    let mut wanted: BTreeMap<&str, (PathBuf, Origin, Option<&str>, String)> = BTreeMap::new();
+    let http = |name: &str| {
+        HTTP_BOOT_FILES.iter().any(|(loader, file)| *file == name && choosers.iter().any(|c| c.loader == *loader))
+    };
+    let mut out: BTreeMap<&str, Wanted> = BTreeMap::new();
     for (name, source) in &site.bootloaders {
         match source {
             Some(s) => {
-                wanted.insert(name, (inv.dir.join(&s.path), s.origin.clone(), package(name), String::new()));
+                let w = Wanted {
+                    name: name.clone(),
+                    path: inv.dir.join(&s.path),
+                    source: s.path.display().to_string(),
+                    default: false,
+                    package: package(name),
+                    origin: s.origin.clone(),
+                    why: String::new(),
+                    http: http(name),
+                };
+                out.insert(name, w);
             }
             None => {
                 if let Some(c) = needed.get(name.as_str()) {
@@ -134,50 +180,24 @@ pub fn bootloaders(inv: &Inventory, d: &mut Diagnostics) -> Vec<(String, Entry)>
         }
     }
     for (name, c) in &needed {
-        if wanted.contains_key(name) || site.bootloaders.contains_key(*name) {
+        if out.contains_key(name) || site.bootloaders.contains_key(*name) {
             continue;
         }
         if let Some((_, path, pkg)) = DEFAULT_BOOTLOADERS.iter().find(|(n, _, _)| n == name) {
-            let why = format!(" (for loader `{}` of {})", c.loader.name(), c.what);
-            wanted.insert(name, (PathBuf::from(path), c.origin.clone(), Some(pkg), why));
+            let w = Wanted {
+                name: name.to_string(),
+                path: PathBuf::from(path),
+                source: path.to_string(),
+                default: true,
+                package: Some(pkg),
+                origin: c.origin.clone(),
+                why: format!(" (for loader `{}` of {})", c.loader.name(), c.what),
+                http: http(name),
+            };
+            out.insert(name, w);
         }
     }
-    let mut out = Vec::new();
-    for (name, (path, origin, package, why)) in wanted {
-        match std::fs::canonicalize(&path) {
-            Ok(real) if real.is_file() => {
-                for (loader, file) in HTTP_BOOT_FILES {
-                    if *file == name && choosers.iter().any(|c| c.loader == *loader) {
-                        out.push((format!("http/loaders/{name}"), Entry::Copy(real.clone())));
-                    }
-                }
-                out.push((format!("tftp/{name}"), Entry::Copy(real)));
-            }
-            Ok(_) => d.error(
-                &origin.file,
-                Some(origin.line),
-                format!("bootloader `{name}`{why}: `{}` is not a regular file", path.display()),
-            ),
-            Err(e) => {
-                let hint = match package {
-                    Some(p) if name.ends_with("aa64.efi") => {
-                        format!("install the Debian package `{p}` ({}), ", ARM64_HINT.replace("PKG", p))
-                    }
-                    Some(p) => format!("install the Debian package `{p}` (apt-get install {p}), "),
-                    None => String::new(),
-                };
-                d.error(
-                    &origin.file,
-                    Some(origin.line),
-                    format!(
-                        "bootloader `{name}`{why}: cannot read `{}` ({e}); {hint}set `site.bootloaders` to the file's path, or build with --no-bootloaders",
-                        path.display()
-                    ),
-                );
-            }
-        }
-    }
-    out
+    out.into_values().collect()
 }
 
 fn loader_choices() -> String {
@@ -197,7 +217,7 @@ pub struct HttpBase {
 
 impl HttpBase {
     /// Parses a base URL that must also be safe on nginx, iPXE and GRUB lines: a plain host
-    /// (name or IPv4), an optional port, and a path of plain segments (no `%`, `?`, `#`, `$`).
+    /// (name, IPv4, or IPv6 in brackets), an optional port, and a path of plain segments (no `%`, `?`, `#`, `$`).
     pub fn parse(url: &str) -> Result<HttpBase, String> {
         let shown = names::printable(url);
         let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
@@ -212,18 +232,45 @@ impl HttpBase {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => match p.parse::<u16>() {
-                Ok(p) if p > 0 => (h, p),
+        // An IPv6 address is bracketed (`http://[2001:db8::1]:8080/`); the host keeps its brackets.
+        let (host, port_part) = match authority.strip_prefix('[') {
+            Some(r) => match r.split_once(']') {
+                Some((a, tail)) if a.parse::<std::net::Ipv6Addr>().is_ok() => (&authority[..a.len() + 2], tail),
+                _ => {
+                    return Err(format!(
+                        "`{shown}`: `{}` is not a bracketed IPv6 address like [2001:db8::1]",
+                        names::printable(authority)
+                    ))
+                }
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, _)) => (h, &authority[h.len()..]),
+                None => (authority, ""),
+            },
+        };
+        let port = match port_part.strip_prefix(':') {
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
                 _ => return Err(format!("`{shown}`: port `{}` is not a number from 1 to 65535", names::printable(p))),
             },
-            None => (authority, if scheme == "https" { 443 } else { 80 }),
+            None if port_part.is_empty() => {
+                if scheme == "https" {
+                    443
+                } else {
+                    80
+                }
+            }
+            None => return Err(format!("`{shown}`: `{}` after the host is not a port", names::printable(port_part))),
         };
-        let host_ok = !host.is_empty()
-            && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let host_ok = host.starts_with('[')
+            || (!host.is_empty()
+                && host.len() <= 253
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
         if !host_ok {
-            return Err(format!("`{shown}`: host `{}` must be a DNS name or an IPv4 address", names::printable(host)));
+            return Err(format!(
+                "`{shown}`: host `{}` must be a DNS name, an IPv4 address or a bracketed IPv6 address like [2001:db8::1]",
+                names::printable(host)
+            ));
         }
         let seg_ok = |s: &str| {
             !s.is_empty()
@@ -252,6 +299,9 @@ mod tests {
         let b = HttpBase::parse("https://boot.example:8443/a/b/").unwrap();
         assert_eq!((b.scheme.as_str(), b.port, b.path.as_str()), ("https", 8443, "/a/b"));
         assert_eq!(HttpBase::parse("http://10.0.0.1").unwrap().path, "");
+        let b = HttpBase::parse("http://[2001:db8::1]:8080/boot").unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.path.as_str()), ("[2001:db8::1]", 8080, "/boot"));
+        assert_eq!(HttpBase::parse("http://[fd99::1]").unwrap().port, 80);
     }
 
     #[test]
@@ -266,7 +316,10 @@ mod tests {
             "http://x/../a",
             "http://x:0/",
             "http://x:99999/",
-            "http://[::1]/",
+            "http://[::1/",
+            "http://[10.0.0.1]/",
+            "http://[::1]x/",
+            "http://[fe80::1%eth0]/",
             "http:///a",
         ] {
             assert!(HttpBase::parse(bad).is_err(), "{bad}");

@@ -148,7 +148,9 @@ fn tampered_file_is_refused() {
     let cached = lab.cached_final();
     assert!(!cached.iter().any(|n| n.starts_with("vmlinuz")), "{cached:?}");
     assert!(lab.cached_partials().is_empty(), "a rejected download was kept");
-    assert!(!lab.lock().exists(), "no lock from a failed build");
+    // The earlier build without images pinned only the bootloaders; no image file got pinned.
+    let lock = fs::read_to_string(lab.lock()).unwrap_or_default();
+    assert!(!lock.contains("\"image\""), "a failed build pinned images: {lock}");
 }
 
 #[test]
@@ -541,7 +543,15 @@ fn bundle_carries_everything_for_an_offline_build() {
     let o = lab.run(&["fetch", "--bundle", "bundle"]);
     assert!(o.status.success(), "{}", err(&o));
     let b = lab.path().join("bundle");
-    for f in ["os/1.0/vmlinuz", "os/1.0/vmlinuz.sig", "os/1.0/initrd.img", "os/1.0/initrd.img.sig", "images.lock"] {
+    for f in [
+        "os/1.0/vmlinuz",
+        "os/1.0/vmlinuz.sig",
+        "os/1.0/initrd.img",
+        "os/1.0/initrd.img.sig",
+        "images.lock",
+        "bootloaders/undionly.kpxe",
+        "bootloaders/snponly.efi",
+    ] {
         assert!(b.join(f).is_file(), "bundle lacks {f}");
     }
     assert_eq!(fs::read(b.join("keys/key.asc")).unwrap(), armored(&lab.cert));
@@ -551,6 +561,9 @@ fn bundle_carries_everything_for_an_offline_build() {
     for f in ["site.yaml", "key.asc"] {
         fs::copy(lab.path().join("inventory").join(f), site.path().join("inventory").join(f)).unwrap();
     }
+    // It has no Debian bootloader packages either (an empty stand-in for `/`).
+    let bare = site.path().join("bare-root");
+    fs::create_dir(&bare).unwrap();
     let requests = s.requests().len();
     let o = lab
         .cmd(&["build", "--mirror"])
@@ -558,11 +571,16 @@ fn bundle_carries_everything_for_an_offline_build() {
         .arg("--offline")
         .current_dir(site.path())
         .env("PXEBAKE_CACHE", site.path().join("cache"))
+        .env("PXEBAKE_LOADER_ROOT", &bare)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(s.requests().len(), requests);
     assert_eq!(fs::read(site.path().join("out/tftp/vmlinuz.os")).unwrap(), lab.kernel);
+    assert_eq!(
+        fs::read(site.path().join("out/tftp/undionly.kpxe")).unwrap(),
+        fs::read(b.join("bootloaders/undionly.kpxe")).unwrap()
+    );
     assert_eq!(
         fs::read(site.path().join("inventory/images.lock")).unwrap(),
         fs::read(lab.lock()).unwrap(),
@@ -639,7 +657,7 @@ fn fetch_one_image_and_unknown_image() {
     assert!(lab.lock().is_file());
     let mut buf = String::new();
     fs::File::open(lab.lock()).unwrap().read_to_string(&mut buf).unwrap();
-    assert!(buf.contains("\"format\": 1"));
+    assert!(buf.contains("\"format\": 2"));
 }
 
 #[test]

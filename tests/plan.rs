@@ -95,6 +95,7 @@ fn make_deploy(lab: &Lab, dest: &Path) -> Output {
         .arg(repo().join("Makefile"))
         .arg("deploy")
         .arg(format!("DEST={}", dest.display()))
+        .arg(format!("PXEBAKE={}", env!("CARGO_BIN_EXE_pxebake")))
         .output()
         .unwrap()
 }
@@ -191,7 +192,8 @@ fn a_build_that_fails_its_lint_does_not_write_the_lock() {
     // The same build, fixed, pins them.
     fs::remove_dir_all(lab.path().join("templates")).unwrap();
     ok(&lab.run(&["build"]));
-    assert!(lab.lock().exists());
+    let lock = fs::read_to_string(lab.lock()).unwrap();
+    assert!(lock.contains("\"vmlinuz\"") && lock.contains("\"undionly.kpxe\""), "{lock}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! `inventory/images.lock`: what each image file verified as, like Cargo.lock for images.
+//! `inventory/images.lock`: what each image file verified as, like Cargo.lock for images, and
+//! the SHA-256 and origin (Debian package and version) of every bootloader the tree carries.
 //!
 //! Pretty JSON, entries sorted by image, version and file, no timestamps of its own: the same
 //! files give the same bytes. The name does not end in `.yaml`, so the inventory loader, which
@@ -11,9 +12,10 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 pub const FILE_NAME: &str = "images.lock";
-const FORMAT: u32 = 1;
-const COMMENT: &str = "Written by pxebake: the digest and signer of every verified image file. A build that finds \
-different values fails. To accept a changed file on purpose, run `pxebake fetch --update-lock`.";
+const FORMAT: u32 = 2;
+const COMMENT: &str = "Written by pxebake: the digest and signer of every verified image file, and the digest and \
+origin of every bootloader. A build that finds different values fails. To accept a changed file on purpose, run \
+`pxebake fetch --update-lock`.";
 
 /// One verified file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +45,39 @@ impl Entry {
 /// (image, version, file)
 pub type Id = (String, String, String);
 
+/// One pinned bootloader: a file under `tftp/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loader {
+    /// Its name in `tftp/`.
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Where it was taken from when pinned: the Debian path, or the `site.bootloaders` value.
+    pub source: String,
+    /// The Debian package that installed it, and its version, when a package did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl Loader {
+    /// `/usr/lib/ipxe/undionly.kpxe` (package `ipxe` 1.0.0-1), for messages.
+    pub fn origin(&self) -> String {
+        match (&self.package, &self.version) {
+            (Some(p), Some(v)) => format!("`{}` (package `{p}` {v})", self.source),
+            (Some(p), None) => format!("`{}` (package `{p}`, version unknown)", self.source),
+            _ => format!("`{}`", self.source),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Lock {
     pub files: BTreeMap<Id, Entry>,
+    /// Bootloaders by name in `tftp/`.
+    pub loaders: BTreeMap<String, Loader>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -55,6 +87,8 @@ struct OnDisk {
     comment: String,
     format: u32,
     files: Vec<Entry>,
+    #[serde(default)]
+    bootloaders: Vec<Loader>,
 }
 
 impl std::str::FromStr for Lock {
@@ -62,7 +96,8 @@ impl std::str::FromStr for Lock {
 
     fn from_str(text: &str) -> anyhow::Result<Lock> {
         let d: OnDisk = serde_json::from_str(text)?;
-        if d.format != FORMAT {
+        // Format 1 had no bootloaders; it reads as a lock that pins none yet.
+        if d.format != FORMAT && d.format != 1 {
             anyhow::bail!("format {} is not supported (this pxebake writes format {FORMAT})", d.format);
         }
         let mut files = BTreeMap::new();
@@ -71,7 +106,13 @@ impl std::str::FromStr for Lock {
                 anyhow::bail!("file `{}` of image `{}` {} is listed twice", e.file, e.image, e.version);
             }
         }
-        Ok(Lock { files })
+        let mut loaders = BTreeMap::new();
+        for l in d.bootloaders {
+            if loaders.insert(l.name.clone(), l.clone()).is_some() {
+                anyhow::bail!("bootloader `{}` is listed twice", l.name);
+            }
+        }
+        Ok(Lock { files, loaders })
     }
 }
 
@@ -92,7 +133,12 @@ impl Lock {
     }
 
     pub fn to_text(&self) -> String {
-        let d = OnDisk { comment: COMMENT.into(), format: FORMAT, files: self.files.values().cloned().collect() };
+        let d = OnDisk {
+            comment: COMMENT.into(),
+            format: FORMAT,
+            files: self.files.values().cloned().collect(),
+            bootloaders: self.loaders.values().cloned().collect(),
+        };
         // Serializing plain strings and numbers cannot fail.
         let mut s = serde_json::to_string_pretty(&d).unwrap_or_default();
         s.push('\n');
@@ -158,7 +204,8 @@ mod tests {
         assert!(a < b && b < c, "{text}");
         assert_eq!(Lock::from_str(&text).unwrap(), l);
         assert_eq!(Lock::from_str(&text).unwrap().to_text(), text);
-        assert!(Lock::from_str("{\"format\": 2, \"files\": []}").is_err());
+        assert!(Lock::from_str("{\"format\": 3, \"files\": []}").is_err());
+        assert!(Lock::from_str("{\"format\": 1, \"files\": []}").unwrap().loaders.is_empty());
         assert!(Lock::from_str("{\"format\": 1, \"files\": [], \"extra\": 1}").is_err());
     }
 

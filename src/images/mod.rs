@@ -13,6 +13,7 @@
 mod bundle;
 mod cache;
 mod fetch;
+pub mod loaders;
 mod lock;
 mod source;
 mod time;
@@ -75,8 +76,6 @@ pub fn entries(inv: &Inventory) -> anyhow::Result<Vec<(String, Entry)>> {
 pub struct Fetched {
     files: Vec<Done>,
     lock: Lock,
-    old: Lock,
-    path: PathBuf,
 }
 
 impl Fetched {
@@ -84,16 +83,39 @@ impl Fetched {
     pub fn entries(&self) -> Vec<&LockEntry> {
         self.files.iter().map(|d| &d.entry).collect()
     }
+}
 
-    /// Writes `images.lock` if it changed; returns whether it did.
-    pub fn write_lock(&self, report: &dyn Report) -> anyhow::Result<bool> {
-        if self.lock == self.old {
-            return Ok(false);
-        }
-        self.lock.write(&self.path)?;
-        report.say(&format!("updated `{}` ({} files pinned)", self.path.display(), self.lock.files.len()));
-        Ok(true)
+/// Writes `images.lock` if it changed: the image files from `fetched` and the bootloaders from
+/// `loaders` (a part not given stays as it was). Returns whether it wrote.
+pub fn write_lock(
+    inv: &Inventory,
+    fetched: Option<&Fetched>,
+    loaders: Option<&loaders::Pinned>,
+    report: &dyn Report,
+) -> anyhow::Result<bool> {
+    let path = inv.dir.join(lock::FILE_NAME);
+    let old = Lock::from_file(&path)?;
+    let mut new = old.clone();
+    if let Some(f) = fetched {
+        new.files = f.lock.files.clone();
     }
+    if let Some(l) = loaders {
+        new.loaders = l.lock_entries();
+        for name in &l.accepted {
+            report.warn(&format!("bootloader `{name}` differed from images.lock; --update-lock accepted the new file"));
+        }
+    }
+    if new == old {
+        return Ok(false);
+    }
+    new.write(&path)?;
+    report.say(&format!(
+        "updated `{}` ({} image files, {} bootloaders pinned)",
+        path.display(),
+        new.files.len(),
+        new.loaders.len()
+    ));
+    Ok(true)
 }
 
 /// Makes sure every image file of the inventory is verified in the cache (fetching what is
@@ -125,9 +147,14 @@ pub fn fetch(
     run(inv, &images, opts, report, stop)
 }
 
-/// Writes a bundle of `fetched` into `dir`, for an air-gapped site (see `bundle`).
-pub fn bundle(dir: &std::path::Path, inv: &Inventory, fetched: &Fetched) -> anyhow::Result<()> {
-    bundle::write(dir, inv, &fetched.files)
+/// Writes a bundle of `fetched` and `loaders` into `dir`, for an air-gapped site (see `bundle`).
+pub fn bundle(
+    dir: &std::path::Path,
+    inv: &Inventory,
+    fetched: Option<&Fetched>,
+    loaders: Option<&loaders::Pinned>,
+) -> anyhow::Result<()> {
+    bundle::write(dir, inv, fetched.map_or(&[][..], |f| &f.files[..]), loaders)
 }
 
 /// For `bench/images.sh` only: pxebake's HTTP download path alone (resume logic, timeouts,
@@ -273,7 +300,7 @@ fn run(
         if done.len() == 1 { "" } else { "s" },
         signed.into_iter().collect::<Vec<_>>().join(", ")
     ));
-    Ok(Fetched { files: done, lock: new, old, path: lock_path })
+    Ok(Fetched { files: done, lock: new })
 }
 
 /// What every file's work shares.

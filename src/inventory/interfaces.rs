@@ -3,9 +3,9 @@
 //! names unique per host, an IP needs a network and lies inside it, IPs unique per VLAN).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{parse_ip, raw, Interface, InterfaceKind, Item, Network, Origin};
+use super::{parse_ip, parse_ip6, raw, Interface, InterfaceKind, Item, Network, Origin};
 use crate::diag::{did_you_mean, Diagnostics};
 use crate::names::{self, Mac};
 use crate::yaml::PathItem;
@@ -15,6 +15,7 @@ use crate::yaml::PathItem;
 pub(super) struct Seen {
     macs: HashMap<Mac, (String, Origin)>,
     ips: HashMap<(Option<u16>, Ipv4Addr), (String, Origin)>,
+    ips6: HashMap<(Option<u16>, Ipv6Addr), (String, Origin)>,
 }
 
 /// A Linux interface name: at most 15 characters, no `/`, `:` or spaces (we also keep to a
@@ -52,6 +53,26 @@ fn kind_of(i: &raw::Interface) -> Result<InterfaceKind, String> {
 
 fn is_bond_name(n: &str) -> bool {
     n.strip_prefix("bond").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An interface's IPv6 reservation: one address, or a block of 2 to 256 (`2001:db8::40/126`) for
+/// machines whose boot stages each take a DHCPv6 lease of their own (firmware, PXE, iPXE).
+fn parse_block(s: &str) -> Result<ipnet::Ipv6Net, String> {
+    let shown = names::printable(s);
+    let Some((a, len)) = s.split_once('/') else {
+        return parse_ip6(s).map(ipnet::Ipv6Net::from);
+    };
+    let ip = parse_ip6(a)?;
+    let block = len
+        .parse::<u8>()
+        .ok()
+        .filter(|l| (120..=128).contains(l))
+        .and_then(|l| ipnet::Ipv6Net::new(ip, l).ok())
+        .ok_or_else(|| format!("`{shown}`: a block of addresses is /120 to /128 (256 to 1 addresses)"))?;
+    if block.trunc() != block {
+        return Err(format!("`{shown}` does not start its block (did you mean `{}`?)", block.trunc()));
+    }
+    Ok(block)
 }
 
 pub(super) fn validate(
@@ -169,11 +190,60 @@ pub(super) fn validate(
                 Some(ip)
             }
         };
+        let ipv6 = match i.ipv6.as_deref().map(parse_block) {
+            None => None,
+            Some(Err(e)) => {
+                err("ipv6", format!("ipv6 {e}"));
+                None
+            }
+            Some(Ok(block)) => {
+                let ip = block.addr();
+                let shown6 = if block.prefix_len() == 128 { ip.to_string() } else { block.to_string() };
+                match (&i.network, network) {
+                    (None, _) => err("ipv6", format!("ipv6 `{shown6}` needs the `network` it is on")),
+                    (Some(_), Some(n)) => match n.ipv6 {
+                        None => err(
+                            "ipv6",
+                            format!("ipv6 `{shown6}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
+                        ),
+                        Some(p) if !p.contains(&block) => {
+                            err("ipv6", format!("ipv6 `{shown6}` is outside network `{}` ({p})", n.name))
+                        }
+                        Some(p) if block.contains(&p.network()) => err(
+                            "ipv6",
+                            format!("ipv6 `{shown6}` holds the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
+                        ),
+                        Some(_) => {}
+                    },
+                    (Some(_), None) => {} // an unknown network, reported above
+                }
+                if i.mac.is_none() {
+                    err(
+                        "ipv6",
+                        format!(
+                            "ipv6 `{shown6}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"
+                        ),
+                    );
+                }
+                // Every address of the block (at most 256): blocks of two hosts must not overlap.
+                if let Some((other, first)) = block.hosts().find_map(|a| seen.ips6.get(&(vlan, a))) {
+                    err("ipv6", format!("ipv6 `{shown6}` overlaps an address of host `{other}` ({first})"));
+                } else {
+                    let at = Origin { file: f.clone(), line: iline(idx, "ipv6").unwrap_or(0) };
+                    for a in block.hosts() {
+                        seen.ips6.insert((vlan, a), (name.clone(), at.clone()));
+                    }
+                }
+                Some((ip, block.prefix_len()))
+            }
+        };
         out.push(Interface {
             network: i.network.clone(),
             name: i.name.clone(),
             mac,
             ip,
+            ipv6: ipv6.map(|(a, _)| a),
+            ipv6_prefix: ipv6.map_or(128, |(_, p)| p),
             default: i.default,
             kind,
             channel: i.channel.clone(),
@@ -231,6 +301,9 @@ pub(super) fn validate(
             }
             if i.ip.is_some() {
                 err("ip", format!("interface in channel `{c}` has an ip; give the address to `{c}` instead"));
+            }
+            if i.ipv6.is_some() {
+                err("ipv6", format!("interface in channel `{c}` has an ipv6; give the address to `{c}` instead"));
             }
         }
         if i.kind == InterfaceKind::Bond {

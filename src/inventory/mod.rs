@@ -9,12 +9,12 @@ mod model;
 pub mod raw;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 pub use interfaces::check_device;
 pub use model::*;
@@ -320,6 +320,10 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     }
     let frontend = parse_ip(&s.frontend);
     check("frontend", frontend.map(|_| ()));
+    let frontend6 = s.frontend6.as_deref().map(parse_ip6);
+    if let Some(r) = &frontend6 {
+        check("frontend6", r.as_ref().map(|_| ()).map_err(Clone::clone));
+    }
     let mut bootloaders = BTreeMap::new();
     for (name, path) in &s.bootloaders {
         let kline = item.line(&[PathItem::Key("bootloaders"), PathItem::Key(name)]);
@@ -342,11 +346,16 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     if !ok {
         return None;
     }
+    let http = s.http.trim_end_matches('/').to_string();
+    let frontend6 = frontend6.and_then(Result::ok);
+    let http6 = frontend6.and_then(|f6| http_for_ipv6(&http, f6));
     Some(Site {
         name: s.name.clone(),
         domain: s.domain.clone(),
         frontend: parse_ip(&s.frontend).ok()?,
-        http: s.http.trim_end_matches('/').to_string(),
+        frontend6,
+        http,
+        http6,
         root,
         events_log,
         mirror: s.mirror.clone(),
@@ -387,8 +396,34 @@ fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
     s.parse().map_err(|_| format!("`{}` is not an IPv4 address", names::printable(s)))
 }
 
+/// An IPv6 address a client can reach without a zone: not unspecified, loopback, multicast or
+/// link-local (those need `%iface` in a URL, which dnsmasq and iPXE lines cannot carry).
+fn parse_ip6(s: &str) -> Result<Ipv6Addr, String> {
+    let shown = names::printable(s);
+    let ip: Ipv6Addr = s.parse().map_err(|_| format!("`{shown}` is not an IPv6 address like 2001:db8::1"))?;
+    let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || link_local {
+        return Err(format!(
+            "`{ip}` is not a unicast address machines can reach; use a global or ULA (fd00::/8) address"
+        ));
+    }
+    Ok(ip)
+}
+
+/// `site.http` as an IPv6 client reaches it: the URL itself when its host is a name or an IPv6
+/// address, else the same port and path on `[frontend6]`.
+fn http_for_ipv6(http: &str, frontend6: Ipv6Addr) -> Option<String> {
+    let b = crate::serve::HttpBase::parse(http).ok()?;
+    if b.host.parse::<Ipv4Addr>().is_err() {
+        return Some(http.to_string());
+    }
+    Some(format!("{}://[{frontend6}]:{}{}", b.scheme, b.port, b.path))
+}
+
 fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network> {
     let mut out = BTreeMap::new();
+    // Presence only: a bad `site.frontend6` is reported at its own line.
+    let frontend6 = raw.site.as_ref().and_then(|s| s.value.frontend6.as_ref());
     for (name, item) in &raw.networks {
         let n = &item.value;
         let f = item.file;
@@ -431,6 +466,20 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 None
             }
         };
+        let ipv6 = n.ipv6.as_deref().and_then(|v| match ipv6_prefix(v, dhcp_mode(n.dhcp.as_deref())) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                d.error(f, line("ipv6"), format!("network `{name}`: ipv6 {e}"));
+                None
+            }
+        });
+        if ipv6.is_some() && n.pxe && frontend6.is_none() {
+            d.error(
+                f,
+                line("ipv6"),
+                format!("network `{name}`: an `ipv6` PXE network needs `site.frontend6`, the boot server's IPv6 address on it (DHCPv6 clients get tftp://[frontend6]/ URLs); add it to `site:`"),
+            );
+        }
         let zone = n.zone.clone().unwrap_or_default();
         if !zone.is_empty() {
             if let Err(e) = names::check_dns_name(&zone) {
@@ -502,6 +551,7 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
                 network: address.network(),
                 netmask: address.netmask(),
                 prefix: address.prefix_len(),
+                ipv6,
                 gateway,
                 zone,
                 mtu,
@@ -516,6 +566,34 @@ fn validate_networks(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Network
         );
     }
     out
+}
+
+fn dhcp_mode(v: Option<&str>) -> DhcpMode {
+    if v == Some("proxy") {
+        DhcpMode::Proxy
+    } else {
+        DhcpMode::Static
+    }
+}
+
+/// `2001:db8:99::/64`: a network's IPv6 prefix, as dnsmasq serves DHCPv6 on it (a static range:
+/// reserved addresses only; dnsmasq takes prefixes of 64 bits or longer).
+fn ipv6_prefix(v: &str, dhcp: DhcpMode) -> Result<Ipv6Net, String> {
+    let shown = names::printable(v);
+    let p: Ipv6Net = v.parse().map_err(|_| format!("`{shown}` is not an IPv6 prefix like 2001:db8:99::/64"))?;
+    if p.addr() != p.network() {
+        return Err(format!("`{shown}` has host bits set (did you mean `{}`?)", p.trunc()));
+    }
+    if !(64..=120).contains(&p.prefix_len()) {
+        return Err(format!(
+            "`{shown}`: the prefix length must be 64..120 (dnsmasq serves DHCPv6 on /64 or longer prefixes)"
+        ));
+    }
+    parse_ip6(&p.network().to_string()).map_err(|e| format!("prefix {e}"))?;
+    if dhcp == DhcpMode::Proxy {
+        return Err(format!("`{shown}` needs `dhcp: static`: DHCPv6 has no proxy mode, so the site's DHCPv6 server must hand out the boot file URL; remove `ipv6` here, or let pxebake's dnsmasq serve the network"));
+    }
+    Ok(p)
 }
 
 /// `10.2.0.10-10.2.0.99`: a range of usable addresses inside a static network.

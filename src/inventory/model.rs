@@ -1,11 +1,11 @@
 //! The validated inventory: every reference resolved, every value checked.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use super::raw::Attributes;
@@ -44,8 +44,13 @@ pub struct Site {
     pub name: String,
     pub domain: String,
     pub frontend: Ipv4Addr,
+    /// The boot server's IPv6 address (`tftp://[...]/` boot file URLs for DHCPv6 clients).
+    pub frontend6: Option<Ipv6Addr>,
     /// Base URL of `out/http/`, without a trailing `/`.
     pub http: String,
+    /// `http` as IPv6 clients reach it: `http` itself, unless its host is an IPv4 address; then
+    /// the same URL with `[frontend6]` as host. Set when `frontend6` is.
+    pub http6: Option<String>,
     /// Deployed location of the tree on the boot server.
     pub root: String,
     /// Where nginx logs requests to the events endpoint (an absolute path on the boot server).
@@ -139,6 +144,8 @@ pub struct Network {
     pub network: Ipv4Addr,
     pub netmask: Ipv4Addr,
     pub prefix: u8,
+    /// The IPv6 prefix: DHCPv6 reservations (static) and router advertisements.
+    pub ipv6: Option<Ipv6Net>,
     pub gateway: Option<Ipv4Addr>,
     pub zone: String,
     pub mtu: u32,
@@ -269,6 +276,10 @@ pub struct Interface {
     #[serde(serialize_with = "display")]
     pub mac: Option<Mac>,
     pub ip: Option<Ipv4Addr>,
+    /// The interface's IPv6 address (the first of its block).
+    pub ipv6: Option<Ipv6Addr>,
+    /// 128 for one address; less for a block that dnsmasq hands to successive boot stages.
+    pub ipv6_prefix: u8,
     /// The host's default interface: marked `default: true`, or the first when none is marked.
     pub default: bool,
     #[serde(rename = "type")]

@@ -13,6 +13,8 @@ pub struct Site {
     pub name: String,
     pub domain: String,
     pub frontend: String,
+    /// The boot server's IPv6 address (TFTP URLs for DHCPv6 clients); needed by `ipv6` networks.
+    pub frontend6: Option<String>,
     pub http: String,
     /// Where the tree is deployed on the boot server (TFTP root is `<root>/tftp`).
     pub root: Option<String>,
@@ -29,6 +31,8 @@ pub struct Site {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     pub address: String,
+    /// The network's IPv6 prefix (e.g. 2001:db8:99::/64): DHCPv6 reservations and router adverts.
+    pub ipv6: Option<String>,
     pub gateway: Option<String>,
     pub zone: Option<String>,
     pub mtu: Option<u32>,
@@ -126,6 +130,9 @@ pub struct Interface {
     pub name: Option<String>,
     pub mac: Option<String>,
     pub ip: Option<String>,
+    /// The interface's IPv6 address, inside its network's `ipv6` prefix (a DHCPv6 reservation), or
+    /// a block like `2001:db8::40/126` when each boot stage takes a lease of its own.
+    pub ipv6: Option<String>,
     /// The host's default interface (its default route); exactly one when a host has several.
     #[serde(default)]
     pub default: bool,

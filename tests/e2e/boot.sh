@@ -23,6 +23,11 @@
 #          kernel, chosen by the host's `loader: secureboot` (no template override)
 #   localboot: a host whose action is `localboot`, over iPXE (BIOS) and GRUB (UEFI): the firmware
 #          gets `exit`, goes on to its next boot device, and loads no kernel
+#   ipv6: OVMF with its IPv4 PXE switched off (fw_cfg): UEFI PXE over IPv6 (router advert +
+#          DHCPv6 reservation by MAC, boot file URL tftp://[fd99::1]/snponly.efi) -> iPXE -> the
+#          iPXE scripts, kernel and initrd over HTTP from http://[fd99::1]:8080 (site rebuilt
+#          with `ipv6:`, `frontend6:` and an IPv6 site.http); and a `loader: tftp` host:
+#          tftp://[fd99::1]/grubx64.efi -> grub.cfg-01-<mac> -> kernel and initrd over TFTP over IPv6
 #   arm64: qemu-system-aarch64 with Debian's AAVMF (TCG), an `arch: arm64` host: arch 11 ->
 #          grubaa64.efi -> grub.cfg-01-<mac> -> Debian's arm64 kernel and a busybox initramfs (TFTP)
 # Every path asserts from the dnsmasq and nginx logs which files went over TFTP and which over HTTP.
@@ -45,7 +50,7 @@ PORT=8080
 URL=http://$SERVER:$PORT/boot
 TIMEOUT=${E2E_BOOT_TIMEOUT:-150}
 PATHS=("$@")
-ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe ignition events pxelinux grub hexip secureboot localboot arm64 proxy)
+ALL_PATHS=(bios uefi httpboot ipxe efi-ipxe ignition events pxelinux grub hexip secureboot localboot arm64 ipv6 proxy)
 [ ${#PATHS[@]} -gt 0 ] || PATHS=("${ALL_PATHS[@]}")
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -159,6 +164,26 @@ for w in $(cat /proc/cmdline); do
     ignition.config.url=*) ign=${w#ignition.config.url=} ;;
   esac
 done
+# An IPv6 URL (the ipv6 path): busybox has no DHCPv6 client, so take the address SLAAC would, the
+# prefix of the router advert (dnsmasq's) plus the MAC's EUI-64, as Linux does with the A flag.
+case "$url $ign" in
+  *"://["*)
+    pre=
+    for i in $(seq 20); do
+      pre=$(awk '$2 == "40" && $10 == "eth0" && $1 !~ /^fe80/ { print substr($1, 1, 16); exit }' /proc/net/ipv6_route)
+      [ -n "$pre" ] && break
+      sleep 0.5
+    done
+    id=$(awk '$6 == "eth0" && $1 ~ /^fe80/ { print substr($1, 17, 16); exit }' /proc/net/if_inet6)
+    a=$(echo "$pre$id" | sed 's/\(....\)/\1:/g; s/:$//')
+    if [ -n "$pre" ] && [ -n "$id" ] && ip addr add "$a/64" dev eth0; then
+      echo "PXEBAKE-IPV6: $a"
+      sleep 2 # duplicate address detection
+    else
+      echo "PXEBAKE-ERROR: no IPv6 prefix from a router advert"
+    fi
+    ;;
+esac
 if [ -n "$url" ]; then
   if timeout 20 wget -q -O /cloud-config "$url"; then
     echo "PXEBAKE-CC-SHA256: $(sha256sum /cloud-config | cut -d' ' -f1)"
@@ -246,11 +271,13 @@ in_ns nginx -t -q -p "$W/nginx/" -e stderr -c "$TREE/etc/nginx-standalone.conf" 
 # needs: the tap device, log and lease files, no DNS, and IPv6 router adverts (iPXE waits ~13 s
 # for one on a bare link).
 DNSMASQ_PID=
+# The bench's router adverts; an inventory with `ipv6:` networks brings its own (TEST_RA=).
+TEST_RA=(--enable-ra --dhcp-range=::,constructor:tap0,ra-only)
 start_dnsmasq() {
   : >"$W/dnsmasq.leases"
   ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file="$1" --port=0 --interface=tap0 --bind-interfaces \
     --log-facility="$W/dnsmasq.log" --log-dhcp --dhcp-leasefile="$W/dnsmasq.leases" --pid-file="$W/dnsmasq.pid" \
-    --enable-ra --dhcp-range=::,constructor:tap0,ra-only </dev/null >>"$W/dnsmasq.out" 2>&1 &
+    "${TEST_RA[@]}" </dev/null >>"$W/dnsmasq.out" 2>&1 &
   DNSMASQ_PID=$!
   PIDS+=("$DNSMASQ_PID")
   for _ in $(seq 50); do
@@ -273,7 +300,8 @@ stop_dnsmasq() {
 
 ip netns exec "$NS" nginx -p "$W/nginx/" -e "$W/nginx/error.log" -c "$TREE/etc/nginx-standalone.conf" -g 'daemon off;' \
   </dev/null >"$W/nginx.out" 2>&1 &
-PIDS+=("$!")
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 start_dnsmasq "$TREE/etc/dnsmasq.conf"
 for _ in $(seq 50); do in_ns curl -s -o /dev/null "$URL/ipxe/boot.ipxe" && break || sleep 0.1; done
 
@@ -338,6 +366,9 @@ run_vm() {
       qemu=(qemu-system-aarch64 -machine virt -cpu cortex-a57 -accel tcg -m 1536 -nographic -no-reboot
       -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
       -drive "if=pflash,format=raw,unit=1,file=$W/aavmf-vars.fd" -netdev tap,id=n0,ifname=tap0,script=no,downscript=no
+      -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
+    # UEFI PXE over IPv6 only: OVMF's IPv4 PXE switched off (fw_cfg), so "PXE over IPv6" comes first.
+    ovmf-ipv6) qemu+=(-bios "$OVMF" -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
       -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=") ;;
     ovmf-http) qemu+=(-bios "$OVMF" -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
       -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n
@@ -599,6 +630,86 @@ for p in "${PATHS[@]}"; do
       grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-arm64.yaml" | cut -d' ' -f1)" "$W/serial-vm-arm64.log.txt" \
         || fail "vm-arm64: cloud-config not fetched"
       say "  vm-arm64 booted Debian's arm64 kernel and fetched its cloud-config"
+      ;;
+    ipv6)
+      say "boot: UEFI PXE over IPv6 (OVMF, IPv4 PXE off) -> DHCPv6 -> snponly.efi (TFTP over IPv6) -> iPXE -> HTTP over IPv6"
+      # Its reservation is a block, fd99::64/126: OVMF's IPv6 stack, its PXE client and iPXE each
+      # take a lease of their own (dnsmasq's manual advises a block for chain netbooting).
+      mac=52:54:00:e2:e0:0e ip6='fd99::6[4-7]' url6="http://[fd99::1]:$PORT/boot"
+      cp "$W/inventory/site.yaml" "$W/site-ipv4.yaml"
+      sed -i -e "s|^  http: http://10.99.0.1:8080/boot|  http: \"$url6\"\n  frontend6: \"fd99::1\"|" \
+        -e 's|lab: { address: 10.99.0.0/24, |lab: { address: 10.99.0.0/24, ipv6: "fd99::/64", |' \
+        -e 's|mac: "52:54:00:e2:e0:0e", ip: 10.99.0.64 }|mac: "52:54:00:e2:e0:0e", ip: 10.99.0.64, ipv6: "fd99::64/126" }|' \
+        -e 's|mac: "52:54:00:e2:e0:0f", ip: 10.99.0.68 }|mac: "52:54:00:e2:e0:0f", ip: 10.99.0.68, ipv6: "fd99::68/126" }|' \
+        "$W/inventory/site.yaml"
+      rebuild
+      for line in 'dhcp-range=set:net-lab,fd99::,static,64,12h' enable-ra \
+        'dhcp-option=tag:loader-ipxe,tag:efi-x86_64,tag:!ipxe,option6:bootfile-url,tftp://[fd99::1]/snponly.efi' \
+        "dhcp-option=tag:ipxe,option6:bootfile-url,$url6/ipxe/boot.ipxe"; do
+        grep -qxF "$line" "$TREE/etc/dnsmasq.conf" || fail "vm-ipv6: no \`$line\` in dnsmasq.conf"
+      done
+      grep -qxF "$mac,10.99.0.64,[fd99::64/126],vm-ipv6" "$TREE/etc/dnsmasq.hosts/vm-ipv6" || fail "vm-ipv6: no DHCPv6 reservation"
+      dnsmasq --test -C "$TREE/etc/dnsmasq.conf" >/dev/null 2>&1 || fail "dnsmasq --test (IPv6 config)"
+      in_ns nginx -t -q -p "$W/nginx/" -e stderr -c "$TREE/etc/nginx-standalone.conf" 2>"$W/nginx-test.log" \
+        || fail "nginx -t (IPv6 config): $(cat "$W/nginx-test.log")"
+      kill -HUP "$NGINX_PID" # nginx re-reads its config: now also `listen [::]:8080`
+      stop_dnsmasq
+      TEST_RA=()
+      start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      for _ in $(seq 50); do in_ns curl -gs -o /dev/null "$url6/ipxe/boot.ipxe" && break || sleep 0.1; done
+      start=$(ms) rc=0
+      run_vm vm-ipv6 $mac ovmf-ipv6 || rc=$?
+      say "  vm-ipv6: qemu exited $rc after $(secs "$start") s"
+      log=$W/dnsmasq.log
+      # The firmware spoke DHCPv6 only: the first DHCP message from the VM is a DHCPv6 Solicit.
+      first=$(grep -m1 -E "DHCP[A-Z]+\(tap0\)" "$log" || true)
+      case "$first" in DHCPSOLICIT*|*" DHCPSOLICIT(tap0)"*) ;; *) fail "vm-ipv6: first DHCP message is not DHCPv6: $first" ;; esac
+      grep -q "DHCPREPLY(tap0) $ip6 .* vm-ipv6" "$log" || fail "vm-ipv6: dnsmasq did not hand out an address of fd99::64/126 over DHCPv6"
+      grep "tags: " "$log" | grep -w efi-x86_64 | grep -w loader-ipxe | grep -qw net-lab \
+        || fail "vm-ipv6: no DHCPv6 request tagged efi-x86_64 and loader-ipxe"
+      grep -q "sent $TREE/tftp/snponly.efi to $ip6" "$log" || fail "vm-ipv6: snponly.efi was not sent over TFTP to fd99::64/126"
+      ! grep -q "sent $TREE/tftp/snponly.efi to 10\." "$log" || fail "vm-ipv6: snponly.efi went over IPv4"
+      grep -qF "option: 59 bootfile-url  tftp://[fd99::1]/snponly.efi" "$log" || fail "vm-ipv6: no DHCPv6 boot file URL for the PXE client"
+      # iPXE asks over DHCPv6 too (user class iPXE): it gets the script's URL in option 59.
+      grep "tags: " "$log" | grep -w ipxe | grep -qw dhcpv6 || fail "vm-ipv6: no DHCPv6 request from iPXE"
+      grep -qF "option: 59 bootfile-url  $url6/ipxe/boot.ipxe" "$log" || fail "vm-ipv6: iPXE got no DHCPv6 boot file URL"
+      say "  vm-ipv6: DHCPv6 leases (reserved by MAC): $(grep -o "DHCPREPLY(tap0) $ip6 " "$log" | cut -d' ' -f2 | sort -u | tr '\n' ' ')"
+      say "  vm-ipv6: DHCPv6 option 59: tftp://[fd99::1]/snponly.efi to the PXE client, $url6/ipxe/boot.ipxe to iPXE"
+      say "  vm-ipv6: snponly.efi over TFTP to $(grep -o "sent $TREE/tftp/snponly.efi to .*" "$log" | sed 's/.* to //' | head -n1)"
+      v6client='\(fd99::6[4-7]\|fe80::5054:ff:fee2:e00e\)' # its reserved or its link-local address
+      served ipxe/boot.ipxe "$v6client"
+      served "ipxe/$(hyphen $mac).ipxe" "$v6client"
+      served images/testos/1.0/vmlinuz "$v6client"
+      served images/testos/1.0/initramfs.cpio.gz "$v6client"
+      ! grep -q "^10\.99\.0\.64 " "$W/nginx/access.log" || fail "vm-ipv6: fetched something over IPv4 HTTP"
+      grep -F "kernel $url6/images/testos/1.0/vmlinuz" "$TREE/http/ipxe/$(hyphen $mac).ipxe" >/dev/null || fail "vm-ipv6: unexpected iPXE script"
+      say "  vm-ipv6: boot.ipxe, $(hyphen $mac).ipxe, kernel and initrd over HTTP from [fd99::1] (nginx log: $(grep -o "^$v6client " "$W/nginx/access.log" | sort -u | tr -d '\n'))"
+      grep -q '^PXEBAKE-DONE' "$W/serial-vm-ipv6.log.txt" || fail "vm-ipv6: the initramfs did not finish: $(tail -c 1500 "$W/serial-vm-ipv6.log.txt")"
+      grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-ipv6.yaml" | cut -d' ' -f1)" "$W/serial-vm-ipv6.log.txt" \
+        || fail "vm-ipv6: cloud-config not fetched over IPv6: $(grep PXEBAKE- "$W/serial-vm-ipv6.log.txt")"
+      a=fd99::5054:ff:fee2:e00e # the prefix and the EUI-64 of the VM's MAC, as nginx writes it
+      served cc/vm-ipv6.yaml "$a"
+      say "  vm-ipv6: the kernel's initramfs ($a) fetched its cloud-config from $url6"
+      # loader tftp over IPv6: GRUB from tftp://[fd99::1]/grubx64.efi, its config and the kernel over TFTP.
+      mac=52:54:00:e2:e0:0f ip6='fd99::6[89ab]'
+      start=$(ms) rc=0
+      run_vm vm-ipv6-grub $mac ovmf-ipv6 || rc=$?
+      say "  vm-ipv6-grub: qemu exited $rc after $(secs "$start") s"
+      grep -qF "option: 59 bootfile-url  tftp://[fd99::1]/grubx64.efi" "$log" || fail "vm-ipv6-grub: no DHCPv6 boot file URL for GRUB"
+      for f in grubx64.efi grub/grub.cfg "grub/grub.cfg-01-$(hyphen $mac)" vmlinuz.testos initrd.testos; do
+        grep -q "sent $TREE/tftp/$f to $ip6" "$log" || fail "vm-ipv6-grub: tftp/$f was not sent over IPv6: $(grep -o "sent .*" "$log" | tail -n 5)"
+      done
+      say "  vm-ipv6-grub: grubx64.efi, grub.cfg, grub.cfg-01-$(hyphen $mac), kernel and initrd over TFTP to $(grep -o "sent $TREE/tftp/vmlinuz.testos to .*" "$log" | sed 's/.* to //' | head -n1)"
+      grep -q "^PXEBAKE-CC-SHA256: $(sha256sum "$TREE/http/cc/vm-ipv6-grub.yaml" | cut -d' ' -f1)" "$W/serial-vm-ipv6-grub.log.txt" \
+        || fail "vm-ipv6-grub: cloud-config not fetched over IPv6: $(grep PXEBAKE- "$W/serial-vm-ipv6-grub.log.txt")"
+      # Back to the IPv4 site for the paths that follow (the DHCP log of this path is kept).
+      cp "$log" "$W/dnsmasq-ipv6.log"
+      cp "$W/site-ipv4.yaml" "$W/inventory/site.yaml"
+      rebuild
+      stop_dnsmasq
+      TEST_RA=(--enable-ra --dhcp-range=::,constructor:tap0,ra-only)
+      start_dnsmasq "$TREE/etc/dnsmasq.conf"
+      kill -HUP "$NGINX_PID"
       ;;
     proxy)
       say "boot: proxy DHCP (another server gives the address) -> UEFI PXE -> snponly.efi -> iPXE -> HTTP"
