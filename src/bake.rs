@@ -218,7 +218,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let pb = ui.progress(0, "writing");
     let stats = write::write(tree, &out, &changes, &STOP, &pb);
     pb.finish_and_clear();
-    let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
+    // The write says itself whether `out` was left as it was (or is to be finished).
+    let stats = stats.context("build failed")?;
     timing("write", t);
     // Only a build that succeeded pins what it placed.
     if let Some(f) = &fetched {
@@ -632,7 +633,7 @@ pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
     // The whole site with the new file: the inventory's own rules (bonds, options, ...) apply.
     let name: std::sync::Arc<str> =
         out.as_ref().map_or_else(|| "<imported hosts>".into(), |o| o.display().to_string().into());
-    let root = crate::yaml::Node::parse(&result.yaml).map_err(|e| {
+    let root = crate::yaml::Node::parse_inventory(&result.yaml).map_err(|e| {
         anyhow::anyhow!("internal error: the imported YAML does not parse (line {:?}): {}", e.line, e.message)
     })?;
     match target {

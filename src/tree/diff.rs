@@ -89,11 +89,19 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
 pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
     let manifest = manifest::load(out);
     let structure = manifest::structure(tree, context);
+    // A planned directory that is a symlink (or a file) on disk: what lies behind it is not part
+    // of the tree, so nothing under it counts as unchanged (the link is replaced by the directory).
+    let dirs: HashSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
+    let not_dirs: HashSet<&str> =
+        dirs.into_iter().filter(|d| std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir())).collect();
     let results: Vec<(&'a str, u128, bool, bool)> = tree
         .entries
         .par_iter()
         .map(|(p, e)| {
             let digest = manifest::digest(e);
+            if !not_dirs.is_empty() && parents(p).any(|d| not_dirs.contains(d)) {
+                return (p.as_str(), digest, false, false);
+            }
             let path = out.join(p);
             // Quick check: planned digest as recorded, and the file untouched since.
             let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
@@ -129,6 +137,11 @@ pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
     }
     changes.paths.sort();
     changes
+}
+
+/// `a/b/c` -> `a`, `a/b`.
+fn parents(p: &str) -> impl Iterator<Item = &str> {
+    p.match_indices('/').map(move |(i, _)| &p[..i])
 }
 
 /// Every file and symlink under `root`, as relative `/`-separated paths.
