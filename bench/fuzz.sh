@@ -16,6 +16,8 @@ TARGETS=(inventory hostfile cloud_config ignition butane events)
 BIN=${BIN:-target/release/pxebake}
 FUZZ_TARGET_DIR=$(realpath -m "${FUZZ_TARGET_DIR:-fuzz/target}")
 read -r -a WRAP <<<"${FUZZ_BUILD_WRAP:-}"
+# The source fuzzed: taken now, since the fuzzing takes an hour and work may go on meanwhile.
+source_rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src fuzz 2>/dev/null || echo ' with uncommitted changes')"
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
@@ -69,7 +71,7 @@ done
   echo "Written by \`make fuzz\` (bench/fuzz.sh) on $(date -u +%Y-%m-%d), $(nproc) cores; libFuzzer through"
   echo "cargo fuzz, seeded from fuzz/seeds and the example site. A target's crashing inputs are kept in"
   echo "fuzz/regressions/<target>/ and replayed by \`cargo test\` (tests/fuzz_regressions.rs)."
-  echo "Source: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src fuzz 2>/dev/null || echo ' with uncommitted changes'). The hostile inputs tried by"
+  echo "Source: commit $source_rev. The hostile inputs tried by"
   echo "hand, and what pxebake does with each, are in [docs/hostile-inputs.md](docs/hostile-inputs.md)."
   echo
   echo "| target | time | executions | crashes |"
