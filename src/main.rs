@@ -16,6 +16,15 @@ fn main() -> ExitCode {
     let ui = Ui { quiet: cli.quiet, output: cli.output };
     // Ctrl-C asks long work to stop cleanly; out/ is then left as it was.
     let _ = ctrlc::set_handler(|| bake::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+    // A template looping without writing cannot be stopped from outside its rendering: end the
+    // process (rendering comes before any write, so nothing is half written).
+    std::thread::spawn(|| loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if let Some(msg) = pxebake::render::runaway::overdue() {
+            eprintln!("error: {}", pxebake::names::terminal_safe(&msg, false));
+            std::process::exit(2);
+        }
+    });
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),

@@ -5,6 +5,7 @@
 //! not grow with the size of the site. No I/O happens here, except that Butane templates read
 //! their `local` files from `inventory/files/`.
 
+pub mod runaway;
 pub mod templates;
 
 use std::collections::BTreeMap;

@@ -117,6 +117,7 @@ impl Templates {
     /// Renders one template, bounded in output size and time (a template is code the user
     /// wrote: a runaway loop must end in a clear error, not use up memory or the night).
     pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, tera::Error> {
+        let _active = super::runaway::start(&format!("rendering `{name}` ({})", self.origin(name)), self.limits.time);
         let mut out = Bounded { bytes: Vec::new(), start: std::time::Instant::now(), limits: self.limits, over: None };
         if let Err(e) = self.tera.render_to(name, ctx, &mut out) {
             return Err(out.over.map(tera::Error::message).unwrap_or(e));
@@ -141,6 +142,8 @@ impl Templates {
             serde_json::to_string(&v).unwrap_or_default()
         });
         tera.register_filter("shell", |v: tera::Value, _: tera::Kwargs, _: &tera::State| shell_quote(&v));
+        // Tera's `range`, counted per rendering (see `runaway`).
+        tera.register_function("range", super::runaway::range);
         let mut sources: BTreeMap<String, (String, String)> =
             BUILTIN.iter().map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string()))).collect();
         if let Some(dir) = dir {
