@@ -790,3 +790,40 @@ fn a_reserved_ip_equal_to_site_frontend_is_refused() {
         "{err}"
     );
 }
+
+/// Held-out: two templates including each other were reported as "unknown template" each.
+#[test]
+fn templates_including_each_other_are_reported_as_a_cycle() {
+    let dir = example_site();
+    let t = dir.path().join("templates");
+    fs::write(t.join("a.yaml"), "{% include \"b.yaml\" %}").unwrap();
+    fs::write(t.join("b.yaml"), "{% include \"a.yaml\" %}").unwrap();
+    let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("template syntax error in `a.yaml`: Circular include detected"), "{err}");
+    assert!(!err.contains("Unknown template"), "{err}");
+}
+
+/// Held-out: a template linked to a file outside the templates directory was rendered into a
+/// served file (a link to /etc/shadow published it over HTTP).
+#[test]
+fn a_template_linked_outside_the_templates_directory_is_refused() {
+    let dir = example_site();
+    let secret = dir.path().join("secret.txt");
+    fs::write(&secret, "SECRET\n").unwrap();
+    fs::remove_file(dir.path().join("templates/cloud-config.yaml")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.path().join("templates/cloud-config.yaml")).unwrap();
+    // A link inside the directory is fine.
+    std::os::unix::fs::symlink("flatcar.bu", dir.path().join("templates/alias.bu")).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let real = secret.canonicalize().unwrap();
+    assert!(
+        err.contains(&format!("error: templates/cloud-config.yaml: template is a symlink to `{}`, outside the templates directory; copy the file into it", real.display())),
+        "{err}"
+    );
+    assert!(!err.contains("alias.bu"), "{err}");
+    assert!(!dir.path().join("out").exists());
+}
