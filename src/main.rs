@@ -8,6 +8,32 @@ use pxebake::cli::{Cli, Command};
 use pxebake::diag::Invalid;
 use pxebake::names::terminal_safe;
 
+/// The system allocator, with each template rendering's memory counted (see `render::runaway`).
+struct Counting;
+
+// SAFETY: every call goes to the system allocator unchanged; only sizes are counted.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if !pxebake::render::runaway::heap_grow(layout.size() as isize) {
+            pxebake::render::runaway::heap_exceeded();
+        }
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        pxebake::render::runaway::heap_grow(-(layout.size() as isize));
+        std::alloc::System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if !pxebake::render::runaway::heap_grow(new_size as isize - layout.size() as isize) {
+            pxebake::render::runaway::heap_exceeded();
+        }
+        std::alloc::System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -827,3 +827,22 @@ fn a_template_linked_outside_the_templates_directory_is_refused() {
     assert!(!err.contains("alias.bu"), "{err}");
     assert!(!dir.path().join("out").exists());
 }
+
+/// Held-out: a value doubled in a loop writes nothing and takes gigabytes within seconds (the
+/// process aborted, or the machine swapped); each rendering's memory is bounded now.
+#[test]
+fn a_template_doubling_a_value_ends_in_a_clear_error_not_an_abort() {
+    let dir = example_site();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        "#cloud-config\n{% set_global s = \"xxxxxxxxxxxxxxxx\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}hostname: {{ host.name }}\n",
+    )
+    .unwrap();
+    let o = check_within(dir.path(), 60);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written"),
+        "{err}"
+    );
+}

@@ -3,7 +3,8 @@
 //! rendering, so nested `range` loops end in a clear error; and every rendering is registered
 //! with its start time, so a watchdog (in main) can end the process with a clear error when one
 //! runs far past its time bound - a Tera rendering cannot be interrupted from outside, and
-//! rendering comes before anything is written.
+//! rendering comes before anything is written. The binary's allocator also counts what each
+//! rendering takes, so a value doubled in a loop ends in a clear error, not in swapping or abort.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -19,6 +20,45 @@ const MAX_RANGE_LEN: i128 = 100_000;
 
 thread_local! {
     static RANGE_LEFT: Cell<usize> = const { Cell::new(MAX_RANGE_VALUES) };
+    /// While this thread renders: bytes allocated minus bytes freed since the rendering began.
+    static HEAP: Cell<Option<isize>> = const { Cell::new(None) };
+    /// The rendering's name, for a message written without allocating.
+    static WHAT: Cell<([u8; 200], usize)> = const { Cell::new(([0; 200], 0)) };
+}
+
+/// Memory one rendering may take (net): far above any real template, which writes at most 32 MiB.
+pub const MAX_RENDER_HEAP: isize = 1 << 30;
+
+/// For the binary's allocator: counts `delta` bytes against the rendering on this thread, if
+/// any; false when that rendering went past `MAX_RENDER_HEAP` (a value doubled in a loop).
+pub fn heap_grow(delta: isize) -> bool {
+    // `try_with`: the allocator also runs while thread-locals are being torn down.
+    HEAP.try_with(|h| match h.get() {
+        Some(used) => {
+            let used = used.saturating_add(delta);
+            h.set(Some(used));
+            used <= MAX_RENDER_HEAP
+        }
+        None => true,
+    })
+    .unwrap_or(true)
+}
+
+/// For the binary's allocator, when `heap_grow` said no: says so on stderr and ends the process
+/// with exit 2, without allocating (rendering comes before any write: nothing is half written).
+pub fn heap_exceeded() -> ! {
+    let (what, len) = WHAT.try_with(Cell::get).unwrap_or(([0; 200], 0));
+    let parts: [&[u8]; 3] = [
+        b"error: ",
+        &what[..len],
+        b" took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written\n",
+    ];
+    for p in parts {
+        // SAFETY: writing a valid buffer to stderr; the result does not matter, we exit next.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+    }
+    // SAFETY: ends the process at once (no allocation, no destructors that could allocate).
+    unsafe { libc::_exit(2) }
 }
 
 /// `range(end=N, start=0, step_by=1)`, as Tera's, charged against the rendering's budget.
@@ -71,6 +111,7 @@ pub struct Active(u64);
 
 impl Drop for Active {
     fn drop(&mut self) {
+        HEAP.set(None);
         if let Ok(mut a) = active().lock() {
             a.remove(&self.0);
         }
@@ -81,6 +122,11 @@ impl Drop for Active {
 pub fn start(what: &str, limit: Duration) -> Active {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     RANGE_LEFT.set(MAX_RANGE_VALUES);
+    let mut name = [0u8; 200];
+    let len = what.len().min(name.len());
+    name[..len].copy_from_slice(&what.as_bytes()[..len]);
+    WHAT.set((name, len));
+    HEAP.set(Some(0));
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut a) = active().lock() {
         a.insert(id, Rendering { start: Instant::now(), limit, what: what.to_string() });
