@@ -631,7 +631,10 @@ mod tests {
         assert!(e.message.starts_with("character U+0000 (`\\0`) at column 8 is not allowed in YAML"), "{}", e.message);
         let e = Node::parse("a: \u{1b}[31m\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(), "escapes, tabs, CRLF, NEL and unicode are fine");
+        assert!(
+            Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(),
+            "escapes, tabs, CRLF, NEL and unicode are fine"
+        );
     }
 
     #[test]

@@ -635,11 +635,18 @@ fn a_failed_journal_write_leaves_out_exactly_as_it_was() {
 
 fn https_site(dir: &Path, cert: Option<(&Path, &Path)>) {
     let p = dir.join("inventory/site.yaml");
-    let mut site = fs::read_to_string(&p).unwrap().replace("http: http://10.2.1.1/install", "http: https://10.2.1.1/install");
+    let mut site =
+        fs::read_to_string(&p).unwrap().replace("http: http://10.2.1.1/install", "http: https://10.2.1.1/install");
     let root = dir.join("out");
-    site = site.replace("root: /srv/pxebake", &format!("root: {}\n  events_log: {}/events.log", root.display(), dir.display()));
+    site = site.replace(
+        "root: /srv/pxebake",
+        &format!("root: {}\n  events_log: {}/events.log", root.display(), dir.display()),
+    );
     if let Some((c, k)) = cert {
-        site = site.replace("site:\n", &format!("site:\n  tls_certificate: {}\n  tls_certificate_key: {}\n", c.display(), k.display()));
+        site = site.replace(
+            "site:\n",
+            &format!("site:\n  tls_certificate: {}\n  tls_certificate_key: {}\n", c.display(), k.display()),
+        );
     }
     fs::write(&p, site).unwrap();
 }
@@ -741,7 +748,9 @@ fn a_nul_byte_in_an_inventory_file_is_an_error_not_the_end_of_the_file() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!("error: inventory/hosts.yaml:{line}: character U+0000 (`\\0`) at column 15 is not allowed in YAML")),
+        err.contains(&format!(
+            "error: inventory/hosts.yaml:{line}: character U+0000 (`\\0`) at column 15 is not allowed in YAML"
+        )),
         "{err}"
     );
 }
@@ -750,11 +759,15 @@ fn a_nul_byte_in_an_inventory_file_is_an_error_not_the_end_of_the_file() {
 #[test]
 fn a_yaml_merge_key_in_the_inventory_is_an_error() {
     let dir = example_site();
-    fs::write(dir.path().join("inventory/more.yaml"), "attributes:\n  base: &b { ntp: pool }\n  rack1:\n    <<: *b\n").unwrap();
+    fs::write(dir.path().join("inventory/more.yaml"), "attributes:\n  base: &b { ntp: pool }\n  rack1:\n    <<: *b\n")
+        .unwrap();
     let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("error: inventory/more.yaml:4: merge keys (`<<`) are not supported; write the keys out"), "{err}");
+    assert!(
+        err.contains("error: inventory/more.yaml:4: merge keys (`<<`) are not supported; write the keys out"),
+        "{err}"
+    );
 }
 
 /// Held-out: a typo'd MAC that no network card has (broadcast, multicast, all zero) was accepted.
@@ -767,7 +780,10 @@ fn broadcast_multicast_and_all_zero_macs_are_refused() {
         let o = build(dir.path());
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{mac}: {err}");
-        assert!(err.contains(&format!("host `backend-0-1`: mac `{mac}` is")) && err.contains("never a network card's"), "{err}");
+        assert!(
+            err.contains(&format!("host `backend-0-1`: mac `{mac}` is")) && err.contains("never a network card's"),
+            "{err}"
+        );
     }
 }
 
