@@ -24,7 +24,7 @@ pub struct Ui {
 impl Ui {
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && self.output == Output::Text {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", crate::names::terminal_safe(msg.as_ref(), true));
         }
     }
 
@@ -39,7 +39,8 @@ impl Ui {
 
     pub fn warn(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{} {}", paint("warning:", "33"), msg.as_ref());
+            // File names and log lines may carry escape sequences: shown escaped, never run.
+            eprintln!("{} {}", paint("warning:", "33"), crate::names::terminal_safe(msg.as_ref(), true));
         }
     }
 

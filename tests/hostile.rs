@@ -862,3 +862,17 @@ fn a_template_doubling_a_value_ends_in_a_clear_error_not_an_abort() {
         "{err}"
     );
 }
+
+/// Held-out: a log file whose name carries an escape sequence reached the terminal raw in the
+/// warning of `pxebake events`.
+#[test]
+fn warnings_never_print_raw_escape_characters() {
+    let dir = example_site();
+    let log = dir.path().join("l\u{1b}[2Jog");
+    fs::write(&log, "not an event\n").unwrap();
+    let o = run(dir.path(), &["events", log.file_name().unwrap().to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("l\\u{1b}[2Jog:1: not a pxebake events line"), "{err}");
+}
