@@ -62,4 +62,4 @@ bench: binary
 # needs the nightly toolchain), results in FUZZING.md, crashing inputs kept as regression tests.
 FUZZ_SECONDS ?= 600
 fuzz: binary
-	bench/fuzz.sh $(FUZZ_SECONDS)
+	BIN=$(BIN) bench/fuzz.sh $(FUZZ_SECONDS)

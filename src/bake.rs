@@ -24,7 +24,7 @@ pub struct Ui {
 impl Ui {
     pub fn say(&self, msg: impl AsRef<str>) {
         if !self.quiet && self.output == Output::Text {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", crate::names::terminal_safe(msg.as_ref(), true));
         }
     }
 
@@ -39,7 +39,8 @@ impl Ui {
 
     pub fn warn(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{} {}", paint("warning:", "33"), msg.as_ref());
+            // File names and log lines may carry escape sequences: shown escaped, never run.
+            eprintln!("{} {}", paint("warning:", "33"), crate::names::terminal_safe(msg.as_ref(), true));
         }
     }
 
@@ -139,7 +140,7 @@ pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) 
     // The last build's manifest lets unchanged hosts keep their files; not while a build of
     // `out` is pending (finishing it changes files after this looked at them).
     let manifest = out.filter(|o| !write::pending(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
-    let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous { out, manifest });
+    let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous::new(out, manifest));
     let tree = render::render(&inv, &mut templates, Some(&pb), previous);
     pb.finish_and_clear();
     let mut tree = tree?;
@@ -253,7 +254,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let pb = ui.progress(0, "writing");
     let stats = write::write(&tree, &out, &changes, &STOP, &pb);
     pb.finish_and_clear();
-    let stats = stats.with_context(|| format!("build failed; `{}` was left as it was", args.out.display()))?;
+    // The write says itself whether `out` was left as it was (or is to be finished).
+    let stats = stats.context("build failed")?;
     timing("write", t);
     // Only a build that succeeded pins what it placed.
     crate::images::write_lock(&inv, fetched.as_ref(), loaders.as_ref(), ui)?;
@@ -748,7 +750,7 @@ pub fn import(kind: &crate::cli::ImportKind, ui: &Ui) -> anyhow::Result<()> {
     // The whole site with the new file: the inventory's own rules (bonds, options, ...) apply.
     let name: std::sync::Arc<str> =
         out.as_ref().map_or_else(|| "<imported hosts>".into(), |o| o.display().to_string().into());
-    let root = crate::yaml::Node::parse(&result.yaml).map_err(|e| {
+    let root = crate::yaml::Node::parse_inventory(&result.yaml).map_err(|e| {
         anyhow::anyhow!("internal error: the imported YAML does not parse (line {:?}): {}", e.line, e.message)
     })?;
     match target {

@@ -8,6 +8,32 @@ use pxebake::cli::{Cli, Command};
 use pxebake::diag::Invalid;
 use pxebake::names::terminal_safe;
 
+/// The system allocator, with each template rendering's memory counted (see `render::runaway`).
+struct Counting;
+
+// SAFETY: every call goes to the system allocator unchanged; only sizes are counted.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if !pxebake::render::runaway::heap_grow(layout.size() as isize) {
+            pxebake::render::runaway::heap_exceeded();
+        }
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        pxebake::render::runaway::heap_grow(-(layout.size() as isize));
+        std::alloc::System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if !pxebake::render::runaway::heap_grow(new_size as isize - layout.size() as isize) {
+            pxebake::render::runaway::heap_exceeded();
+        }
+        std::alloc::System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -16,6 +42,15 @@ fn main() -> ExitCode {
     let ui = Ui { quiet: cli.quiet, output: cli.output };
     // Ctrl-C asks long work to stop cleanly; out/ is then left as it was.
     let _ = ctrlc::set_handler(|| bake::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+    // A template looping without writing cannot be stopped from outside its rendering: end the
+    // process (rendering comes before any write, so nothing is half written).
+    std::thread::spawn(|| loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if let Some(msg) = pxebake::render::runaway::overdue() {
+            eprintln!("error: {}", pxebake::names::terminal_safe(&msg, false));
+            std::process::exit(2);
+        }
+    });
     let result = match &cli.command {
         Command::Build(a) => bake::build(a, &ui).map(|()| ExitCode::SUCCESS),
         Command::Check(a) => bake::check(a, &ui).map(|()| ExitCode::SUCCESS),

@@ -159,6 +159,16 @@ impl Mac {
             }
             *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
         }
+        // A typo, never a network card: DHCP would never see a client with it.
+        if mac[0] & 1 == 1 {
+            return Err(format!(
+                "`{}` is a multicast or broadcast address (its first byte is odd), never a network card's; check the MAC",
+                printable(s)
+            ));
+        }
+        if mac == [0; 6] {
+            return Err(format!("`{}` is the all-zero address, never a network card's; check the MAC", printable(s)));
+        }
         Ok(Mac(mac))
     }
 
@@ -221,6 +231,15 @@ mod tests {
         for bad in ["52:54:00:00:00", "52:54:00:00:00:0g", "52:54-00:00:00:00", "5:54:00:00:00:001"] {
             assert!(Mac::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn broadcast_multicast_and_all_zero_macs_are_rejected() {
+        for bad in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33-33-00-00-00-01", "00:00:00:00:00:00"] {
+            let e = Mac::parse(bad).unwrap_err();
+            assert!(e.contains("never a network card's"), "{bad}: {e}");
+        }
+        assert!(Mac::parse("02:00:00:00:00:01").is_ok(), "locally administered is fine");
     }
 
     #[test]

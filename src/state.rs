@@ -34,7 +34,8 @@ pub fn read(dir: &Path) -> anyhow::Result<BTreeMap<String, BootState>> {
         return Ok(BTreeMap::new());
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let root = Node::parse(&text).map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line.unwrap_or(1), e))?;
+    let root = Node::parse_inventory(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line.unwrap_or(1), e))?;
     match root.get("boot") {
         None => Ok(BTreeMap::new()),
         Some(section) => {

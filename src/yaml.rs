@@ -52,15 +52,47 @@ impl de::Error for Error {
     }
 }
 
+/// YAML's printable characters (1.2, 5.1): the parser stops at a NUL as if the file ended there,
+/// so a stray NUL would silently drop the rest of the file.
+fn non_printable(text: &str) -> Result<(), Error> {
+    let printable = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
+            || (c >= '\u{a0}' && !matches!(c, '\u{fffe}' | '\u{ffff}'))
+    };
+    let Some((at, c)) = text.char_indices().find(|(_, c)| !printable(*c)) else { return Ok(()) };
+    let before = &text[..at];
+    let line = 1 + before.matches('\n').count();
+    let column = 1 + before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    Err(Error {
+        line: Some(line),
+        message: format!(
+            "character U+{:04X} (`{}`) at column {column} is not allowed in YAML (no control characters but tab and newline); remove it, or write it as an escape in a double-quoted string",
+            c as u32,
+            crate::names::printable(&c.to_string())
+        ),
+    })
+}
+
 impl Node {
     /// Parses one YAML document. An empty document is `Null` at line 1.
     pub fn parse(text: &str) -> Result<Node, Error> {
+        Node::parse_with(text, false)
+    }
+
+    /// Parses an inventory file: like `parse`, and a merge key `<<` is an error (pxebake reads
+    /// YAML 1.2, where it would silently be a key named `<<`).
+    pub fn parse_inventory(text: &str) -> Result<Node, Error> {
+        Node::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, no_merge_keys: bool) -> Result<Node, Error> {
         if text.len() > MAX_DOCUMENT_BYTES {
             return Err(Error { line: None, message: too_large(text.len()) });
         }
         // A byte-order mark is allowed at the start of a YAML stream (YAML 1.2, 5.2).
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut builder = Builder::default();
+        non_printable(text)?;
+        let mut builder = Builder { no_merge_keys, ..Builder::default() };
         // Lines of the open collections (0 for block ones): see `error_line`.
         let mut open: Vec<usize> = Vec::new();
         for item in Parser::new_from_str(text) {
@@ -183,6 +215,9 @@ struct Builder {
     documents: usize,
     /// Nodes copied by aliases so far.
     expanded: usize,
+    /// Refuse YAML 1.1 merge keys (the inventory; Go YAML readers of cloud-configs and Butane
+    /// merge them, so those keep them as they are).
+    no_merge_keys: bool,
 }
 
 /// A tag pxebake understands: one of the core schema's `allowed` (returned); anything else is an
@@ -297,6 +332,14 @@ impl Builder {
             Kind::Map(entries) => match open.pending.take() {
                 None => open.pending = Some(node),
                 Some(key) => {
+                    // YAML 1.1's merge key: pxebake's reader (YAML 1.2) would keep it as a key
+                    // named `<<` and silently merge nothing.
+                    if self.no_merge_keys && matches!(&key.kind, Kind::Scalar { value, plain: true } if value == "<<") {
+                        return Err(Error {
+                            line: Some(key.line),
+                            message: "merge keys (`<<`) are not supported; write the keys out (an alias `*name` may stand for a whole value)".into(),
+                        });
+                    }
                     if let Some(name) = key.as_str() {
                         if !open.keys.insert(name.to_string()) {
                             return Err(Error {
@@ -579,6 +622,28 @@ mod tests {
         assert_eq!(node.get("network").and_then(Node::as_str), Some("x"));
         let big = "#".repeat(MAX_DOCUMENT_BYTES + 1);
         assert!(Node::parse(&big).unwrap_err().message.contains("at most 64 MiB"));
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_not_the_end_of_the_file() {
+        let e = Node::parse("a: 1\nb: 2 # \0\nc: 3\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.starts_with("character U+0000 (`\\0`) at column 8 is not allowed in YAML"), "{}", e.message);
+        let e = Node::parse("a: \u{1b}[31m\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(
+            Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(),
+            "escapes, tabs, CRLF, NEL and unicode are fine"
+        );
+    }
+
+    #[test]
+    fn a_merge_key_is_an_error_not_a_key_named_lt_lt() {
+        let e = Node::parse_inventory("base: &b { x: 1 }\nuse:\n  <<: *b\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.starts_with("merge keys (`<<`) are not supported"), "{}", e.message);
+        assert!(Node::parse_inventory("a:\n  \"<<\": quoted is a plain key\n").is_ok());
+        assert!(Node::parse("base: &b { x: 1 }\nuse:\n  <<: *b\n").is_ok(), "cloud-configs and Butane keep them");
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn inventory_inputs() {
         let Some(t) = text(&data) else { continue };
         let mut d = pxebake::diag::Diagnostics::default();
         let mut sources = Vec::new();
-        match pxebake::yaml::Node::parse(t) {
+        match pxebake::yaml::Node::parse_inventory(t) {
             Ok(root) => sources.push(pxebake::inventory::Source { name: "fuzz.yaml".into(), root }),
             Err(e) => d.error("fuzz.yaml", e.line, e.message),
         }

@@ -564,3 +564,315 @@ fn a_kernel_cannot_take_a_bootloaders_name_even_without_bootloaders() {
         "{err}"
     );
 }
+
+/// Issue 17: `out/http/coreos` moved away and replaced by a symlink to its new place; the build
+/// exited 0 reporting one removal, and the cloud-configs were gone from `out/`.
+#[test]
+fn a_directory_of_out_replaced_by_a_symlink_is_rebuilt_not_followed() {
+    let dir = example_site();
+    assert!(build(dir.path()).status.success());
+    let out = dir.path().join("out");
+    let moved = dir.path().join("coreos-moved");
+    fs::rename(out.join("http/coreos"), &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, out.join("http/coreos")).unwrap();
+    let moved_before = snapshot(&moved);
+    // What a build would do is shown as changes, not as "unchanged" behind the link.
+    let o = run(dir.path(), &["diff", "--no-images", "--no-bootloaders", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let coreos = out.join("http/coreos");
+    assert!(fs::symlink_metadata(&coreos).unwrap().is_dir(), "the link is replaced by the directory");
+    for h in 0..5 {
+        let cc = fs::read_to_string(coreos.join(format!("backend-0-{h}.yaml"))).unwrap();
+        assert!(cc.starts_with("#cloud-config\n"), "{cc}");
+    }
+    assert_eq!(snapshot(&moved), moved_before, "nothing is written behind the link");
+    let o = run(dir.path(), &["diff", "--no-images", "--no-bootloaders", "--exit-code"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// Issue 17: a failed journal write left the temporaries, although the message said `out` was
+/// left as it was. Here the journal's filesystem (beside `out/`) is full, `out/` itself is not.
+#[test]
+fn a_failed_journal_write_leaves_out_exactly_as_it_was() {
+    let dir = example_site();
+    let parent = dir.path().join("disk");
+    fs::create_dir(&parent).unwrap();
+    let _parent_fs = tmpfs(&parent, "1m");
+    let out = parent.join("out");
+    let out_arg = out.to_str().unwrap().to_string();
+    let build_out = || run(dir.path(), &["build", "--no-images", "--no-bootloaders", "--out", &out_arg]);
+    assert!(build_out().status.success());
+    // `out/` moves to a filesystem of its own, with room.
+    let saved = dir.path().join("saved");
+    copy_dir(&out, &saved);
+    let _out_fs = tmpfs(&out, "4m");
+    copy_dir(&saved, &out);
+    // The manifest is made unremovable (so removing it frees no room), then the parent is filled.
+    let manifest = parent.join(".out.pxebake-manifest");
+    fs::remove_file(&manifest).unwrap();
+    fs::create_dir(&manifest).unwrap();
+    {
+        use std::io::Write as _;
+        let mut fill = fs::File::create(parent.join("fill")).unwrap();
+        while fill.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let before = snapshot(&out);
+    let p = dir.path().join("inventory/site.yaml");
+    fs::write(&p, fs::read_to_string(&p).unwrap().replace("console=ttyS0", "console=ttyS1")).unwrap();
+    let o = build_out();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write the journal") && err.contains("was left as it was"), "{err}");
+    // `snapshot` lists temporaries too: none may be left.
+    assert_eq!(snapshot(&out), before);
+    let names: Vec<String> =
+        fs::read_dir(&parent).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.contains("journal")), "{names:?}");
+    drop(_out_fs);
+}
+
+fn https_site(dir: &Path, cert: Option<(&Path, &Path)>) {
+    let p = dir.join("inventory/site.yaml");
+    let mut site =
+        fs::read_to_string(&p).unwrap().replace("http: http://10.2.1.1/install", "http: https://10.2.1.1/install");
+    let root = dir.join("out");
+    site = site.replace(
+        "root: /srv/pxebake",
+        &format!("root: {}\n  events_log: {}/events.log", root.display(), dir.display()),
+    );
+    if let Some((c, k)) = cert {
+        site = site.replace(
+            "site:\n",
+            &format!("site:\n  tls_certificate: {}\n  tls_certificate_key: {}\n", c.display(), k.display()),
+        );
+    }
+    fs::write(&p, site).unwrap();
+}
+
+/// Issue 17: an `https` site got a standalone nginx config that `nginx -t` rejects.
+#[test]
+fn an_https_site_gets_an_nginx_config_that_nginx_t_accepts() {
+    let dir = example_site();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let o = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=10.2.1.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is missing: install Debian package openssl (listed in .ci/run)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    https_site(dir.path(), Some((&cert, &key)));
+    let o = build(dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let conf = fs::read_to_string(dir.path().join("out/etc/nginx.conf")).unwrap();
+    assert!(conf.contains(&format!("    ssl_certificate {};\n", cert.display())), "{conf}");
+    let prefix = dir.path().join("nginx");
+    fs::create_dir(&prefix).unwrap();
+    let o = Command::new("nginx")
+        .arg("-t")
+        .arg("-p")
+        .arg(&prefix)
+        .args(["-e", "stderr", "-c"])
+        .arg(dir.path().join("out/etc/nginx-standalone.conf"))
+        .output()
+        .expect("nginx is missing: install Debian package nginx (listed in .ci/run)");
+    assert!(o.status.success(), "nginx -t: {}", stderr(&o));
+}
+
+#[test]
+fn an_https_site_without_a_certificate_is_refused() {
+    let dir = example_site();
+    https_site(dir.path(), None);
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for k in ["tls_certificate", "tls_certificate_key"] {
+        assert!(
+            err.contains(&format!("inventory/site.yaml:6: site.http: an https site needs site.{k} (a path on the boot server): nginx serves https only with a certificate")),
+            "{err}"
+        );
+    }
+    assert!(!dir.path().join("out").exists());
+}
+
+/// Issue 17: a template looping without writing was bounded only by Tera's limit on one `range`.
+#[test]
+fn nested_range_loops_that_write_nothing_end_in_a_clear_error() {
+    let dir = example_site();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        "#cloud-config\n{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}hostname: {{ host.name }}\n",
+    )
+    .unwrap();
+    let o = check_within(dir.path(), 60);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: templates/cloud-config.yaml:2: rendering `cloud-config.yaml` for host `backend-0-0` (inventory/hosts.yaml:14): loops over `range` ran more than 1000000 times in one file; a template may loop at most that much per file (a runaway loop?)"),
+        "{err}"
+    );
+}
+
+/// A loop over data that writes nothing: no `range` to count, so the time bound's watchdog ends it.
+#[test]
+fn a_template_looping_over_data_without_writing_is_ended_with_a_clear_error() {
+    let dir = example_site();
+    let list: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    fs::write(dir.path().join("inventory/more.yaml"), format!("attributes:\n  many: [{}]\n", list.join(", "))).unwrap();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        "#cloud-config\n{% for a in attributes.many %}{% for b in attributes.many %}{% for c in attributes.many %}{% endfor %}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    let o = check_within(dir.path(), 60);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) has run for over 15 s without finishing; a template may take at most 10 s per file (a runaway loop?); nothing was written"),
+        "{err}"
+    );
+}
+
+/// Held-out: a NUL byte ended the YAML parser's input silently: every host after it was dropped.
+#[test]
+fn a_nul_byte_in_an_inventory_file_is_an_error_not_the_end_of_the_file() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/hosts.yaml");
+    let hosts = fs::read_to_string(&p).unwrap().replacen("    cpus: 1\n", "    cpus: 1 # \0\n", 1);
+    let line = 1 + hosts.lines().position(|l| l.contains('\0')).unwrap();
+    fs::write(&p, hosts).unwrap();
+    let o = run(dir.path(), &["list", "host"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: inventory/hosts.yaml:{line}: character U+0000 (`\\0`) at column 15 is not allowed in YAML"
+        )),
+        "{err}"
+    );
+}
+
+/// Held-out: `<<: *base` became an attribute named `<<` (pxebake reads YAML 1.2), merging nothing.
+#[test]
+fn a_yaml_merge_key_in_the_inventory_is_an_error() {
+    let dir = example_site();
+    fs::write(dir.path().join("inventory/more.yaml"), "attributes:\n  base: &b { ntp: pool }\n  rack1:\n    <<: *b\n")
+        .unwrap();
+    let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: inventory/more.yaml:4: merge keys (`<<`) are not supported; write the keys out"),
+        "{err}"
+    );
+}
+
+/// Held-out: a typo'd MAC that no network card has (broadcast, multicast, all zero) was accepted.
+#[test]
+fn broadcast_multicast_and_all_zero_macs_are_refused() {
+    for mac in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "00:00:00:00:00:00"] {
+        let dir = example_site();
+        let p = dir.path().join("inventory/hosts.yaml");
+        fs::write(&p, fs::read_to_string(&p).unwrap().replace("52:54:00:00:00:01", mac)).unwrap();
+        let o = build(dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{mac}: {err}");
+        assert!(
+            err.contains(&format!("host `backend-0-1`: mac `{mac}` is")) && err.contains("never a network card's"),
+            "{err}"
+        );
+    }
+}
+
+/// Held-out: a reservation for the boot server's own address handed it to a machine.
+#[test]
+fn a_reserved_ip_equal_to_site_frontend_is_refused() {
+    let dir = example_site();
+    let p = dir.path().join("inventory/hosts.yaml");
+    let hosts = fs::read_to_string(&p)
+        .unwrap()
+        .replace("      - { name: eth0, network: private, ip: 10.2.1.1 }\n", "")
+        .replace("ip: 192.168.1.1, default: true", "ip: 192.168.1.1")
+        .replace("ip: 10.2.255.253", "ip: 10.2.1.1");
+    fs::write(&p, hosts).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("host `backend-0-1`: ip `10.2.1.1` is site.frontend, the boot server's own address: a DHCP reservation would hand it to this machine"),
+        "{err}"
+    );
+}
+
+/// Held-out: two templates including each other were reported as "unknown template" each.
+#[test]
+fn templates_including_each_other_are_reported_as_a_cycle() {
+    let dir = example_site();
+    let t = dir.path().join("templates");
+    fs::write(t.join("a.yaml"), "{% include \"b.yaml\" %}").unwrap();
+    fs::write(t.join("b.yaml"), "{% include \"a.yaml\" %}").unwrap();
+    let o = run(dir.path(), &["check", "--no-images", "--no-bootloaders"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("template syntax error in `a.yaml`: Circular include detected"), "{err}");
+    assert!(!err.contains("Unknown template"), "{err}");
+}
+
+/// Held-out: a template linked to a file outside the templates directory was rendered into a
+/// served file (a link to /etc/shadow published it over HTTP).
+#[test]
+fn a_template_linked_outside_the_templates_directory_is_refused() {
+    let dir = example_site();
+    let secret = dir.path().join("secret.txt");
+    fs::write(&secret, "SECRET\n").unwrap();
+    fs::remove_file(dir.path().join("templates/cloud-config.yaml")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.path().join("templates/cloud-config.yaml")).unwrap();
+    // A link inside the directory is fine.
+    std::os::unix::fs::symlink("flatcar.bu", dir.path().join("templates/alias.bu")).unwrap();
+    let o = build(dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let real = secret.canonicalize().unwrap();
+    assert!(
+        err.contains(&format!("error: templates/cloud-config.yaml: template is a symlink to `{}`, outside the templates directory; copy the file into it", real.display())),
+        "{err}"
+    );
+    assert!(!err.contains("alias.bu"), "{err}");
+    assert!(!dir.path().join("out").exists());
+}
+
+/// Held-out: a value doubled in a loop writes nothing and takes gigabytes within seconds (the
+/// process aborted, or the machine swapped); each rendering's memory is bounded now.
+#[test]
+fn a_template_doubling_a_value_ends_in_a_clear_error_not_an_abort() {
+    let dir = example_site();
+    fs::write(
+        dir.path().join("templates/cloud-config.yaml"),
+        "#cloud-config\n{% set_global s = \"xxxxxxxxxxxxxxxx\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}hostname: {{ host.name }}\n",
+    )
+    .unwrap();
+    let o = check_within(dir.path(), 60);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written"),
+        "{err}"
+    );
+}
+
+/// Held-out: a log file whose name carries an escape sequence reached the terminal raw in the
+/// warning of `pxebake events`.
+#[test]
+fn warnings_never_print_raw_escape_characters() {
+    let dir = example_site();
+    let log = dir.path().join("l\u{1b}[2Jog");
+    fs::write(&log, "not an event\n").unwrap();
+    let o = run(dir.path(), &["events", log.file_name().unwrap().to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("l\\u{1b}[2Jog:1: not a pxebake events line"), "{err}");
+}

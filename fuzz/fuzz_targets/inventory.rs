@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = std::path::Path::new("/nonexistent-pxebake-fuzz");
     let mut d = pxebake::diag::Diagnostics::default();
     let mut sources = Vec::new();
-    match pxebake::yaml::Node::parse(text) {
+    match pxebake::yaml::Node::parse_inventory(text) {
         Ok(root) => sources.push(pxebake::inventory::Source { name: "fuzz.yaml".into(), root }),
         Err(e) => d.error("fuzz.yaml", e.line, e.message),
     }

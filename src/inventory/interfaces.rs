@@ -16,6 +16,8 @@ pub(super) struct Seen {
     macs: HashMap<Mac, (String, Origin)>,
     ips: HashMap<(Option<u16>, Ipv4Addr), (String, Origin)>,
     ips6: HashMap<(Option<u16>, Ipv6Addr), (String, Origin)>,
+    /// `site.frontend`: the boot server's own address, never handed out by DHCP.
+    pub frontend: Option<Ipv4Addr>,
 }
 
 /// A Linux interface name: at most 15 characters, no `/`, `:` or spaces (we also keep to a
@@ -179,6 +181,9 @@ pub(super) fn validate(
                     } else if n.discovery.is_some_and(|r| r.contains(ip)) {
                         err("ip", format!("ip `{ip}` lies in the discovery range of network `{}`, which is for unknown machines; choose another address", n.name));
                     }
+                }
+                if mac.is_some() && vlan.is_none() && seen.frontend == Some(ip) {
+                    err("ip", format!("ip `{ip}` is site.frontend, the boot server's own address: a DHCP reservation would hand it to this machine; choose another address"));
                 }
                 // Stacki allows one address on different VLANs (separate broadcast domains).
                 if let Some((other, first)) = seen.ips.get(&(vlan, ip)) {

@@ -77,7 +77,7 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
                 continue;
             }
         };
-        match Node::parse(&text) {
+        match Node::parse_inventory(&text) {
             Ok(root) => sources.push(Source { name, root }),
             Err(e) => diags.error(&name, e.line, e.message),
         }
@@ -318,6 +318,21 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
     if let Some(m) = &s.mirror {
         check("mirror", names::check_line(m));
     }
+    // nginx refuses a `listen ... ssl` without a certificate: an https site names both.
+    let https = s.http.starts_with("https://");
+    for (k, v) in [("tls_certificate", &s.tls_certificate), ("tls_certificate_key", &s.tls_certificate_key)] {
+        match v {
+            Some(path) if https => check(k, check_root(path)),
+            Some(_) => check(k, Err(format!("is only used by an `https` site, and site.http is `{}`", names::printable(&s.http)))),
+            None if https => check(
+                "http",
+                Err(format!(
+                    "an https site needs site.{k} (a path on the boot server): nginx serves https only with a certificate"
+                )),
+            ),
+            None => {}
+        }
+    }
     let frontend = parse_ip(&s.frontend);
     check("frontend", frontend.map(|_| ()));
     let frontend6 = s.frontend6.as_deref().map(parse_ip6);
@@ -358,6 +373,8 @@ fn validate_site(raw: &Raw, dir: &Path, d: &mut Diagnostics) -> Option<Site> {
         http6,
         root,
         events_log,
+        tls_certificate: s.tls_certificate.clone(),
+        tls_certificate_key: s.tls_certificate_key.clone(),
         mirror: s.mirror.clone(),
         bootloaders,
         origin: item.origin(),
@@ -987,7 +1004,9 @@ fn validate_hosts(
 ) -> Vec<Host> {
     let mut hosts = Vec::with_capacity(raw.hosts.len());
     let mut by_name: HashMap<&str, Origin> = HashMap::new();
+    let frontend = raw.site.as_ref().and_then(|s| parse_ip(&s.value.frontend).ok());
     let mut seen = interfaces::Seen::default();
+    seen.frontend = frontend;
     let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
     for item in &raw.hosts {
         let h = &item.value;

@@ -55,6 +55,9 @@ pub struct Site {
     pub root: String,
     /// Where nginx logs requests to the events endpoint (an absolute path on the boot server).
     pub events_log: String,
+    /// With an `https` site: nginx's `ssl_certificate` and `ssl_certificate_key`.
+    pub tls_certificate: Option<String>,
+    pub tls_certificate_key: Option<String>,
     #[serde(skip)]
     pub mirror: Option<String>,
     /// `site.bootloaders`: overrides of the default bootloaders (`None` drops one).

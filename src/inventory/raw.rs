@@ -22,6 +22,9 @@ pub struct Site {
     pub mirror: Option<String>,
     /// Where nginx on the boot server logs requests to the events endpoint.
     pub events_log: Option<String>,
+    /// With an `https` site: the certificate and key nginx serves it with (paths on the boot server).
+    pub tls_certificate: Option<String>,
+    pub tls_certificate_key: Option<String>,
     /// Bootloader binaries for the TFTP root: file name -> source path (`null` drops a default).
     #[serde(default)]
     pub bootloaders: BTreeMap<String, Option<String>>,

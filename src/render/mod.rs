@@ -6,6 +6,7 @@
 //! their `local` files from `inventory/files/`.
 
 pub mod inputs;
+pub mod runaway;
 pub mod templates;
 
 use std::collections::{BTreeMap, HashMap};
@@ -248,8 +249,24 @@ fn attribute_values(inv: &Inventory) -> SharedAttributes {
 /// The last build of `out`, when its manifest can be trusted: hosts whose inputs did not change
 /// keep their files.
 pub struct Previous<'a> {
-    pub out: &'a std::path::Path,
-    pub manifest: &'a manifest::Manifest,
+    out: &'a std::path::Path,
+    manifest: &'a manifest::Manifest,
+    /// Directories of the last tree that are no longer real directories in `out` (moved away
+    /// and replaced by a symlink, say): nothing under them is kept, it is written anew.
+    not_dirs: std::collections::HashSet<String>,
+}
+
+impl<'a> Previous<'a> {
+    pub fn new(out: &'a std::path::Path, manifest: &'a manifest::Manifest) -> Self {
+        let dirs: std::collections::HashSet<&str> =
+            manifest.recs.keys().flat_map(|p| p.match_indices('/').map(move |(i, _)| &p[..i])).collect();
+        let not_dirs = dirs
+            .into_iter()
+            .filter(|d| !std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| m.is_dir()))
+            .map(str::to_string)
+            .collect();
+        Previous { out, manifest, not_dirs }
+    }
 }
 
 /// A host's outputs as the last build left them, when its inputs are the same and every file
@@ -259,6 +276,9 @@ fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>
     let mut out = Vec::new();
     for path in rec.paths.split(' ').filter(|s| !s.is_empty()) {
         let file = p.manifest.recs.get(path)?;
+        if path.match_indices('/').any(|(i, _)| p.not_dirs.contains(&path[..i])) {
+            return None;
+        }
         let meta = std::fs::symlink_metadata(p.out.join(path)).ok()?;
         let as_written = meta.is_file() && file.matches(&meta) && meta.mode() & 0o7777 == write::FILE_MODE;
         if !as_written {

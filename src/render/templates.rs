@@ -120,6 +120,7 @@ impl Templates {
     /// Renders one template, bounded in output size and time (a template is code the user
     /// wrote: a runaway loop must end in a clear error, not use up memory or the night).
     pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, tera::Error> {
+        let _active = super::runaway::start(&format!("rendering `{name}` ({})", self.origin(name)), self.limits.time);
         let mut out = Bounded { bytes: Vec::new(), start: std::time::Instant::now(), limits: self.limits, over: None };
         if let Err(e) = self.tera.render_to(name, ctx, &mut out) {
             return Err(out.over.map(tera::Error::message).unwrap_or(e));
@@ -144,12 +145,29 @@ impl Templates {
             serde_json::to_string(&v).unwrap_or_default()
         });
         tera.register_filter("shell", |v: tera::Value, _: tera::Kwargs, _: &tera::State| shell_quote(&v));
+        // Tera's `range`, counted per rendering (see `runaway`).
+        tera.register_function("range", super::runaway::range);
         let mut sources: BTreeMap<String, (String, String)> =
             BUILTIN.iter().map(|(n, s)| (n.to_string(), (format!("built-in template {n}"), s.to_string()))).collect();
         if let Some(dir) = dir {
+            let base = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
             for path in list_files(dir, d)? {
                 let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 let shown = crate::names::printable(&path.display().to_string());
+                // A template's text ends up in served files: a link out of the directory (say to
+                // /etc/shadow or a key) must not publish what it points at. Same rule as Butane's
+                // `local` files.
+                if let Some(real) = path.canonicalize().ok().filter(|r| !r.starts_with(&base)) {
+                    d.error(
+                        &shown,
+                        None,
+                        format!(
+                            "template is a symlink to `{}`, outside the templates directory; copy the file into it",
+                            crate::names::printable(&real.display().to_string())
+                        ),
+                    );
+                    continue;
+                }
                 match crate::input::read_text(&path, MAX_TEMPLATE_BYTES) {
                     Ok(text) => {
                         sources.insert(name, (shown, text));
@@ -188,6 +206,21 @@ impl Templates {
             for (name, source) in pending {
                 if let Err(e) = tera.add_raw_template(name, &source.1) {
                     failed.push((name, source, e));
+                }
+            }
+            if failed.len() > 1 && failed.len() == before {
+                // Stuck: those left may refer to each other (a cycle); Tera judges them together.
+                let together = failed.iter().map(|(n, (_, text), _)| (n.as_str(), text.as_str()));
+                if let Err(e) = tera.add_raw_templates(together) {
+                    if e.to_string().contains("Circular") {
+                        let (line, msg) = describe(&e);
+                        let (name, (from, _), _) = &failed[0];
+                        let (file, line) = split_origin(from, line);
+                        d.error(&file, line, format!("template syntax error in `{name}`: {msg}"));
+                        break;
+                    }
+                } else {
+                    break;
                 }
             }
             if failed.is_empty() || failed.len() == before {

@@ -103,12 +103,19 @@ pub fn compare_with<'a>(
     let structure = manifest::structure(tree, context);
     // A first build: nothing to look at on disk, every path is added.
     let fresh = std::fs::symlink_metadata(out).is_err();
+    // A planned directory that is a symlink (or a file) on disk: what lies behind it is not part
+    // of the tree, so nothing under it counts as unchanged (the link is replaced by the directory).
+    let dirs: HashSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
+    let not_dirs: HashSet<&str> = dirs
+        .into_iter()
+        .filter(|d| !fresh && std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir()))
+        .collect();
     let results: Vec<(&'a str, u128, bool, bool)> = tree
         .entries
         .par_iter()
         .map(|(p, e)| {
             let digest = manifest::digest(e);
-            if fresh {
+            if fresh || (!not_dirs.is_empty() && parents(p).any(|d| not_dirs.contains(d))) {
                 return (p.as_str(), digest, false, false);
             }
             let path = out.join(p);
@@ -150,6 +157,11 @@ pub fn compare_with<'a>(
     }
     changes.paths.sort();
     changes
+}
+
+/// `a/b/c` -> `a`, `a/b`.
+fn parents(p: &str) -> impl Iterator<Item = &str> {
+    p.match_indices('/').map(move |(i, _)| &p[..i])
 }
 
 /// Every file and symlink under `root`, as relative `/`-separated paths.

@@ -304,18 +304,26 @@ fn in_place(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: &
         // The journal may name only temporaries that survive a power cut.
         sync_fs(out)
     })();
-    if let Err(e) = prepare {
+    // Before the commit point a failure undoes the prepare: `out` is then exactly as it was.
+    let undo = |e: anyhow::Error| {
         to_write.par_iter().for_each(|rel| {
             let _ = std::fs::remove_file(out.join(temp_of(rel)));
         });
         for d in created.iter().rev() {
             let _ = std::fs::remove_dir(d);
         }
-        return Err(e.context(format!("`{}` was left as it was", out.display())));
-    }
+        e.context(format!("`{}` was left as it was", out.display()))
+    };
+    prepare.map_err(undo)?;
     // Commit: from here on the write is finished, by this process or by the next one's `recover`.
-    let (jpath, journal) = write_journal(out, changes)?;
-    replay(out, &journal, true)?;
+    let (jpath, journal) = write_journal(out, changes).map_err(undo)?;
+    replay(out, &journal, true).with_context(|| {
+        format!(
+            "`{}` is half updated: the write was committed in `{}`; run the build again to finish it",
+            out.display(),
+            jpath.display()
+        )
+    })?;
     // The renames must be durable before the journal that would redo them goes.
     sync_fs(out)?;
     std::fs::remove_file(&jpath).with_context(|| format!("cannot remove `{}`", jpath.display()))?;
@@ -339,13 +347,23 @@ fn write_journal(out: &Path, changes: &Changes) -> anyhow::Result<(PathBuf, Stri
     manifest::remove(out);
     // Written whole under a temporary name, then renamed: a journal is complete or absent.
     let tmp = journal_tmp(&jpath);
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    f.write_all(journal.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(journal.as_bytes()).and_then(|()| f.sync_all()))
+        .with_context(|| format!("cannot write the journal `{}`", tmp.display()));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     kill_point();
-    std::fs::rename(&tmp, &jpath).with_context(|| format!("cannot write `{}`", jpath.display()))?;
-    sync_dir(jpath.parent().unwrap_or(Path::new(".")))?;
+    if let Err(e) = std::fs::rename(&tmp, &jpath) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write the journal `{}`", jpath.display()));
+    }
+    if let Err(e) = sync_dir(jpath.parent().unwrap_or(Path::new("."))) {
+        // Not durable, so not committed: take it back, and the caller undoes the prepare.
+        std::fs::remove_file(&jpath).with_context(|| format!("cannot remove `{}`", jpath.display()))?;
+        return Err(e);
+    }
     kill_point();
     Ok((jpath, journal))
 }
