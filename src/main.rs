@@ -44,9 +44,14 @@ fn main() -> ExitCode {
     let _ = ctrlc::set_handler(|| bake::STOP.store(true, std::sync::atomic::Ordering::SeqCst));
     // A template looping without writing cannot be stopped from outside its rendering: end the
     // process (rendering comes before any write, so nothing is half written).
-    std::thread::spawn(|| loop {
+    let json = ui.output == pxebake::cli::Output::Json;
+    pxebake::render::runaway::report_as_json(json);
+    std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(250));
         if let Some(msg) = pxebake::render::runaway::overdue() {
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "error": msg, "exit": 2 }));
+            }
             eprintln!("error: {}", pxebake::names::terminal_safe(&msg, false));
             std::process::exit(2);
         }

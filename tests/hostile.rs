@@ -195,9 +195,13 @@ fn mkfifo(path: &Path) {
 
 /// Runs `check` with a timeout: a FIFO must not make pxebake wait forever.
 fn check_within(dir: &Path, secs: u64) -> std::process::Output {
+    run_within(dir, &["check"], secs)
+}
+
+fn run_within(dir: &Path, args: &[&str], secs: u64) -> std::process::Output {
     let mut child = bin()
         .current_dir(dir)
-        .args(["check"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -727,9 +731,12 @@ fn a_template_looping_over_data_without_writing_is_ended_with_a_clear_error() {
         "#cloud-config\n{% for a in attributes.many %}{% for b in attributes.many %}{% for c in attributes.many %}{% endfor %}{% endfor %}{% endfor %}\n",
     )
     .unwrap();
-    let o = check_within(dir.path(), 60);
+    let o = run_within(dir.path(), &["--output", "json", "check"], 60);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
+    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON error object on stdout");
+    assert_eq!((json["ok"].as_bool(), json["exit"].as_i64()), (Some(false), Some(2)), "{json}");
+    assert!(json["error"].as_str().unwrap_or_default().contains("has run for over 15 s"), "{json}");
     assert!(
         err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) has run for over 15 s without finishing; a template may take at most 10 s per file (a runaway loop?); nothing was written"),
         "{err}"
@@ -854,9 +861,12 @@ fn a_template_doubling_a_value_ends_in_a_clear_error_not_an_abort() {
         "#cloud-config\n{% set_global s = \"xxxxxxxxxxxxxxxx\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}hostname: {{ host.name }}\n",
     )
     .unwrap();
-    let o = check_within(dir.path(), 60);
+    let o = run_within(dir.path(), &["--output", "json", "check"], 60);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
+    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON error object on stdout");
+    assert_eq!((json["ok"].as_bool(), json["exit"].as_i64()), (Some(false), Some(2)), "{json}");
+    assert!(json["error"].as_str().unwrap_or_default().contains("1024 MiB"), "{json}");
     assert!(
         err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written"),
         "{err}"

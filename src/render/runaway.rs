@@ -44,6 +44,14 @@ pub fn heap_grow(delta: isize) -> bool {
     .unwrap_or(true)
 }
 
+/// Whether failures are also reported as a JSON object on standard output (`--output json`).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set by the binary for `--output json`: `heap_exceeded` then also prints its JSON error object.
+pub fn report_as_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
 /// For the binary's allocator, when `heap_grow` said no: says so on stderr and ends the process
 /// with exit 2, without allocating (rendering comes before any write: nothing is half written).
 pub fn heap_exceeded() -> ! {
@@ -53,6 +61,12 @@ pub fn heap_exceeded() -> ! {
         &what[..len],
         b" took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written\n",
     ];
+    if JSON.load(Ordering::Relaxed) {
+        // Fixed text: the template's name would need escaping, which allocates.
+        let json: &[u8] = b"{\"ok\":false,\"error\":\"a template took more than 1024 MiB of memory for one file; nothing was written\",\"exit\":2}\n";
+        // SAFETY: writing a valid buffer to stdout; the result does not matter, we exit next.
+        unsafe { libc::write(1, json.as_ptr().cast(), json.len()) };
+    }
     for p in parts {
         // SAFETY: writing a valid buffer to stderr; the result does not matter, we exit next.
         unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
