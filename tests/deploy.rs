@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example_site, repo, state, stderr, stdout};
+use common::{example_site, release_of, releases, repo, state, stderr, stdout};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -108,21 +108,6 @@ impl Sshd {
 
 fn ok(o: &Output) {
     assert!(o.status.success(), "exit {:?}\n{}{}", o.status, stdout(o), stderr(o));
-}
-
-fn release_of(dest: &Path) -> String {
-    let t = fs::read_link(dest).unwrap();
-    assert!(t.starts_with("pxebake.releases"), "{}", t.display());
-    t.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-fn releases(dest: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dest.with_file_name("pxebake.releases"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -198,6 +198,13 @@ fn check_within(dir: &Path, secs: u64) -> std::process::Output {
     run_within(dir, &["check"], secs)
 }
 
+/// Standard output is one JSON error object (`--output json`) for invalid input, saying `what`.
+fn assert_json_error(o: &std::process::Output, what: &str) {
+    let json: serde_json::Value = serde_json::from_str(stdout(o).trim()).expect("one JSON error object on stdout");
+    assert_eq!((json["ok"].as_bool(), json["exit"].as_i64()), (Some(false), Some(2)), "{json}");
+    assert!(json["error"].as_str().unwrap_or_default().contains(what), "{json}");
+}
+
 fn run_within(dir: &Path, args: &[&str], secs: u64) -> std::process::Output {
     let mut child = bin()
         .current_dir(dir)
@@ -734,9 +741,7 @@ fn a_template_looping_over_data_without_writing_is_ended_with_a_clear_error() {
     let o = run_within(dir.path(), &["--output", "json", "check"], 60);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON error object on stdout");
-    assert_eq!((json["ok"].as_bool(), json["exit"].as_i64()), (Some(false), Some(2)), "{json}");
-    assert!(json["error"].as_str().unwrap_or_default().contains("has run for over 15 s"), "{json}");
+    assert_json_error(&o, "has run for over 15 s");
     assert!(
         err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) has run for over 15 s without finishing; a template may take at most 10 s per file (a runaway loop?); nothing was written"),
         "{err}"
@@ -864,9 +869,7 @@ fn a_template_doubling_a_value_ends_in_a_clear_error_not_an_abort() {
     let o = run_within(dir.path(), &["--output", "json", "check"], 60);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON error object on stdout");
-    assert_eq!((json["ok"].as_bool(), json["exit"].as_i64()), (Some(false), Some(2)), "{json}");
-    assert!(json["error"].as_str().unwrap_or_default().contains("1024 MiB"), "{json}");
+    assert_json_error(&o, "1024 MiB");
     assert!(
         err.contains("error: rendering `cloud-config.yaml` (templates/cloud-config.yaml) took more than 1024 MiB of memory; a template may take at most that much per file (a runaway loop building a value?); nothing was written"),
         "{err}"

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::images::*;
-use common::{repo, state, stderr, stdout};
+use common::{release_of, releases, repo, state, stderr, stdout};
 
 /// Three hosts beside the lab's `n1`, a files rule, and what the tests change about them.
 #[derive(Clone, Copy)]
@@ -391,21 +391,6 @@ fn every_failure_answers_in_json_when_asked() {
 
 // ---------------------------------------------------------------------------------------------
 // Deploys as releases
-
-fn release_of(dest: &Path) -> String {
-    let t = fs::read_link(dest).unwrap();
-    assert!(t.starts_with("pxebake.releases"), "{}", t.display());
-    t.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-fn releases(dest: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dest.with_file_name("pxebake.releases"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn deploys_are_releases_switched_at_once_kept_and_rolled_back() {

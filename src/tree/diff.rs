@@ -105,11 +105,12 @@ pub fn compare_with<'a>(
     let fresh = std::fs::symlink_metadata(out).is_err();
     // A planned directory that is a symlink (or a file) on disk: what lies behind it is not part
     // of the tree, so nothing under it counts as unchanged (the link is replaced by the directory).
-    let dirs: HashSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
-    let not_dirs: HashSet<&str> = dirs
-        .into_iter()
-        .filter(|d| !fresh && std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir()))
-        .collect();
+    let dirs: HashSet<&str> = match fresh {
+        true => HashSet::new(),
+        false => tree.entries.keys().flat_map(|p| parents(p)).collect(),
+    };
+    let not_dirs: HashSet<&str> =
+        dirs.into_iter().filter(|d| std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir())).collect();
     let results: Vec<(&'a str, u128, bool, bool)> = tree
         .entries
         .par_iter()

@@ -207,3 +207,20 @@ pub fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(data), &mut out).ok()?;
     Some(out)
 }
+
+/// The release a deployed `dest` symlink points at (`pxebake deploy`).
+pub fn release_of(dest: &Path) -> String {
+    let t = fs::read_link(dest).unwrap();
+    assert!(t.starts_with("pxebake.releases"), "{}", t.display());
+    t.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Every release kept beside a deployed `dest`, sorted.
+pub fn releases(dest: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dest.with_file_name("pxebake.releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
