@@ -9,10 +9,10 @@ use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BuildArgs, DeployArgs, DiffArgs, FetchArgs, ImageSource, Output, SiteArgs};
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::inventory::{self, Inventory};
 use crate::render::{self, Templates};
-use crate::tree::{diff, write, Entry, Tree};
+use crate::tree::{diff, stamp, write, Entry, Tree};
 
 /// How to talk to the user.
 #[derive(Clone, Copy)]
@@ -139,7 +139,8 @@ pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) 
     let pb = ui.progress(inv.hosts.len() as u64, "rendering");
     // The last build's manifest lets unchanged hosts keep their files; not while a build of
     // `out` is pending (finishing it changes files after this looked at them).
-    let manifest = out.filter(|o| !write::pending(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
+    // Temporaries without a journal do not matter here: they were written beside the files.
+    let manifest = out.filter(|o| !write::interrupted(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
     let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous::new(out, manifest));
     let tree = render::render(&inv, &mut templates, Some(&pb), previous);
     pb.finish_and_clear();
@@ -230,6 +231,13 @@ fn settle(out: &Path) -> anyhow::Result<Option<write::Lock>> {
 pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let out = real_out(&args.out)?;
     let no_images = args.site.no_images;
+    // Taken before anything is read: an input edited during this build makes the next one plan.
+    let key = stamp::key(&stamp_inputs(args));
+    if let Some(key) = key.filter(|_| !args.full) {
+        if up_to_date(args, &out, key, ui)? {
+            return Ok(());
+        }
+    }
     let planned = plan(&args.site, args.images.mirror.as_deref(), ui, Some(&out))?;
     // Every image file the plan links to is verified in the cache before anything is written.
     let fetched = match no_images {
@@ -240,6 +248,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
+    // Whatever happens next, `out` is no longer vouched for by the last build's stamp.
+    stamp::remove(&out);
     write::recover(&out)?;
     let manifest = still_current(manifest, &tree, &out)?;
     let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
@@ -260,34 +270,112 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     // Only a build that succeeded pins what it placed.
     crate::images::write_lock(&inv, fetched.as_ref(), loaders.as_ref(), ui)?;
     let hosts = inv.hosts.len();
+    if let Some((key, _)) = key {
+        // A changed or new package file fails the next build against the lock: watch them.
+        let root = loader_options(args.images.mirror.as_deref(), false).root;
+        let watched = loaders.iter().flat_map(|l| &l.loaders).map(|p| match p.entry.source.strip_prefix('/') {
+            Some(abs) => root.join(abs),
+            None => inv.dir.join(&p.entry.source),
+        });
+        let built = stamp::Built {
+            key,
+            hosts,
+            links,
+            warnings: &warnings,
+            inventory: &args.site.inventory,
+            watched: watched.collect(),
+        };
+        stamp::save(&out, &tree, built);
+    }
+    let summary = Summary { files: tree.files(), hosts, kept: tree.kept_hosts, links, up_to_date: false };
+    summarize(args, ui, &summary, &stats, &warnings, elapsed);
+    Ok(())
+}
+
+/// What a build reports at its end.
+struct Summary {
+    files: usize,
+    hosts: usize,
+    kept: usize,
+    links: usize,
+    up_to_date: bool,
+}
+
+fn summarize(args: &BuildArgs, ui: &Ui, s: &Summary, stats: &write::Stats, warnings: &[Diagnostic], elapsed: Duration) {
+    let no_images = args.site.no_images;
     if ui.output == Output::Json {
         println!(
             "{}",
             serde_json::json!({
-                "files": tree.files(), "hosts": hosts, "hosts_kept": tree.kept_hosts, "written": stats.written,
-                "unchanged": stats.unchanged, "removed": stats.removed,
+                "files": s.files, "hosts": s.hosts, "hosts_kept": s.kept, "written": stats.written,
+                "unchanged": stats.unchanged, "removed": stats.removed, "up_to_date": s.up_to_date,
                 "images": !no_images, "out": args.out.display().to_string(),
                 "problems": warnings,
             })
         );
     }
+    let what = match s.up_to_date {
+        true => format!("up to date: no input changed since the last build of {} files for {} hosts", s.files, s.hosts),
+        false => format!("rendered {} files for {} hosts in {} ms", s.files, s.hosts, elapsed.as_millis()),
+    };
     ui.say(format!(
-        "rendered {} files for {} hosts in {} ms; {} written, {} unchanged, {} removed in `{}`",
-        tree.files(),
-        hosts,
-        elapsed.as_millis(),
+        "{what}; {} written, {} unchanged, {} removed in `{}`",
         stats.written,
         stats.unchanged,
         stats.removed,
         args.out.display()
     ));
-    if no_images && links > 0 {
+    if no_images && s.links > 0 {
         ui.warn(format!(
-            "--no-images: {links} kernel/initrd links in `{}` point at images that were not placed; the tree cannot boot kernels until a build with images",
+            "--no-images: {} kernel/initrd links in `{}` point at images that were not placed; the tree cannot boot kernels until a build with images",
+            s.links,
             args.out.join("tftp").display()
         ));
     }
-    Ok(())
+}
+
+/// What the stamp of a build digests besides the inventory and templates: the settings that
+/// change what is written (and the paths that appear in its messages).
+fn stamp_inputs(args: &BuildArgs) -> stamp::Inputs<'_> {
+    let env = |k: &str| std::env::var_os(k).unwrap_or_default();
+    let settings = format!(
+        "{:?}",
+        (
+            &args.site.inventory,
+            &args.site.templates,
+            args.site.no_bootloaders,
+            args.site.no_images,
+            args.site.deny_warnings,
+            &args.images.mirror,
+            args.images.offline,
+            env("PXEBAKE_LOADER_ROOT"),
+            env("PXEBAKE_CACHE"),
+        )
+    );
+    stamp::Inputs { inventory: &args.site.inventory, templates: &args.site.templates, settings }
+}
+
+/// A build whose inputs did not change since the last one, into an `out` still as that build
+/// left it: nothing to load, render, check or write. Repeats that build's warnings.
+fn up_to_date(args: &BuildArgs, out: &Path, key: (u128, u128), ui: &Ui) -> anyhow::Result<bool> {
+    let t = Instant::now();
+    if !stamp::path_for(out).exists() {
+        return Ok(false);
+    }
+    let _lock = write::lock(out)?;
+    let Some(stamp) = stamp::up_to_date(out, key)? else {
+        return Ok(false);
+    };
+    timing("confirm", t);
+    if args.site.deny_warnings && !stamp.warnings.is_empty() {
+        return Ok(false); // not stamped by a successful build; plan and report as usual
+    }
+    ui.warnings(&stamp.warnings);
+    let summary =
+        Summary { files: stamp.files, hosts: stamp.hosts, kept: stamp.hosts, links: stamp.links, up_to_date: true };
+    let stats = write::Stats { written: 0, unchanged: stamp.files, removed: 0 };
+    summarize(args, ui, &summary, &stats, &stamp.warnings, t.elapsed());
+    Ok(true)
 }
 
 /// The plan's manifest, checked under the build lock: if another build wrote `out` since the

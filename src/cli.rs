@@ -260,6 +260,11 @@ pub struct BuildArgs {
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
 
+    /// Plan, render and check the whole site even when no input changed since the last build
+    /// (by default such a build only confirms that `out` is as that build left it).
+    #[arg(long)]
+    pub full: bool,
+
     #[command(flatten)]
     pub images: ImageSource,
 }

@@ -620,10 +620,12 @@ fn a_failed_journal_write_leaves_out_exactly_as_it_was() {
     copy_dir(&out, &saved);
     let _out_fs = tmpfs(&out, "4m");
     copy_dir(&saved, &out);
-    // The manifest is made unremovable (so removing it frees no room), then the parent is filled.
-    let manifest = parent.join(".out.pxebake-manifest");
-    fs::remove_file(&manifest).unwrap();
-    fs::create_dir(&manifest).unwrap();
+    // The manifest and the stamp are made unremovable (so removing them frees no room), then the
+    // parent is filled.
+    for name in [".out.pxebake-manifest", ".out.pxebake-stamp"] {
+        fs::remove_file(parent.join(name)).unwrap();
+        fs::create_dir(parent.join(name)).unwrap();
+    }
     {
         use std::io::Write as _;
         let mut fill = fs::File::create(parent.join("fill")).unwrap();

@@ -17,6 +17,9 @@ pub mod loaders;
 mod lock;
 mod source;
 mod time;
+
+/// The lock file's name in an inventory directory.
+pub use lock::FILE_NAME as LOCK_FILE;
 mod verify;
 
 use std::collections::BTreeSet;

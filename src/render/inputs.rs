@@ -25,15 +25,21 @@ fn part(h: &mut Sha256, bytes: &[u8]) {
     h.update(bytes);
 }
 
+/// The running binary's size and mtime: a rebuilt binary may render differently under the
+/// same version.
+pub fn binary_id() -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::env::current_exe().ok().and_then(|p| std::fs::metadata(p).ok()) {
+        Some(m) => format!("{} {} {}", m.len(), m.mtime(), m.mtime_nsec()),
+        None => String::new(),
+    }
+}
+
 /// The part every host shares.
 pub fn site(inv: &Inventory, templates: &[u8; 32], uses_hosts: bool) -> u128 {
     let mut h = Sha256::new();
     part(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
-    // A rebuilt binary may render differently under the same version.
-    if let Some(m) = std::env::current_exe().ok().and_then(|p| std::fs::metadata(p).ok()) {
-        use std::os::unix::fs::MetadataExt;
-        part(&mut h, format!("{} {} {}", m.len(), m.mtime(), m.mtime_nsec()).as_bytes());
-    }
+    part(&mut h, binary_id().as_bytes());
     part(&mut h, templates);
     let site_wide = format!(
         "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",

@@ -280,11 +280,11 @@ fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>
             return None;
         }
         let meta = std::fs::symlink_metadata(p.out.join(path)).ok()?;
-        let as_written = meta.is_file() && file.matches(&meta) && meta.mode() & 0o7777 == write::FILE_MODE;
+        let as_written = meta.is_file() && p.manifest.vouches(file, &meta) && meta.mode() & 0o7777 == write::FILE_MODE;
         if !as_written {
             return None;
         }
-        out.push(Output { path: path.to_string(), entry: Entry::Kept(file.digest), by: By::Host(host, None) });
+        out.push(Output { path: path.to_string(), entry: Entry::Kept(*file), by: By::Host(host, None) });
     }
     Some(out)
 }

@@ -119,14 +119,16 @@ pub fn compare_with<'a>(
             if fresh || (!not_dirs.is_empty() && parents(p).any(|d| not_dirs.contains(d))) {
                 return (p.as_str(), digest, false, false);
             }
-            let path = out.join(p);
-            // Quick check: planned digest as recorded, and the file untouched since.
-            let recorded = manifest.as_ref().and_then(|m| m.recs.get(p.as_str())).filter(|r| r.digest == digest);
-            if recorded.is_some() && matches!(e, Entry::Kept(_)) {
+            // Kept while planning: found as written then (the manifest is still current).
+            if matches!(e, Entry::Kept(_)) && manifest.is_some() {
                 return (p.as_str(), digest, true, true);
             }
-            if let Some(rec) = recorded {
-                if std::fs::symlink_metadata(&path).is_ok_and(|meta| rec.matches(&meta) && mode_ok(&meta, e)) {
+            let path = out.join(p);
+            // Quick check: planned digest as recorded, and the file untouched since.
+            let recorded =
+                manifest.as_ref().and_then(|m| Some(m).zip(m.recs.get(p.as_str()))).filter(|r| r.1.digest == digest);
+            if let Some((m, rec)) = recorded {
+                if std::fs::symlink_metadata(&path).is_ok_and(|meta| m.vouches(rec, &meta) && mode_ok(&meta, e)) {
                     return (p.as_str(), digest, true, true);
                 }
             }
@@ -151,8 +153,11 @@ pub fn compare_with<'a>(
     }
     let (found, odd) = existing_checked(out);
     changes.odd_names = odd;
+    // Both sorted the same way (bytes): one pass finds what is on disk but not planned.
+    let mut planned = tree.entries.keys().peekable();
     for p in found {
-        if !tree.entries.contains_key(&p) && p != MARKER {
+        while planned.next_if(|q| q.as_str() < p.as_str()).is_some() {}
+        if planned.peek().is_none_or(|q| **q != p) && p != MARKER {
             changes.paths.push((p, Change::Removed));
         }
     }

@@ -31,7 +31,7 @@ pub struct Rec {
 
 impl Rec {
     /// Does the file on disk still look as it did when written?
-    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+    fn matches(&self, meta: &std::fs::Metadata) -> bool {
         let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
         (meta.len(), mtime, meta.ino()) == (self.size, self.mtime_ns, self.ino)
     }
@@ -53,6 +53,14 @@ fn file_id(path: &Path) -> Option<(u64, u64, i128)> {
 }
 
 impl Manifest {
+    /// Does the manifest vouch that the file on disk is still as `rec` was written? Not when
+    /// its mtime is no older than the manifest: timestamps tick coarsely, and a change in the
+    /// tick the manifest was written in may have left size and mtime as they were (racy, as git
+    /// calls it); such files are compared by content.
+    pub fn vouches(&self, rec: &Rec, meta: &std::fs::Metadata) -> bool {
+        rec.matches(meta) && rec.mtime_ns < self.id.2
+    }
+
     /// Is this still the manifest of `out` (no build wrote `out` since it was read)?
     pub fn current(&self, out: &Path) -> bool {
         file_id(&path_for(out)) == Some(self.id)
@@ -81,7 +89,7 @@ pub fn digest(entry: &Entry) -> u128 {
     match entry {
         Entry::File(bytes) => sha(&[b"F", bytes]),
         Entry::Symlink(t) => sha(&[b"L", t.as_bytes()]),
-        Entry::Kept(d) => *d,
+        Entry::Kept(rec) => rec.digest,
         Entry::Copy(src) | Entry::Link(src) => {
             let id = std::fs::metadata(src)
                 .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.len(), m.mtime()))
@@ -130,40 +138,51 @@ pub fn load(out: &Path) -> Option<Manifest> {
             hosts.insert(name.to_string(), HostRecord { name: name.to_string(), inputs, paths });
             continue;
         }
-        let mut f = line.splitn(5, ' ');
-        let (Some(d), Some(s), Some(m), Some(i), Some(p)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
-            return None;
-        };
-        let rec = Rec {
-            digest: u128::from_str_radix(d, 16).ok()?,
-            size: s.parse().ok()?,
-            mtime_ns: m.parse().ok()?,
-            ino: i.parse().ok()?,
-        };
+        let (p, rec) = rec_line(line)?;
         recs.insert(p.to_string(), rec);
     }
     Some(Manifest { structure, recs, hosts, id })
 }
 
+/// One path's line of the manifest: `digest size mtime inode path`.
+pub fn rec_line(line: &str) -> Option<(&str, Rec)> {
+    let mut f = line.splitn(5, ' ');
+    let (Some(d), Some(s), Some(m), Some(i), Some(p)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
+        return None;
+    };
+    let rec = Rec {
+        digest: u128::from_str_radix(d, 16).ok()?,
+        size: s.parse().ok()?,
+        mtime_ns: m.parse().ok()?,
+        ino: i.parse().ok()?,
+    };
+    Some((p, rec))
+}
+
 /// Records every path of `tree` as it now is in `out` (atomically replacing the old manifest).
 pub fn save(out: &Path, tree: &Tree, digests: &HashMap<&str, u128>, structure: u128) -> anyhow::Result<()> {
-    let lines: Vec<String> = tree
+    let lines: Vec<(String, i128)> = tree
         .entries
         .par_iter()
-        .filter_map(|(p, _)| {
+        .filter_map(|(p, e)| {
+            // A kept file was vouched for as written, and nothing wrote it since.
+            if let Entry::Kept(r) = e {
+                return Some((format!("{:032x} {} {} {} {p}\n", r.digest, r.size, r.mtime_ns, r.ino), 0));
+            }
             let meta = std::fs::symlink_metadata(out.join(p)).ok()?;
             let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
             let d = digests.get(p.as_str())?;
-            Some(format!("{d:032x} {} {mtime} {} {p}\n", meta.len(), meta.ino()))
+            Some((format!("{d:032x} {} {mtime} {} {p}\n", meta.len(), meta.ino()), mtime))
         })
         .collect();
+    next_tick(lines.iter().map(|l| l.1).max().unwrap_or(0));
     let path = path_for(out);
     let tmp = path.with_extension("tmp");
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?,
     );
     writeln!(f, "{VERSION} {structure:032x}")?;
-    for l in lines {
+    for (l, _) in lines {
         f.write_all(l.as_bytes())?;
     }
     for h in &tree.hosts {
@@ -172,6 +191,19 @@ pub fn save(out: &Path, tree: &Tree, digests: &HashMap<&str, u128>, structure: u
     f.into_inner().map_err(|e| e.into_error())?.sync_all().ok();
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
     Ok(())
+}
+
+/// Waits until the clock is past the tick of `newest` (ns since the epoch), so the manifest
+/// written next is newer than every file it records and vouches for them (see `vouches`).
+/// Timestamps tick at most every 10 ms on Linux (HZ=100); only a build that wrote files in the
+/// last few milliseconds waits, and at most 20 ms.
+fn next_tick(newest: i128) {
+    const MARGIN_NS: i128 = 20_000_000;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128);
+    let wait = (newest + MARGIN_NS - now).clamp(0, MARGIN_NS);
+    if wait > 0 {
+        std::thread::sleep(std::time::Duration::from_nanos(wait as u64));
+    }
 }
 
 /// Forgets the manifest (after a write that did not finish, nothing in it can be trusted).

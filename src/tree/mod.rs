@@ -5,6 +5,7 @@
 
 pub mod diff;
 pub mod manifest;
+pub mod stamp;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -25,9 +26,9 @@ pub enum Entry {
     /// initrds are not duplicated, and the cache re-verifies its files on every build.
     Link(PathBuf),
     /// A host's file whose inputs did not change since the last build: the file already in
-    /// `out/` (its size, mtime and inode as the manifest recorded them), with this digest. Not
-    /// rendered again and not read unless a lint needs it.
-    Kept(u128),
+    /// `out/`, as the manifest recorded it (digest, size, mtime, inode). Not rendered again and
+    /// not read unless a lint needs it.
+    Kept(manifest::Rec),
 }
 
 /// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.

@@ -192,11 +192,17 @@ pub fn recover(out: &Path) -> anyhow::Result<()> {
 
 /// Whether `out` holds the traces of a write that was cut short (what `recover` would act on).
 pub fn pending(out: &Path) -> anyhow::Result<bool> {
-    let journal = sibling(out, "pxebake-journal")?;
-    if [sibling(out, "pxebake-stage")?, journal_tmp(&journal), journal].iter().any(|p| p.symlink_metadata().is_ok()) {
+    if interrupted(out)? {
         return Ok(true);
     }
     Ok(super::diff::existing(out).iter().any(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(TEMP))))
+}
+
+/// Whether a stage or a journal of a write cut short lies next to `out` (`pending` without
+/// looking for temporaries inside it).
+pub fn interrupted(out: &Path) -> anyhow::Result<bool> {
+    let journal = sibling(out, "pxebake-journal")?;
+    Ok([sibling(out, "pxebake-stage")?, journal_tmp(&journal), journal].iter().any(|p| p.symlink_metadata().is_ok()))
 }
 
 fn journal_tmp(journal: &Path) -> PathBuf {

@@ -1,0 +1,433 @@
+//! What the last successful build was made from, so that a build whose inputs did not change
+//! need not load, render or check anything (the no-op rebuild of a large site).
+//!
+//! The stamp lives next to `out/` like the manifest and records a digest of every input a build
+//! reads (the pxebake binary, the build's settings, every file of the inventory directory and of
+//! the templates directory), the digest of `images.lock` as the build left it, the manifest it
+//! pairs with, the files the tree copies from outside it, each directory's entry count, and the
+//! warnings and summary to repeat. A build is up to date when all of that still holds and every
+//! path of the manifest is still as written (one `lstat` each, in parallel). Anything else, or
+//! any doubt, means a full build: the stamp is only a cache.
+//!
+//! Trees that link OS images are never stamped: images are verified again on every build, and
+//! their signing keys are checked against the clock.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use super::{manifest, write, Entry, Tree};
+use crate::diag::Diagnostic;
+
+const VERSION: &str = "pxebake-stamp 1";
+/// Inputs larger than this in all are not digested (a full build then reads them anyway).
+const MAX_INPUT_BYTES: u64 = 4 << 30;
+const MAX_DEPTH: usize = 16;
+
+/// What a build reads, besides the files of the two directories: the binary and the settings
+/// that change what it writes (given by the caller as text).
+pub struct Inputs<'a> {
+    pub inventory: &'a Path,
+    pub templates: &'a Path,
+    pub settings: String,
+}
+
+/// The digest of a build's inputs: (everything but `images.lock`, `images.lock`). None when an
+/// input cannot be read, or is too large to digest: then the build plans as usual.
+pub fn key(inputs: &Inputs) -> Option<(u128, u128)> {
+    let mut h = Sha256::new();
+    part(&mut h, VERSION.as_bytes());
+    part(&mut h, crate::render::inputs::binary_id().as_bytes());
+    part(&mut h, inputs.settings.as_bytes());
+    let mut budget = MAX_INPUT_BYTES;
+    part(&mut h, b"inventory");
+    tree_digest(&mut h, inputs.inventory, inputs.inventory, &mut budget, 0)?;
+    part(&mut h, b"templates");
+    if inputs.templates.exists() {
+        tree_digest(&mut h, inputs.templates, inputs.templates, &mut budget, 0)?;
+    }
+    Some((finish(h), lock_digest(inputs.inventory)))
+}
+
+fn lock_digest(inventory: &Path) -> u128 {
+    let mut h = Sha256::new();
+    match std::fs::read(inventory.join(crate::images::LOCK_FILE)) {
+        Ok(bytes) => part(&mut h, &bytes),
+        Err(_) => part(&mut h, b"no lock"),
+    }
+    finish(h)
+}
+
+fn part(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+fn finish(h: Sha256) -> u128 {
+    let d = h.finalize();
+    u128::from_le_bytes(d[..16].try_into().unwrap_or([0; 16]))
+}
+
+/// Names and contents of every file under `dir` (symlinks followed), sorted; `images.lock` at
+/// the top of the inventory is left to `lock_digest`, since a build rewrites it.
+fn tree_digest(h: &mut Sha256, root: &Path, dir: &Path, budget: &mut u64, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let mut names: Vec<std::ffi::OsString> =
+        std::fs::read_dir(dir).ok()?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>().ok()?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if depth == 0 && dir == root && name == crate::images::LOCK_FILE {
+            continue;
+        }
+        let meta = std::fs::metadata(&path).ok()?;
+        part(h, name.as_encoded_bytes());
+        if meta.is_dir() {
+            part(h, b"dir");
+            tree_digest(h, root, &path, budget, depth + 1)?;
+        } else if meta.is_file() {
+            *budget = budget.checked_sub(meta.len())?;
+            let mut f = std::fs::File::open(&path).ok()?;
+            let mut buf = Vec::with_capacity(meta.len().min(1 << 26) as usize);
+            f.read_to_end(&mut buf).ok()?;
+            part(h, &buf);
+        } else {
+            return None; // a fifo or device: let the full build say what it makes of it
+        }
+    }
+    Some(())
+}
+
+/// (inode, size, mtime and ctime in ns) of a file: how a stamp knows its manifest and sources.
+fn id_of(meta: &std::fs::Metadata) -> (u64, u64, i128, i128) {
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    (meta.ino(), meta.len(), ns(meta.mtime(), meta.mtime_nsec()), ns(meta.ctime(), meta.ctime_nsec()))
+}
+
+/// A source file's id, all zero when it is absent (its absence counted too).
+fn source_id(path: &Path) -> (u64, u64, i128, i128) {
+    std::fs::metadata(path).map_or((0, 0, 0, 0), |m| id_of(&m))
+}
+
+/// What a build records of itself for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub key: u128,
+    pub lock: u128,
+    pub files: usize,
+    pub hosts: usize,
+    /// Kernel/initrd links into `images/` (dangling without images: repeated as a warning).
+    pub links: usize,
+    pub warnings: Vec<Diagnostic>,
+    manifest: (u64, u64, i128, i128),
+    /// Files outside the tree the build copied or looked at (bootloaders and the packages'
+    /// files they are checked against), as they were.
+    sources: Vec<(PathBuf, (u64, u64, i128, i128))>,
+    /// Every directory of `out` ("" for `out` itself): inode, mtime (ns) and number of entries.
+    dirs: Vec<(String, u64, i128, usize)>,
+}
+
+/// Where the stamp of `out` lives: a hidden sibling, next to the manifest.
+pub fn path_for(out: &Path) -> PathBuf {
+    let m = manifest::path_for(out);
+    m.with_file_name(m.file_name().map(|n| n.to_string_lossy().replace("-manifest", "-stamp")).unwrap_or_default())
+}
+
+/// Forgets the stamp (before anything changes `out`).
+pub fn remove(out: &Path) {
+    let _ = std::fs::remove_file(path_for(out));
+}
+
+/// What a successful build tells its stamp besides its tree.
+pub struct Built<'a> {
+    /// The digest taken before the build read its inputs (so an input edited during the build
+    /// makes the next one plan again).
+    pub key: u128,
+    pub hosts: usize,
+    pub links: usize,
+    pub warnings: &'a [Diagnostic],
+    pub inventory: &'a Path,
+    /// Files outside the tree whose change (or appearance) would change the build's outcome.
+    pub watched: Vec<PathBuf>,
+}
+
+/// Records a successful build of `tree` into `out`, after its write and its lock. Trees with
+/// image links are not stamped (see the module's note).
+pub fn save(out: &Path, tree: &Tree, built: Built) {
+    remove(out);
+    if tree.entries.values().any(|e| matches!(e, Entry::Link(_))) {
+        return;
+    }
+    let Some(stamp) = stamp_of(out, tree, built) else { return };
+    let path = path_for(out);
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, stamp.to_text()).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+fn stamp_of(out: &Path, tree: &Tree, built: Built) -> Option<Stamp> {
+    let manifest = id_of(&std::fs::metadata(manifest::path_for(out)).ok()?);
+    let copied = tree.entries.values().filter_map(|e| match e {
+        Entry::Copy(src) => Some(src.clone()),
+        _ => None,
+    });
+    let mut sources: Vec<_> = copied.chain(built.watched).map(|p| (source_id(&p), p)).map(|(id, p)| (p, id)).collect();
+    sources.sort();
+    sources.dedup();
+    let mut dirs: Vec<String> = vec![String::new()];
+    let mut seen = std::collections::HashSet::new();
+    for p in tree.entries.keys() {
+        for (i, _) in p.match_indices('/') {
+            if seen.insert(&p[..i]) {
+                dirs.push(p[..i].to_string());
+            }
+        }
+    }
+    let dirs: Vec<(String, u64, i128, usize)> = dirs
+        .into_par_iter()
+        .map(|d| {
+            let (ino, mtime) = dir_id(&out.join(&d))?;
+            let count = std::fs::read_dir(out.join(&d)).ok()?.count();
+            Some((d, ino, mtime, count))
+        })
+        .collect::<Option<_>>()?;
+    Some(Stamp {
+        key: built.key,
+        lock: lock_digest(built.inventory),
+        files: tree.files(),
+        hosts: built.hosts,
+        links: built.links,
+        warnings: built.warnings.to_vec(),
+        manifest,
+        sources,
+        dirs,
+    })
+}
+
+/// A directory's inode and mtime (ns); None unless it is a real directory.
+fn dir_id(dir: &Path) -> Option<(u64, i128)> {
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    meta.is_dir().then(|| (meta.ino(), id_of(&meta).2))
+}
+
+impl Stamp {
+    fn to_text(&self) -> String {
+        let mut s = format!(
+            "{VERSION}\nkey {:032x}\nlock {:032x}\nsummary {} {} {}\nmanifest {} {} {} {}\n",
+            self.key,
+            self.lock,
+            self.files,
+            self.hosts,
+            self.links,
+            self.manifest.0,
+            self.manifest.1,
+            self.manifest.2,
+            self.manifest.3
+        );
+        for (p, (ino, size, mtime, ctime)) in &self.sources {
+            let p = serde_json::to_string(&p.to_string_lossy()).unwrap_or_default();
+            s.push_str(&format!("source {ino} {size} {mtime} {ctime} {p}\n"));
+        }
+        for (d, ino, mtime, count) in &self.dirs {
+            s.push_str(&format!("dir {ino} {mtime} {count} {d}\n"));
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("warning {}\n", serde_json::to_string(w).unwrap_or_default()));
+        }
+        s
+    }
+
+    fn from_text(text: &str) -> Option<Stamp> {
+        let mut lines = text.lines();
+        if lines.next()? != VERSION {
+            return None;
+        }
+        let mut fields: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut stamp = Stamp {
+            key: 0,
+            lock: 0,
+            files: 0,
+            hosts: 0,
+            links: 0,
+            warnings: Vec::new(),
+            manifest: (0, 0, 0, 0),
+            sources: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for line in lines {
+            let (what, rest) = line.split_once(' ')?;
+            match what {
+                "source" => {
+                    let f: Vec<&str> = rest.splitn(5, ' ').collect();
+                    let path: String = serde_json::from_str(f.get(4)?).ok()?;
+                    let id = (f[0].parse().ok()?, f[1].parse().ok()?, f[2].parse().ok()?, f[3].parse().ok()?);
+                    stamp.sources.push((path.into(), id));
+                }
+                "dir" => {
+                    let f: Vec<&str> = rest.splitn(4, ' ').collect();
+                    let d = f.get(3)?.to_string();
+                    stamp.dirs.push((d, f[0].parse().ok()?, f[1].parse().ok()?, f[2].parse().ok()?));
+                }
+                "warning" => stamp.warnings.push(serde_json::from_str(rest).ok()?),
+                _ => {
+                    fields.insert(what, rest.split(' ').collect());
+                }
+            }
+        }
+        let hex = |k: &str| u128::from_str_radix(fields.get(k)?.first()?, 16).ok();
+        stamp.key = hex("key")?;
+        stamp.lock = hex("lock")?;
+        let s = fields.get("summary")?;
+        (stamp.files, stamp.hosts, stamp.links) =
+            (s.first()?.parse().ok()?, s.get(1)?.parse().ok()?, s.get(2)?.parse().ok()?);
+        let m = fields.get("manifest")?;
+        stamp.manifest =
+            (m.first()?.parse().ok()?, m.get(1)?.parse().ok()?, m.get(2)?.parse().ok()?, m.get(3)?.parse().ok()?);
+        Some(stamp)
+    }
+}
+
+/// The stamp of `out` when the build with inputs `key` would change nothing there: the inputs
+/// and `images.lock` are as the last build left them, no write is pending, and every directory,
+/// copied source and path of the manifest is as that build wrote it. Call holding the build lock.
+pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>> {
+    let Ok(text) = std::fs::read_to_string(path_for(out)) else { return Ok(None) };
+    let Some(stamp) = Stamp::from_text(&text) else { return Ok(None) };
+    // Temporaries of a write cut short inside `out` would have changed its directories (below).
+    if (stamp.key, stamp.lock) != key || write::interrupted(out)? {
+        return Ok(None);
+    }
+    let manifest_path = manifest::path_for(out);
+    if std::fs::metadata(&manifest_path).map(|m| id_of(&m)).ok() != Some(stamp.manifest) {
+        return Ok(None);
+    }
+    if !stamp.sources.iter().all(|(p, id)| source_id(p) == *id) {
+        return Ok(None);
+    }
+    // Timestamps tick coarsely: a change in the same tick as the stamp's own write may have
+    // left a timestamp as it was. Such racy entries are checked by what they hold (as git does).
+    let Ok(stamp_time) = std::fs::metadata(path_for(out)).map(|m| id_of(&m).2) else { return Ok(None) };
+    // Every directory has exactly the entries it had: nothing added or removed by hand.
+    let dirs_ok = stamp.dirs.par_iter().all(|(d, ino, mtime, count)| {
+        let path = out.join(d);
+        dir_id(&path) == Some((*ino, *mtime))
+            && (*mtime < stamp_time || std::fs::read_dir(&path).is_ok_and(|r| r.count() == *count))
+    });
+    if !dirs_ok {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
+    let body = text.split_once('\n').map_or("", |(_, b)| b);
+    let dirs = Dirs::open(out, &stamp.dirs);
+    let as_written = body.par_lines().all(|line| {
+        if line.starts_with("H ") {
+            return true;
+        }
+        let Some((path, rec)) = manifest::rec_line(line) else { return false };
+        let Some(st) = dirs.lstat(path) else { return false };
+        let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+        let mtime = i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec);
+        let same = (st.st_size as u64, mtime, st.st_ino) == (rec.size, rec.mtime_ns, rec.ino)
+            && (!is_file || st.st_mode & 0o7777 == write::FILE_MODE);
+        same && (mtime < stamp_time || digest_now(&out.join(path), is_file) == Some(rec.digest))
+    });
+    Ok(as_written.then_some(stamp))
+}
+
+/// What a racy path holds now, as `manifest::digest` digests what was planned for it.
+fn digest_now(path: &Path, is_file: bool) -> Option<u128> {
+    let entry = match is_file {
+        true => Entry::File(std::fs::read(path).ok()?.into()),
+        false => Entry::Symlink(std::fs::read_link(path).ok()?.to_str()?.to_string()),
+    };
+    Some(manifest::digest(&entry))
+}
+
+/// The directories of `out`, opened once: a path is looked up from its directory, not walked
+/// from the root each time.
+struct Dirs(std::collections::HashMap<String, std::fs::File>);
+
+impl Dirs {
+    fn open(out: &Path, dirs: &[(String, u64, i128, usize)]) -> Dirs {
+        let open = |d: &str| {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                .open(out.join(d))
+                .ok()
+        };
+        Dirs(dirs.iter().filter_map(|(d, ..)| Some((d.clone(), open(d)?))).collect())
+    }
+
+    /// `lstat` of a path of the tree, through its directory's descriptor.
+    fn lstat(&self, path: &str) -> Option<libc::stat> {
+        use std::os::fd::AsRawFd as _;
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let fd = self.0.get(dir)?.as_raw_fd();
+        let mut buf = [0u8; 256];
+        if name.len() >= buf.len() || name.contains('\0') {
+            return None;
+        }
+        buf[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: an all-zero stat is valid; fstatat fills it from a descriptor we own and a
+        // NUL-terminated name in `buf`.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::fstatat(fd, buf.as_ptr().cast(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        (rc == 0).then_some(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_reads_back_as_written() {
+        let s = Stamp {
+            key: 0x1234,
+            lock: 7,
+            files: 10,
+            hosts: 3,
+            links: 2,
+            warnings: vec![Diagnostic::warning("http/a b.yaml", Some(4), "a `warning` with spaces\nand a newline")],
+            manifest: (1, 2, -3, 4),
+            sources: vec![(PathBuf::from("/cache/dir with space/grubx64.efi"), (5, 6, 7, 8))],
+            dirs: vec![(String::new(), 9, 11, 3), ("tftp/pxelinux.cfg".into(), 10, -1, 200)],
+        };
+        assert_eq!(Stamp::from_text(&s.to_text()), Some(s));
+        assert_eq!(Stamp::from_text("pxebake-stamp 0\n"), None, "another version is not read");
+    }
+
+    #[test]
+    fn the_key_covers_every_input_file_but_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = dir.path().join("inventory");
+        std::fs::create_dir_all(inv.join("files")).unwrap();
+        std::fs::write(inv.join("site.yaml"), "site: {}\n").unwrap();
+        let templates = dir.path().join("templates");
+        let inputs = |settings: &str| Inputs { inventory: &inv, templates: &templates, settings: settings.into() };
+        let k0 = key(&inputs("a")).unwrap();
+        assert_eq!(key(&inputs("a")), Some(k0), "the same inputs give the same key");
+        assert_ne!(key(&inputs("b")).unwrap().0, k0.0, "settings count");
+        std::fs::write(inv.join("files/motd"), "hello").unwrap();
+        let k1 = key(&inputs("a")).unwrap();
+        assert_ne!(k1.0, k0.0, "a file under files/ counts");
+        std::fs::write(inv.join("images.lock"), "{}").unwrap();
+        let k2 = key(&inputs("a")).unwrap();
+        assert_eq!(k2.0, k1.0, "the lock is digested apart");
+        assert_ne!(k2.1, k1.1);
+        std::fs::create_dir_all(&templates).unwrap();
+        std::fs::write(templates.join("grub.cfg"), "x").unwrap();
+        assert_ne!(key(&inputs("a")).unwrap().0, k2.0, "templates count");
+    }
+}
