@@ -229,6 +229,7 @@ fn bench_size(bin: &Path, root: &Path, n: usize, runs: usize) -> Row {
     let clean = || {
         let _ = fs::remove_dir_all(dir.join("out"));
         let _ = fs::remove_file(dir.join(".out.pxebake-manifest"));
+        let _ = fs::remove_file(dir.join(".out.pxebake-stamp"));
     };
     let mut full = Vec::new();
     for _ in 0..runs {

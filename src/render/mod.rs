@@ -22,7 +22,6 @@ use crate::inventory::{Action, Host, Interface, Inventory, Network};
 use crate::names::{self, hex_ip, Mac};
 use crate::tree::{manifest, write, Entry, HostRecord, Tree};
 use std::net::Ipv4Addr;
-use std::os::unix::fs::MetadataExt as _;
 pub use templates::Templates;
 
 /// The bootaction as templates see it, with its args rendered for the host.
@@ -251,21 +250,18 @@ fn attribute_values(inv: &Inventory) -> SharedAttributes {
 pub struct Previous<'a> {
     out: &'a std::path::Path,
     manifest: &'a manifest::Manifest,
-    /// Directories of the last tree that are no longer real directories in `out` (moved away
-    /// and replaced by a symlink, say): nothing under them is kept, it is written anew.
-    not_dirs: std::collections::HashSet<String>,
+    /// The directories of the last tree that are still real directories in `out`: nothing under
+    /// one moved away and replaced by a symlink, say, is kept; it is written anew.
+    dirs: crate::tree::dirs::Dirs,
 }
 
 impl<'a> Previous<'a> {
     pub fn new(out: &'a std::path::Path, manifest: &'a manifest::Manifest) -> Self {
-        let dirs: std::collections::HashSet<&str> =
-            manifest.recs.keys().flat_map(|p| p.match_indices('/').map(move |(i, _)| &p[..i])).collect();
-        let not_dirs = dirs
-            .into_iter()
-            .filter(|d| !std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| m.is_dir()))
-            .map(str::to_string)
-            .collect();
-        Previous { out, manifest, not_dirs }
+        let mut dirs: std::collections::HashSet<&str> =
+            manifest.recs.keys().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
+        let above: Vec<&str> = dirs.iter().flat_map(|d| d.match_indices('/').map(|(i, _)| &d[..i])).collect();
+        dirs.extend(above);
+        Previous { out, manifest, dirs: crate::tree::dirs::Dirs::open(out, dirs) }
     }
 }
 
@@ -276,11 +272,9 @@ fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>
     let mut out = Vec::new();
     for path in rec.paths.split(' ').filter(|s| !s.is_empty()) {
         let file = p.manifest.recs.get(path)?;
-        if path.match_indices('/').any(|(i, _)| p.not_dirs.contains(&path[..i])) {
-            return None;
-        }
-        let meta = std::fs::symlink_metadata(p.out.join(path)).ok()?;
-        let as_written = meta.is_file() && p.manifest.vouches(file, &meta) && meta.mode() & 0o7777 == write::FILE_MODE;
+        let st = p.dirs.lstat(path)?;
+        let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+        let as_written = is_file && p.manifest.vouches_stat(file, &st) && st.st_mode & 0o7777 == write::FILE_MODE;
         if !as_written {
             return None;
         }

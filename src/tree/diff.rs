@@ -107,7 +107,7 @@ pub fn compare_with<'a>(
     // of the tree, so nothing under it counts as unchanged (the link is replaced by the directory).
     let dirs: HashSet<&str> = match fresh {
         true => HashSet::new(),
-        false => tree.entries.keys().flat_map(|p| parents(p)).collect(),
+        false => planned_dirs(tree),
     };
     let not_dirs: HashSet<&str> =
         dirs.into_iter().filter(|d| std::fs::symlink_metadata(out.join(d)).is_ok_and(|m| !m.is_dir())).collect();
@@ -163,6 +163,23 @@ pub fn compare_with<'a>(
     }
     changes.paths.sort();
     changes
+}
+
+/// Every directory the tree's paths lie in. The paths are sorted, so those under one directory
+/// are next to each other: a directory the previous path lies in is not looked at again.
+fn planned_dirs(tree: &Tree) -> HashSet<&str> {
+    let mut dirs = HashSet::new();
+    let mut prev = "";
+    for p in tree.entries.keys() {
+        for d in parents(p) {
+            let seen = prev.len() > d.len() && prev.as_bytes()[d.len()] == b'/' && prev.starts_with(d);
+            if !seen {
+                dirs.insert(d);
+            }
+        }
+        prev = p;
+    }
+    dirs
 }
 
 /// `a/b/c` -> `a`, `a/b`.

@@ -30,10 +30,9 @@ pub struct Rec {
 }
 
 impl Rec {
-    /// Does the file on disk still look as it did when written?
-    fn matches(&self, meta: &std::fs::Metadata) -> bool {
-        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        (meta.len(), mtime, meta.ino()) == (self.size, self.mtime_ns, self.ino)
+    /// Does the file on disk (size, mtime, inode) still look as it did when written?
+    fn matches(&self, size: u64, mtime_ns: i128, ino: u64) -> bool {
+        (size, mtime_ns, ino) == (self.size, self.mtime_ns, self.ino)
     }
 }
 
@@ -58,7 +57,14 @@ impl Manifest {
     /// tick the manifest was written in may have left size and mtime as they were (racy, as git
     /// calls it); such files are compared by content.
     pub fn vouches(&self, rec: &Rec, meta: &std::fs::Metadata) -> bool {
-        rec.matches(meta) && rec.mtime_ns < self.id.2
+        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        rec.matches(meta.len(), mtime, meta.ino()) && rec.mtime_ns < self.id.2
+    }
+
+    /// `vouches` for an `lstat` result.
+    pub fn vouches_stat(&self, rec: &Rec, st: &libc::stat) -> bool {
+        let mtime = super::dirs::mtime_ns(st);
+        rec.matches(st.st_size as u64, mtime, st.st_ino) && rec.mtime_ns < self.id.2
     }
 
     /// Is this still the manifest of `out` (no build wrote `out` since it was read)?

@@ -4,6 +4,7 @@
 //! (atomically, touching only what changed); `diff` compares it with what is on disk.
 
 pub mod diff;
+pub mod dirs;
 pub mod manifest;
 pub mod stamp;
 pub mod write;

@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
+use super::dirs::Dirs;
 use super::{manifest, write, Entry, Tree};
 use crate::diag::Diagnostic;
 
@@ -327,7 +328,7 @@ pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
     let body = text.split_once('\n').map_or("", |(_, b)| b);
-    let dirs = Dirs::open(out, &stamp.dirs);
+    let dirs = Dirs::open(out, stamp.dirs.iter().map(|d| d.0.as_str()));
     let as_written = body.par_lines().all(|line| {
         if line.starts_with("H ") {
             return true;
@@ -335,7 +336,7 @@ pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>
         let Some((path, rec)) = manifest::rec_line(line) else { return false };
         let Some(st) = dirs.lstat(path) else { return false };
         let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-        let mtime = i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec);
+        let mtime = super::dirs::mtime_ns(&st);
         let same = (st.st_size as u64, mtime, st.st_ino) == (rec.size, rec.mtime_ns, rec.ino)
             && (!is_file || st.st_mode & 0o7777 == write::FILE_MODE);
         same && (mtime < stamp_time || digest_now(&out.join(path), is_file) == Some(rec.digest))
@@ -350,41 +351,6 @@ fn digest_now(path: &Path, is_file: bool) -> Option<u128> {
         false => Entry::Symlink(std::fs::read_link(path).ok()?.to_str()?.to_string()),
     };
     Some(manifest::digest(&entry))
-}
-
-/// The directories of `out`, opened once: a path is looked up from its directory, not walked
-/// from the root each time.
-struct Dirs(std::collections::HashMap<String, std::fs::File>);
-
-impl Dirs {
-    fn open(out: &Path, dirs: &[(String, u64, i128, usize)]) -> Dirs {
-        let open = |d: &str| {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-                .open(out.join(d))
-                .ok()
-        };
-        Dirs(dirs.iter().filter_map(|(d, ..)| Some((d.clone(), open(d)?))).collect())
-    }
-
-    /// `lstat` of a path of the tree, through its directory's descriptor.
-    fn lstat(&self, path: &str) -> Option<libc::stat> {
-        use std::os::fd::AsRawFd as _;
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let fd = self.0.get(dir)?.as_raw_fd();
-        let mut buf = [0u8; 256];
-        if name.len() >= buf.len() || name.contains('\0') {
-            return None;
-        }
-        buf[..name.len()].copy_from_slice(name.as_bytes());
-        // SAFETY: an all-zero stat is valid; fstatat fills it from a descriptor we own and a
-        // NUL-terminated name in `buf`.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::fstatat(fd, buf.as_ptr().cast(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-        (rc == 0).then_some(st)
-    }
 }
 
 #[cfg(test)]

@@ -246,7 +246,9 @@ pub fn write(tree: &Tree, out: &Path, changes: &Changes, stop: &AtomicBool, pb: 
     let removed = changes.count(Change::Removed);
     let unchanged = changes.unchanged.len();
     if changes.is_empty() && out.join(MARKER).exists() {
-        if changes.quick != unchanged {
+        // Files found unchanged by content, or hosts rendered again (their input digests are
+        // new), make a new manifest.
+        if changes.quick != unchanged || tree.kept_hosts < tree.hosts.len() {
             manifest::save(out, tree, &changes.digests, changes.structure)?;
         }
         return Ok(Stats { written: 0, unchanged, removed: 0 });
