@@ -106,8 +106,8 @@ impl Node {
         }
         // A byte-order mark is allowed at the start of a YAML stream (YAML 1.2, 5.2).
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        non_printable(text)?;
         if !threaded {
+            non_printable(text)?;
             events(text, |event, line| builder.event(event, line))?;
             return Ok(builder.finish());
         }
@@ -127,6 +127,13 @@ impl Node {
                 let _ = tx.send(batch);
                 parsed
             });
+            // Checked while the parser starts; a NUL would end its input early, so its events
+            // are only used for a printable text.
+            if let Err(e) = non_printable(text) {
+                drop(rx);
+                let _ = parser.join();
+                return Err(e);
+            }
             let mut built = Ok(());
             'batches: for batch in &rx {
                 let mut start = 0;
@@ -763,6 +770,32 @@ mod tests {
             Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(),
             "escapes, tabs, CRLF, NEL and unicode are fine"
         );
+    }
+
+    #[test]
+    fn a_streamed_list_hands_out_its_items_and_keeps_every_error() {
+        let text = "a: 1\nhosts:\n  - { n: 1 }\n  - n: 2\n    m: [x]\nb: 2\n";
+        let mut items = Vec::new();
+        let root = Node::parse_inventory_streaming(text, "hosts", &mut |n| items.push(n)).unwrap();
+        assert_eq!(items.iter().map(|n| n.line).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(items[1].get("m").map(|m| m.line), Some(5));
+        assert!(matches!(&root.get("hosts").unwrap().kind, Kind::Seq(i) if i.is_empty()));
+        assert_eq!(root.get("b").and_then(Node::as_str), Some("2"));
+        // An anchored list is kept whole (an alias may stand for it).
+        let anchored = Node::parse_inventory_streaming("hosts: &h\n  - x\n", "hosts", &mut |_| panic!()).unwrap();
+        assert!(matches!(&anchored.get("hosts").unwrap().kind, Kind::Seq(i) if i.len() == 1));
+        let mut long = String::from("hosts:\n");
+        long.push_str(&"  - { n: 1 }\n".repeat(5000));
+        for (bad, line) in [("  - { n: 1, n: 2 }\n", 5002), ("  - \0\n", 5002), ("  - [\n", 5003), ("  - !x y\n", 5002)]
+        {
+            let text = format!("{long}{bad}  - {{ n: 3 }}\n");
+            let e = Node::parse_inventory_streaming(&text, "hosts", &mut |_| ()).unwrap_err();
+            assert_eq!(
+                (e.line, e.message.clone()),
+                (Node::parse_inventory(&text).unwrap_err().line, Node::parse_inventory(&text).unwrap_err().message)
+            );
+            assert_eq!(e.line, Some(line), "{bad:?}: {e:?}");
+        }
     }
 
     #[test]

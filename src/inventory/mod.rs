@@ -1177,121 +1177,149 @@ fn prepare(node: &Node, file: &Arc<str>, empty: &Arc<raw::Attributes>, d: &mut D
     })
 }
 
-/// Finishes the read hosts with the rest of the site, then checks what must be unique across them.
+/// Finishes one read host: appliance, boot state, actions, attributes, and its interfaces'
+/// networks.
+fn finish(p: &mut Pending, cx: &Context, d: &mut Diagnostics) {
+    let Pending { host, boot, attributes, lines: l } = p;
+    let (boot_written, own) = (boot.take(), std::mem::take(attributes));
+    let (raw, networks, appliances) = (cx.raw, cx.networks, cx.appliances);
+    let f = &host.origin.file;
+    let key_line = host.origin.line;
+    let line = |k: usize| Some(l.host(k, key_line));
+    let name = &host.name;
+    let shown = names::printable(name);
+    let appliance = appliances.get(&host.appliance);
+    if appliance.is_none() {
+        d.error(
+            f,
+            line(Lines::APPLIANCE),
+            format!(
+                "host `{shown}`: unknown appliance `{}`{}",
+                names::printable(&host.appliance),
+                did_you_mean(&host.appliance, appliances.keys().map(String::as_str))
+            ),
+        );
+    }
+    // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
+    let state = raw.boot.get(name.as_str());
+    let (boot_text, boot_line, boot_file) = match state.and_then(|b| b.value.boot().map(|v| (v, b))) {
+        Some((v, b)) => (Some(v), Some(b.key_line), &**b.file),
+        None => (boot_written.as_deref(), line(Lines::BOOT), &**f),
+    };
+    // installaction/runaction from the boot state win over the host's own.
+    let (state_install, state_run) = match state.map(|s| &s.value) {
+        Some(raw::BootState::Full { installaction, runaction, .. }) => (installaction.clone(), runaction.clone()),
+        _ => (None, None),
+    };
+    if let Some(s) = state {
+        for (k, v) in [("installaction", &state_install), ("runaction", &state_run)] {
+            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
+                d.error(s.file, Some(s.key_line), format!("boot state of host `{shown}`: {k}: {e}"));
+            }
+        }
+    }
+    let boot = match boot_text {
+        None | Some("os") => Boot::Os,
+        Some("install") => Boot::Install,
+        Some(other) => {
+            d.error(
+                boot_file,
+                boot_line,
+                format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)),
+            );
+            Boot::Os
+        }
+    };
+    for (k, at, v) in
+        [("installaction", Lines::INSTALLACTION, &host.installaction), ("runaction", Lines::RUNACTION, &host.runaction)]
+    {
+        if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
+            d.error(f, line(at), format!("host `{shown}`: {k}: {e}"));
+        }
+    }
+    let installaction =
+        state_install.or_else(|| host.installaction.take()).or_else(|| appliance.and_then(|a| a.installaction.clone()));
+    let runaction = state_run.or_else(|| host.runaction.take()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
+    let action = match boot {
+        Boot::Install => installaction.clone(),
+        Boot::Os => runaction.clone(),
+    };
+    if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
+        d.error(
+            boot_file,
+            boot_line.or(Some(key_line)),
+            format!(
+                "host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction",
+                host.appliance
+            ),
+        );
+    }
+    interfaces::finish(host, l, networks, &raw.networks, cx.frontend, d);
+    let base = cx.merged.get(host.appliance.as_str()).unwrap_or(&cx.unknown);
+    host.attributes = if own.is_empty() {
+        Arc::clone(base)
+    } else {
+        let mut m = (**base).clone();
+        m.extend(own);
+        Arc::new(m)
+    };
+    host.boot = boot;
+    host.installaction = installaction;
+    host.runaction = runaction;
+    host.action = action;
+}
+
+/// What finishing a host needs of the rest of the site.
+struct Context<'a> {
+    raw: &'a Raw<'a>,
+    networks: &'a BTreeMap<String, Network>,
+    appliances: &'a BTreeMap<String, Appliance>,
+    frontend: Option<Ipv4Addr>,
+    /// Global and appliance attributes merged, per appliance (and for an unknown one): hosts
+    /// without attributes of their own share these (memory at scale).
+    merged: HashMap<&'a str, Arc<raw::Attributes>>,
+    unknown: Arc<raw::Attributes>,
+}
+
+/// Finishes the read hosts with the rest of the site (in parallel: each host on its own), then
+/// checks what must be unique across them.
 fn validate_hosts(
-    pending: Vec<Vec<Pending>>,
+    mut pending: Vec<Vec<Pending>>,
     raw: &Raw,
     networks: &BTreeMap<String, Network>,
     appliances: &BTreeMap<String, Appliance>,
     global: &raw::Attributes,
     d: &mut Diagnostics,
 ) -> Vec<Host> {
-    let count = pending.iter().map(Vec::len).sum();
-    let mut hosts = Vec::with_capacity(count);
-    let mut lines = Vec::with_capacity(count);
+    use rayon::prelude::*;
+    let merged = appliances
+        .iter()
+        .map(|(name, a)| {
+            let mut m = global.clone();
+            m.extend(a.attributes.clone());
+            (name.as_str(), Arc::new(m))
+        })
+        .collect();
     let frontend = raw.site.as_ref().and_then(|s| parse_ip(&s.value.frontend).ok());
-    // Hosts without attributes of their own share their appliance's merged map (memory at scale).
-    let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
+    let cx = Context { raw, networks, appliances, frontend, merged, unknown: Arc::new(global.clone()) };
+    let found: Vec<Diagnostics> = pending
+        .par_iter_mut()
+        .map(|batch| {
+            let mut d = Diagnostics::default();
+            for p in batch {
+                finish(p, &cx, &mut d);
+            }
+            d
+        })
+        .collect();
+    for f in found.into_iter().filter(|f| !f.is_empty()) {
+        d.extend(all(f));
+    }
+    let count = pending.iter().map(Vec::len).sum();
+    let (mut hosts, mut lines) = (Vec::with_capacity(count), Vec::with_capacity(count));
     for p in pending.into_iter().flatten() {
-        let Pending { mut host, boot: boot_written, attributes: own, lines: l } = p;
-        let f = &host.origin.file;
-        let key_line = host.origin.line;
-        let line = |k: usize| Some(l.host(k, key_line));
-        let name = &host.name;
-        let shown = names::printable(name);
-        let appliance = appliances.get(&host.appliance);
-        if appliance.is_none() {
-            d.error(
-                f,
-                line(Lines::APPLIANCE),
-                format!(
-                    "host `{shown}`: unknown appliance `{}`{}",
-                    names::printable(&host.appliance),
-                    did_you_mean(&host.appliance, appliances.keys().map(String::as_str))
-                ),
-            );
-        }
-        // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
-        let state = raw.boot.get(name.as_str());
-        let (boot_text, boot_line, boot_file) = match state.and_then(|b| b.value.boot().map(|v| (v, b))) {
-            Some((v, b)) => (Some(v), Some(b.key_line), &**b.file),
-            None => (boot_written.as_deref(), line(Lines::BOOT), &**f),
-        };
-        // installaction/runaction from the boot state win over the host's own.
-        let (state_install, state_run) = match state.map(|s| &s.value) {
-            Some(raw::BootState::Full { installaction, runaction, .. }) => (installaction.clone(), runaction.clone()),
-            _ => (None, None),
-        };
-        if let Some(s) = state {
-            for (k, v) in [("installaction", &state_install), ("runaction", &state_run)] {
-                if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
-                    d.error(s.file, Some(s.key_line), format!("boot state of host `{shown}`: {k}: {e}"));
-                }
-            }
-        }
-        let boot = match boot_text {
-            None | Some("os") => Boot::Os,
-            Some("install") => Boot::Install,
-            Some(other) => {
-                d.error(
-                    boot_file,
-                    boot_line,
-                    format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)),
-                );
-                Boot::Os
-            }
-        };
-        for (k, at, v) in [
-            ("installaction", Lines::INSTALLACTION, &host.installaction),
-            ("runaction", Lines::RUNACTION, &host.runaction),
-        ] {
-            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
-                d.error(f, line(at), format!("host `{shown}`: {k}: {e}"));
-            }
-        }
-        let installaction = state_install
-            .or_else(|| host.installaction.take())
-            .or_else(|| appliance.and_then(|a| a.installaction.clone()));
-        let runaction =
-            state_run.or_else(|| host.runaction.take()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
-        let action = match boot {
-            Boot::Install => installaction.clone(),
-            Boot::Os => runaction.clone(),
-        };
-        if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
-            d.error(
-                boot_file,
-                boot_line.or(Some(key_line)),
-                format!(
-                    "host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction",
-                    host.appliance
-                ),
-            );
-        }
-        interfaces::finish(&host, &l, networks, &raw.networks, frontend, d);
-        let base = match merged.get(host.appliance.as_str()) {
-            Some(base) => base,
-            None => merged.entry(host.appliance.clone()).or_insert_with(|| {
-                let mut m = global.clone();
-                if let Some(a) = appliance {
-                    m.extend(a.attributes.clone());
-                }
-                Arc::new(m)
-            }),
-        };
-        host.attributes = if own.is_empty() {
-            Arc::clone(base)
-        } else {
-            let mut m = (**base).clone();
-            m.extend(own);
-            Arc::new(m)
-        };
-        host.boot = boot;
-        host.installaction = installaction;
-        host.runaction = runaction;
-        host.action = action;
-        hosts.push(host);
-        lines.push(l);
+        hosts.push(p.host);
+        lines.push(p.lines);
     }
     let mut by_name: HashMap<&str, &Origin> = HashMap::with_capacity(hosts.len());
     for (host, l) in hosts.iter().zip(&lines) {
