@@ -6,6 +6,7 @@
 //! deserializes typed structs from that tree. Errors raised anywhere inside carry the line of
 //! the innermost node that was being read.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -85,34 +86,80 @@ impl Node {
         Node::parse_with(text, true)
     }
 
+    /// Parses an inventory file whose top-level `section` list may be long (100,000 hosts): each
+    /// of its items is handed to `item` once complete and left out of the tree (the list stays,
+    /// empty), so the whole list is never held as nodes at once. Not when the list has an anchor
+    /// (an alias elsewhere must see its items). When rayon may use more than one thread, the tree
+    /// is built (and `item` called) on this thread while a second one parses.
+    pub fn parse_inventory_streaming(text: &str, section: &str, item: &mut dyn FnMut(Node)) -> Result<Node, Error> {
+        let builder = Builder { no_merge_keys: true, stream: Some((section, item)), ..Builder::default() };
+        Node::parse_into(text, builder, rayon::current_num_threads() > 1)
+    }
+
     fn parse_with(text: &str, no_merge_keys: bool) -> Result<Node, Error> {
+        Node::parse_into(text, Builder { no_merge_keys, ..Builder::default() }, false)
+    }
+
+    fn parse_into(text: &str, mut builder: Builder<'_>, threaded: bool) -> Result<Node, Error> {
         if text.len() > MAX_DOCUMENT_BYTES {
             return Err(Error { line: None, message: too_large(text.len()) });
         }
         // A byte-order mark is allowed at the start of a YAML stream (YAML 1.2, 5.2).
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        non_printable(text)?;
-        let mut builder = Builder { no_merge_keys, ..Builder::default() };
-        // Lines of the open collections (0 for block ones): see `error_line`.
-        let mut open: Vec<usize> = Vec::new();
-        for item in Parser::new_from_str(text) {
-            let (event, span) = item.map_err(|e| Error {
-                line: Some(error_line(text, e.marker().line(), &open)),
-                message: format!("invalid YAML: {}", e.info()),
-            })?;
-            match event {
-                // A flow collection's start event spans its `[` or `{`; a block one is empty.
-                Event::SequenceStart(..) | Event::MappingStart(..) => {
-                    open.push(if span.end.index() > span.start.index() { span.start.line() } else { 0 })
-                }
-                Event::SequenceEnd | Event::MappingEnd => {
-                    open.pop();
-                }
-                _ => {}
-            }
-            builder.event(event, span.start.line())?;
+        if !threaded {
+            non_printable(text)?;
+            events(text, |event, line| builder.event(event, line))?;
+            return Ok(builder.finish());
         }
-        Ok(builder.root.unwrap_or(Node { line: 1, kind: Kind::Null }))
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<'_>>(16);
+            let parser = scope.spawn(move || -> Result<(), Error> {
+                let mut batch = Batch::default();
+                let parsed = events(text, |event, line| {
+                    batch.push(event, line);
+                    if batch.events.len() < EVENT_BATCH {
+                        return Ok(());
+                    }
+                    // Fails only when the builder stopped at an error; that error is reported.
+                    tx.send(std::mem::take(&mut batch)).map_err(|_| Error { line: None, message: "stopped".into() })
+                });
+                // The events before a syntax error too: the builder may find an earlier problem.
+                let _ = tx.send(batch);
+                parsed
+            });
+            // Checked while the parser starts; a NUL would end its input early, so its events
+            // are only used for a printable text.
+            if let Err(e) = non_printable(text) {
+                drop(rx);
+                let _ = parser.join();
+                return Err(e);
+            }
+            let mut built = Ok(());
+            'batches: for batch in &rx {
+                let mut start = 0;
+                for (event, line, end) in batch.events {
+                    let event = match event {
+                        Event::Scalar(_, style, anchor, tag) => {
+                            let value = batch.text.get(start..end).unwrap_or_default();
+                            start = end;
+                            Event::Scalar(Cow::Borrowed(value), style, anchor, tag)
+                        }
+                        other => other,
+                    };
+                    if let Err(e) = builder.event(event, line) {
+                        built = Err(e);
+                        break 'batches;
+                    }
+                }
+            }
+            // A stopped builder stops the parser (its next send fails).
+            drop(rx);
+            let parsed = parser.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // The builder's error is at an earlier event than the parser's: it comes first.
+            built?;
+            parsed?;
+            Ok(builder.finish())
+        })
     }
 
     /// The value of `key` in a mapping node.
@@ -155,6 +202,56 @@ impl Node {
             Kind::Map(_) => "a mapping",
         }
     }
+}
+
+/// Events handed from the parser's thread to the tree builder, per batch.
+const EVENT_BATCH: usize = 4096;
+
+/// Events of the parser's thread. Scalars' text is copied into one string: each of the parser's
+/// own strings is then freed by the thread that allocated it (malloc's arenas are per thread, and
+/// freeing across threads contends for their locks).
+#[derive(Default)]
+struct Batch<'t> {
+    /// Each event, its line, and where its scalar's text ends in `text`.
+    events: Vec<(Event<'t>, usize, usize)>,
+    text: String,
+}
+
+impl<'t> Batch<'t> {
+    fn push(&mut self, event: Event<'t>, line: usize) {
+        let event = match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                self.text.push_str(&value);
+                Event::Scalar(Cow::Borrowed(""), style, anchor, tag)
+            }
+            other => other,
+        };
+        self.events.push((event, line, self.text.len()));
+    }
+}
+
+/// Parses `text`, handing each event and its line to `each`; stops at the first error.
+fn events<'t>(text: &'t str, mut each: impl FnMut(Event<'t>, usize) -> Result<(), Error>) -> Result<(), Error> {
+    // Lines of the open collections (0 for block ones): see `error_line`.
+    let mut open: Vec<usize> = Vec::new();
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| Error {
+            line: Some(error_line(text, e.marker().line(), &open)),
+            message: format!("invalid YAML: {}", e.info()),
+        })?;
+        match event {
+            // A flow collection's start event spans its `[` or `{`; a block one is empty.
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                open.push(if span.end.index() > span.start.index() { span.start.line() } else { 0 })
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+            }
+            _ => {}
+        }
+        each(event, span.start.line())?;
+    }
+    Ok(())
 }
 
 /// The line to report for a syntax error found at `line`.
@@ -203,12 +300,20 @@ struct Open {
     /// A mapping's key waiting for its value.
     pending: Option<Node>,
     anchor: usize,
-    /// A mapping's keys so far: duplicate detection in constant time per key.
-    keys: HashSet<String>,
+    /// A large mapping's keys so far: duplicate detection in constant time per key. Small ones
+    /// (most: a host, an interface) compare their few keys instead of allocating a set.
+    keys: Option<HashSet<String>>,
+    /// Items go to the builder's `stream`, not into this list.
+    streamed: bool,
 }
 
+/// Mappings with more keys than this find duplicates with a hash set.
+const SMALL_MAP: usize = 16;
+
 #[derive(Default)]
-struct Builder {
+struct Builder<'s> {
+    /// The top-level section whose list items are handed out as they complete.
+    stream: Option<(&'s str, &'s mut dyn FnMut(Node))>,
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
@@ -248,7 +353,12 @@ fn count(node: &Node) -> usize {
     }
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// The document's root (an empty document is `Null` at line 1).
+    fn finish(self) -> Node {
+        self.root.unwrap_or(Node { line: 1, kind: Kind::Null })
+    }
+
     fn event(&mut self, event: Event<'_>, line: usize) -> Result<(), Error> {
         match event {
             Event::DocumentStart(_) => {
@@ -271,7 +381,10 @@ impl Builder {
                 let kind = if plain && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Kind::Null
                 } else {
-                    Kind::Scalar { value: value.into_owned(), plain }
+                    // The parser's strings have room for 128 bytes more: keep what is used.
+                    let mut value = value.into_owned();
+                    value.shrink_to_fit();
+                    Kind::Scalar { value, plain }
                 };
                 self.push(Node { line, kind }, anchor)?;
             }
@@ -302,12 +415,10 @@ impl Builder {
                         message: format!("lists and mappings are nested more than {MAX_DEPTH} levels deep"),
                     });
                 }
-                let kind = if matches!(event, Event::SequenceStart(..)) {
-                    Kind::Seq(Vec::new())
-                } else {
-                    Kind::Map(Vec::new())
-                };
-                self.stack.push(Open { node: Node { line, kind }, pending: None, anchor, keys: HashSet::new() })
+                let seq = matches!(event, Event::SequenceStart(..));
+                let streamed = seq && anchor == 0 && self.streams_here();
+                let kind = if seq { Kind::Seq(Vec::new()) } else { Kind::Map(Vec::new()) };
+                self.stack.push(Open { node: Node { line, kind }, pending: None, anchor, keys: None, streamed })
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(open) = self.stack.pop() {
@@ -319,6 +430,17 @@ impl Builder {
         Ok(())
     }
 
+    /// Whether a list starting now is the value of the streamed top-level section.
+    fn streams_here(&self) -> bool {
+        let Some((section, _)) = &self.stream else { return false };
+        match self.stack.as_slice() {
+            [top] => {
+                matches!(top.node.kind, Kind::Map(_)) && top.pending.as_ref().and_then(Node::as_str) == Some(section)
+            }
+            _ => false,
+        }
+    }
+
     fn push(&mut self, node: Node, anchor: usize) -> Result<(), Error> {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
@@ -328,6 +450,11 @@ impl Builder {
             return Ok(());
         };
         match &mut open.node.kind {
+            Kind::Seq(_) if open.streamed => {
+                if let Some((_, item)) = &mut self.stream {
+                    item(node);
+                }
+            }
             Kind::Seq(items) => items.push(node),
             Kind::Map(entries) => match open.pending.take() {
                 None => open.pending = Some(node),
@@ -341,7 +468,15 @@ impl Builder {
                         });
                     }
                     if let Some(name) = key.as_str() {
-                        if !open.keys.insert(name.to_string()) {
+                        let duplicate = if entries.len() < SMALL_MAP {
+                            entries.iter().any(|(k, _)| k.as_str() == Some(name))
+                        } else {
+                            let keys = open.keys.get_or_insert_with(|| {
+                                entries.iter().filter_map(|(k, _)| k.as_str().map(str::to_string)).collect()
+                            });
+                            !keys.insert(name.to_string())
+                        };
+                        if duplicate {
                             return Err(Error {
                                 line: Some(key.line),
                                 message: format!("duplicate key `{}`", crate::names::printable(name)),
@@ -635,6 +770,32 @@ mod tests {
             Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(),
             "escapes, tabs, CRLF, NEL and unicode are fine"
         );
+    }
+
+    #[test]
+    fn a_streamed_list_hands_out_its_items_and_keeps_every_error() {
+        let text = "a: 1\nhosts:\n  - { n: 1 }\n  - n: 2\n    m: [x]\nb: 2\n";
+        let mut items = Vec::new();
+        let root = Node::parse_inventory_streaming(text, "hosts", &mut |n| items.push(n)).unwrap();
+        assert_eq!(items.iter().map(|n| n.line).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(items[1].get("m").map(|m| m.line), Some(5));
+        assert!(matches!(&root.get("hosts").unwrap().kind, Kind::Seq(i) if i.is_empty()));
+        assert_eq!(root.get("b").and_then(Node::as_str), Some("2"));
+        // An anchored list is kept whole (an alias may stand for it).
+        let anchored = Node::parse_inventory_streaming("hosts: &h\n  - x\n", "hosts", &mut |_| panic!()).unwrap();
+        assert!(matches!(&anchored.get("hosts").unwrap().kind, Kind::Seq(i) if i.len() == 1));
+        let mut long = String::from("hosts:\n");
+        long.push_str(&"  - { n: 1 }\n".repeat(5000));
+        for (bad, line) in [("  - { n: 1, n: 2 }\n", 5002), ("  - \0\n", 5002), ("  - [\n", 5003), ("  - !x y\n", 5002)]
+        {
+            let text = format!("{long}{bad}  - {{ n: 3 }}\n");
+            let e = Node::parse_inventory_streaming(&text, "hosts", &mut |_| ()).unwrap_err();
+            assert_eq!(
+                (e.line, e.message.clone()),
+                (Node::parse_inventory(&text).unwrap_err().line, Node::parse_inventory(&text).unwrap_err().message)
+            );
+            assert_eq!(e.line, Some(line), "{bad:?}: {e:?}");
+        }
     }
 
     #[test]

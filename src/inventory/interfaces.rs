@@ -5,20 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{parse_ip, parse_ip6, raw, Interface, InterfaceKind, Item, Network, Origin};
+use super::{parse_ip, parse_ip6, raw, Host, Interface, InterfaceKind, Lines, Network, Origin};
 use crate::diag::{did_you_mean, Diagnostics};
 use crate::names::{self, Mac};
-use crate::yaml::PathItem;
-
-/// Where each MAC and (VLAN, IP) is first used, across all hosts.
-#[derive(Default)]
-pub(super) struct Seen {
-    macs: HashMap<Mac, (String, Origin)>,
-    ips: HashMap<(Option<u16>, Ipv4Addr), (String, Origin)>,
-    ips6: HashMap<(Option<u16>, Ipv6Addr), (String, Origin)>,
-    /// `site.frontend`: the boot server's own address, never handed out by DHCP.
-    pub frontend: Option<Ipv4Addr>,
-}
+use crate::yaml::{Node, PathItem};
 
 /// A Linux interface name: at most 15 characters, no `/`, `:` or spaces (we also keep to a
 /// plain alphabet, since names end up in networkd unit file names).
@@ -77,53 +67,23 @@ fn parse_block(s: &str) -> Result<ipnet::Ipv6Net, String> {
     Ok(block)
 }
 
-pub(super) fn validate(
-    item: &Item<raw::Host>,
-    networks: &BTreeMap<String, Network>,
-    known_networks: &BTreeMap<String, Item<raw::Network>>,
-    seen: &mut Seen,
+/// The checks of a host's interfaces that need nothing but the host (`node`, for lines): each
+/// value, and the rules across its interfaces. `finish` does the rest once the site is read.
+pub(super) fn prepare(
+    interfaces: Vec<raw::Interface>,
+    name: &str,
+    node: &Node,
+    f: &str,
     d: &mut Diagnostics,
 ) -> Vec<Interface> {
-    let h = &item.value;
-    let f = item.file;
-    let name = &h.name;
     let shown = names::printable(name);
-    let iline = |idx: usize, k: &str| item.line(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]);
-    let mut out = Vec::with_capacity(h.interfaces.len());
-    let mut devices: HashMap<&str, usize> = HashMap::new();
-    for (idx, i) in h.interfaces.iter().enumerate() {
+    let iline = |idx: usize, k: &str| {
+        Some(node.line_of(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]))
+    };
+    let mut out = Vec::with_capacity(interfaces.len());
+    for (idx, i) in interfaces.into_iter().enumerate() {
         let mut err = |k: &str, msg: String| d.error(f, iline(idx, k), format!("host `{shown}`: {msg}"));
-        let network = i.network.as_ref().and_then(|n| networks.get(n));
-        if let Some(n) = &i.network {
-            if !known_networks.contains_key(n) {
-                err(
-                    "network",
-                    format!(
-                        "unknown network `{}`{}",
-                        names::printable(n),
-                        did_you_mean(n, known_networks.keys().map(String::as_str))
-                    ),
-                );
-            }
-        }
-        if let Some(dev) = &i.name {
-            match check_device(dev) {
-                Err(e) => err("name", format!("interface name {e}")),
-                Ok(()) => {
-                    if let Some(first) = devices.insert(dev, idx) {
-                        devices.insert(dev, first);
-                        err(
-                            "name",
-                            format!(
-                                "interface `{dev}` is defined twice (first at {f}:{}); device names are unique per host",
-                                iline(first, "name").unwrap_or(item.key_line)
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        let kind = kind_of(i).unwrap_or_else(|e| {
+        let kind = kind_of(&i).unwrap_or_else(|e| {
             err("type", e);
             InterfaceKind::Ethernet
         });
@@ -152,15 +112,7 @@ pub(super) fn validate(
                 err("mac", format!("mac {e}"));
                 None
             }
-            Some(Ok(mac)) => {
-                if let Some((other, first)) = seen.macs.get(&mac) {
-                    err("mac", format!("mac `{mac}` is already used by host `{other}` ({first})"));
-                } else {
-                    let at = Origin { file: f.clone(), line: iline(idx, "mac").unwrap_or(0) };
-                    seen.macs.insert(mac, (name.clone(), at));
-                }
-                Some(mac)
-            }
+            Some(Ok(mac)) => Some(mac),
         };
         let ip = match i.ip.as_deref().map(parse_ip) {
             None => None,
@@ -172,26 +124,6 @@ pub(super) fn validate(
                 if i.network.is_none() {
                     err("ip", format!("ip `{ip}` needs the `network` it is on"));
                 }
-                if let Some(n) = network {
-                    let a = n.address;
-                    if !a.contains(&ip) {
-                        err("ip", format!("ip `{ip}` is outside network `{}` ({a})", n.name));
-                    } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
-                        err("ip", format!("ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
-                    } else if n.discovery.is_some_and(|r| r.contains(ip)) {
-                        err("ip", format!("ip `{ip}` lies in the discovery range of network `{}`, which is for unknown machines; choose another address", n.name));
-                    }
-                }
-                if mac.is_some() && vlan.is_none() && seen.frontend == Some(ip) {
-                    err("ip", format!("ip `{ip}` is site.frontend, the boot server's own address: a DHCP reservation would hand it to this machine; choose another address"));
-                }
-                // Stacki allows one address on different VLANs (separate broadcast domains).
-                if let Some((other, first)) = seen.ips.get(&(vlan, ip)) {
-                    err("ip", format!("ip `{ip}` is already used by host `{other}` ({first})"));
-                } else {
-                    let at = Origin { file: f.clone(), line: iline(idx, "ip").unwrap_or(0) };
-                    seen.ips.insert((vlan, ip), (name.clone(), at));
-                }
                 Some(ip)
             }
         };
@@ -202,60 +134,54 @@ pub(super) fn validate(
                 None
             }
             Some(Ok(block)) => {
-                let ip = block.addr();
-                let shown6 = if block.prefix_len() == 128 { ip.to_string() } else { block.to_string() };
-                match (&i.network, network) {
-                    (None, _) => err("ipv6", format!("ipv6 `{shown6}` needs the `network` it is on")),
-                    (Some(_), Some(n)) => match n.ipv6 {
-                        None => err(
-                            "ipv6",
-                            format!("ipv6 `{shown6}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
-                        ),
-                        Some(p) if !p.contains(&block) => {
-                            err("ipv6", format!("ipv6 `{shown6}` is outside network `{}` ({p})", n.name))
-                        }
-                        Some(p) if block.contains(&p.network()) => err(
-                            "ipv6",
-                            format!("ipv6 `{shown6}` holds the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
-                        ),
-                        Some(_) => {}
-                    },
-                    (Some(_), None) => {} // an unknown network, reported above
+                if i.network.is_none() {
+                    err("ipv6", format!("ipv6 `{}` needs the `network` it is on", shown6(block)));
                 }
                 if i.mac.is_none() {
                     err(
                         "ipv6",
                         format!(
-                            "ipv6 `{shown6}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC"
+                            "ipv6 `{}` needs the interface's `mac`: dnsmasq reserves DHCPv6 addresses by MAC",
+                            shown6(block)
                         ),
                     );
                 }
-                // Every address of the block (at most 256): blocks of two hosts must not overlap.
-                if let Some((other, first)) = block.hosts().find_map(|a| seen.ips6.get(&(vlan, a))) {
-                    err("ipv6", format!("ipv6 `{shown6}` overlaps an address of host `{other}` ({first})"));
-                } else {
-                    let at = Origin { file: f.clone(), line: iline(idx, "ipv6").unwrap_or(0) };
-                    for a in block.hosts() {
-                        seen.ips6.insert((vlan, a), (name.clone(), at.clone()));
-                    }
-                }
-                Some((ip, block.prefix_len()))
+                Some((block.addr(), block.prefix_len()))
             }
         };
         out.push(Interface {
-            network: i.network.clone(),
-            name: i.name.clone(),
+            network: i.network,
+            name: i.name,
             mac,
             ip,
             ipv6: ipv6.map(|(a, _)| a),
             ipv6_prefix: ipv6.map_or(128, |(_, p)| p),
             default: i.default,
             kind,
-            channel: i.channel.clone(),
+            channel: i.channel,
             vlan,
-            options: i.options.clone(),
-            hostname: i.hostname.clone(),
+            options: i.options,
+            hostname: i.hostname,
         });
+    }
+    let mut devices: HashMap<&str, usize> = HashMap::new();
+    for (idx, dev) in out.iter().enumerate().filter_map(|(n, i)| Some((n, i.name.as_deref()?))) {
+        let mut err = |k: &str, msg: String| d.error(f, iline(idx, k), format!("host `{shown}`: {msg}"));
+        match check_device(dev) {
+            Err(e) => err("name", format!("interface name {e}")),
+            Ok(()) => {
+                if let Some(first) = devices.insert(dev, idx) {
+                    devices.insert(dev, first);
+                    err(
+                        "name",
+                        format!(
+                            "interface `{dev}` is defined twice (first at {f}:{}); device names are unique per host",
+                            iline(first, "name").unwrap_or(node.line)
+                        ),
+                    );
+                }
+            }
+        }
     }
     // Rules across the host's interfaces.
     let defaults: Vec<usize> = out.iter().enumerate().filter(|(_, i)| i.default).map(|(n, _)| n).collect();
@@ -265,7 +191,7 @@ pub(super) fn validate(
             iline(extra, "default"),
             format!(
                 "host `{shown}`: more than one default interface (the first at {f}:{}); mark exactly one `default: true`",
-                iline(defaults[0], "default").unwrap_or(item.key_line)
+                iline(defaults[0], "default").unwrap_or(node.line)
             ),
         );
     }
@@ -274,7 +200,7 @@ pub(super) fn validate(
             // As Stacki: the default route's interface must be named, never guessed.
             d.error(
                 f,
-                iline(0, "default").or(Some(item.key_line)),
+                iline(0, "default").or(Some(node.line)),
                 format!("host `{shown}` has {} interfaces and none is `default: true`; mark the one that carries its default route", out.len()),
             );
         }
@@ -326,4 +252,140 @@ pub(super) fn validate(
         }
     }
     out
+}
+
+/// An IPv6 reservation as messages show it: the address, or the block.
+fn shown6(block: ipnet::Ipv6Net) -> String {
+    if block.prefix_len() == 128 {
+        block.addr().to_string()
+    } else {
+        block.to_string()
+    }
+}
+
+fn block_of(i: &Interface) -> Option<ipnet::Ipv6Net> {
+    ipnet::Ipv6Net::new(i.ipv6?, i.ipv6_prefix).ok()
+}
+
+/// The checks of a host's interfaces against the site's networks and boot server.
+pub(super) fn finish(
+    host: &Host,
+    lines: &Lines,
+    networks: &BTreeMap<String, Network>,
+    known_networks: &BTreeMap<String, super::Item<raw::Network>>,
+    frontend: Option<Ipv4Addr>,
+    d: &mut Diagnostics,
+) {
+    let f = &host.origin.file;
+    for (idx, i) in host.interfaces.iter().enumerate() {
+        let mut err = |k: usize, msg: String| {
+            d.error(
+                f,
+                Some(lines.interface(idx, k, host.origin.line)),
+                format!("host `{}`: {msg}", names::printable(&host.name)),
+            )
+        };
+        let network = i.network.as_ref().and_then(|n| networks.get(n));
+        if let Some(n) = &i.network {
+            if !known_networks.contains_key(n) {
+                err(
+                    Lines::NETWORK,
+                    format!(
+                        "unknown network `{}`{}",
+                        names::printable(n),
+                        did_you_mean(n, known_networks.keys().map(String::as_str))
+                    ),
+                );
+            }
+        }
+        if let Some(ip) = i.ip {
+            if let Some(n) = network {
+                let a = n.address;
+                if !a.contains(&ip) {
+                    err(Lines::IP, format!("ip `{ip}` is outside network `{}` ({a})", n.name));
+                } else if a.prefix_len() < 31 && (ip == a.network() || ip == a.broadcast()) {
+                    err(Lines::IP, format!("ip `{ip}` is the network or broadcast address of `{}` ({a})", n.name));
+                } else if n.discovery.is_some_and(|r| r.contains(ip)) {
+                    err(Lines::IP, format!("ip `{ip}` lies in the discovery range of network `{}`, which is for unknown machines; choose another address", n.name));
+                }
+            }
+            if i.mac.is_some() && i.vlan.is_none() && frontend == Some(ip) {
+                err(Lines::IP, format!("ip `{ip}` is site.frontend, the boot server's own address: a DHCP reservation would hand it to this machine; choose another address"));
+            }
+        }
+        if let (Some(block), Some(n)) = (block_of(i), network) {
+            let shown6 = shown6(block);
+            match n.ipv6 {
+                None => err(
+                    Lines::IPV6,
+                    format!("ipv6 `{shown6}`: network `{}` has no `ipv6` prefix; add one (like `ipv6: 2001:db8:99::/64`) or remove the address", n.name),
+                ),
+                Some(p) if !p.contains(&block) => {
+                    err(Lines::IPV6, format!("ipv6 `{shown6}` is outside network `{}` ({p})", n.name))
+                }
+                Some(p) if block.contains(&p.network()) => err(
+                    Lines::IPV6,
+                    format!("ipv6 `{shown6}` holds the subnet-router anycast address of `{}` ({p}); choose another address", n.name),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// Where a MAC or address was first used: the host (an index) and the line.
+type First = (usize, usize);
+
+/// Every MAC and (VLAN, IP) is used once across all hosts (Stacki allows one address on
+/// different VLANs, separate broadcast domains); IPv6 blocks of two hosts must not overlap.
+pub(super) fn check_unique(hosts: &[Host], lines: &[Lines], d: &mut Diagnostics) {
+    let mut macs: HashMap<Mac, First> = HashMap::with_capacity(hosts.len());
+    let mut ips: HashMap<(Option<u16>, Ipv4Addr), First> = HashMap::with_capacity(hosts.len());
+    let mut ips6: HashMap<(Option<u16>, Ipv6Addr), First> = HashMap::new();
+    let first = |(h, line): First| (&hosts[h].name, Origin { file: hosts[h].origin.file.clone(), line });
+    for (n, (host, lines)) in hosts.iter().zip(lines).enumerate() {
+        let f = &host.origin.file;
+        for (idx, i) in host.interfaces.iter().enumerate() {
+            let line = |k: usize| lines.interface(idx, k, host.origin.line);
+            let mut err = |k: usize, msg: String| {
+                d.error(f, Some(line(k)), format!("host `{}`: {msg}", names::printable(&host.name)))
+            };
+            if let Some(mac) = i.mac {
+                match macs.get(&mac) {
+                    Some(&at) => {
+                        let (other, first) = first(at);
+                        err(Lines::MAC, format!("mac `{mac}` is already used by host `{other}` ({first})"));
+                    }
+                    None => {
+                        macs.insert(mac, (n, line(Lines::MAC)));
+                    }
+                }
+            }
+            if let Some(ip) = i.ip {
+                match ips.get(&(i.vlan, ip)) {
+                    Some(&at) => {
+                        let (other, first) = first(at);
+                        err(Lines::IP, format!("ip `{ip}` is already used by host `{other}` ({first})"));
+                    }
+                    None => {
+                        ips.insert((i.vlan, ip), (n, line(Lines::IP)));
+                    }
+                }
+            }
+            if let Some(block) = block_of(i) {
+                // Every address of the block (at most 256).
+                if let Some(&at) = block.hosts().find_map(|a| ips6.get(&(i.vlan, a))) {
+                    let (other, first) = first(at);
+                    err(
+                        Lines::IPV6,
+                        format!("ipv6 `{}` overlaps an address of host `{other}` ({first})", shown6(block)),
+                    );
+                } else {
+                    for a in block.hosts() {
+                        ips6.insert((i.vlan, a), (n, line(Lines::IPV6)));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -38,6 +38,17 @@ const SECTIONS: [&str; 9] =
 /// so is every `*.yaml` entry that is not a readable regular file (never skipped: the build would
 /// then remove that part of the site from `out/`).
 pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
+    let mut sources = Vec::new();
+    let diags = read_each(dir, |name, text, diags| match Node::parse_inventory(text) {
+        Ok(root) => sources.push(Source { name, root }),
+        Err(e) => diags.error(&name, e.line, e.message),
+    })?;
+    Ok((sources, diags))
+}
+
+/// Hands each `*.yaml` file of `dir` (sorted by name) to `each` with its text; problems reading
+/// the directory or a file are collected.
+fn read_each(dir: &Path, mut each: impl FnMut(Arc<str>, &str, &mut Diagnostics)) -> anyhow::Result<Diagnostics> {
     let listing = match std::fs::read_dir(dir) {
         Ok(l) => l,
         Err(e) => {
@@ -60,7 +71,6 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
     }
     paths.sort();
     let mut diags = Diagnostics::default();
-    let mut sources = Vec::new();
     if paths.is_empty() {
         diags.error(
             &dir.display().to_string(),
@@ -70,25 +80,57 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<(Vec<Source>, Diagnostics)> {
     }
     for path in paths {
         let name: Arc<str> = names::printable(&path.display().to_string()).into();
-        let text = match crate::input::read_text(&path, yaml::MAX_DOCUMENT_BYTES) {
-            Ok(t) => t,
-            Err(e) => {
-                diags.error(&name, e.line, format!("inventory file {}", e.message));
-                continue;
-            }
-        };
-        match Node::parse_inventory(&text) {
-            Ok(root) => sources.push(Source { name, root }),
-            Err(e) => diags.error(&name, e.line, e.message),
+        match crate::input::read_text(&path, yaml::MAX_DOCUMENT_BYTES) {
+            Ok(text) => each(name, &text, &mut diags),
+            Err(e) => diags.error(&name, e.line, format!("inventory file {}", e.message)),
         }
     }
-    Ok((sources, diags))
+    Ok(diags)
 }
 
-/// Loads and validates the inventory in `dir`.
+/// Loads and validates the inventory in `dir`. Hosts are read as their file is parsed (on a
+/// second thread), and each one's YAML nodes are dropped once it is read: at 100,000 hosts the
+/// nodes of the whole `hosts` list would take many times the file's size.
 pub fn load(dir: &Path) -> anyhow::Result<Inventory> {
-    let (sources, diags) = read_dir(dir)?;
-    Ok(validate(dir, &sources, diags)?)
+    let mut sources = Vec::new();
+    let mut streamed = Vec::new();
+    let diags = read_each(dir, |name, text, diags| match parse_streaming(text, &name) {
+        Ok((root, hosts, found)) => {
+            sources.push(Source { name, root });
+            streamed.push(hosts);
+            diags.extend(all(found));
+        }
+        Err(e) => diags.error(&name, e.line, e.message),
+    })?;
+    Ok(validate_with(dir, &sources, streamed, diags)?)
+}
+
+/// Every diagnostic collected (sorted; the caller's `finish` sorts them all again).
+fn all(d: Diagnostics) -> Vec<crate::diag::Diagnostic> {
+    match d.finish_with_warnings(false) {
+        Ok(v) | Err(Invalid(v)) => v,
+    }
+}
+
+/// Hosts read per batch (no reallocation of one huge vector while reading).
+const BATCH: usize = 1024;
+
+/// Parses an inventory file; the items of its `hosts` list are read into `Pending` hosts as the
+/// parser reaches them (see `Node::parse_inventory_streaming`), not kept as nodes.
+fn parse_streaming(text: &str, file: &Arc<str>) -> Result<(Node, Vec<Vec<Pending>>, Diagnostics), yaml::Error> {
+    let empty = Arc::new(raw::Attributes::new());
+    let (mut hosts, mut d) = (vec![Vec::with_capacity(BATCH)], Diagnostics::default());
+    let root = Node::parse_inventory_streaming(text, "hosts", &mut |node| {
+        if let Some(host) = prepare(&node, file, &empty, &mut d) {
+            if hosts.last().is_none_or(|b| b.len() == BATCH) {
+                hosts.push(Vec::with_capacity(BATCH));
+            }
+            if let Some(batch) = hosts.last_mut() {
+                batch.push(host);
+            }
+        }
+    })?;
+    Ok((root, hosts, d))
 }
 
 /// An item of a section, with its file and node kept for line lookups.
@@ -119,7 +161,8 @@ struct Raw<'a> {
     /// Attribute name -> index in `attributes`, to find a second definition in constant time.
     attribute_index: HashMap<String, usize>,
     files: Vec<Item<'a, raw::FileRule>>,
-    hosts: Vec<Item<'a, raw::Host>>,
+    /// Read hosts, in batches (no reallocation of one huge vector while reading).
+    hosts: Vec<Vec<Pending>>,
     boot: BTreeMap<String, Item<'a, raw::BootState>>,
 }
 
@@ -189,9 +232,10 @@ fn list_section<'a, T: serde::Deserialize<'a>>(
     }
 }
 
-fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
+fn collect<'a>(sources: &'a [Source], mut streamed: Vec<Vec<Vec<Pending>>>, d: &mut Diagnostics) -> Raw<'a> {
     let mut raw = Raw::default();
-    for src in sources {
+    streamed.resize_with(sources.len(), Vec::new);
+    for (src, mut streamed) in sources.iter().zip(streamed) {
         let file = &src.name;
         let entries = match &src.root.kind {
             Kind::Map(entries) => entries,
@@ -254,7 +298,22 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
                     }
                 }
                 "files" => list_section(d, file, "files", value, &mut raw.files),
-                "hosts" => list_section(d, file, "hosts", value, &mut raw.hosts),
+                "hosts" => {
+                    let Kind::Seq(items) = &value.kind else {
+                        if !matches!(value.kind, Kind::Null) {
+                            d.error(
+                                file,
+                                Some(value.line),
+                                format!("`hosts` must be a list, not {}", value.type_name()),
+                            );
+                        }
+                        continue;
+                    };
+                    let empty = Arc::new(raw::Attributes::new());
+                    raw.hosts.push(items.iter().filter_map(|item| prepare(item, file, &empty, d)).collect());
+                    // Read while parsing (`load`): this file's list is empty here.
+                    raw.hosts.append(&mut streamed);
+                }
                 other => d.error(
                     file,
                     Some(key.line),
@@ -272,15 +331,26 @@ fn collect<'a>(sources: &'a [Source], d: &mut Diagnostics) -> Raw<'a> {
 }
 
 /// Turns parsed files into a validated inventory, reporting every problem at once.
-pub fn validate(dir: &Path, sources: &[Source], mut d: Diagnostics) -> Result<Inventory, Invalid> {
-    let raw = collect(sources, &mut d);
+pub fn validate(dir: &Path, sources: &[Source], d: Diagnostics) -> Result<Inventory, Invalid> {
+    validate_with(dir, sources, Vec::new(), d)
+}
+
+/// `validate`, with the hosts of each source that were read while parsing it (`load`).
+fn validate_with(
+    dir: &Path,
+    sources: &[Source],
+    streamed: Vec<Vec<Vec<Pending>>>,
+    mut d: Diagnostics,
+) -> Result<Inventory, Invalid> {
+    let mut raw = collect(sources, streamed, &mut d);
     let site = validate_site(&raw, dir, &mut d);
     let networks = validate_networks(&raw, &mut d);
     let images = validate_images(&raw, dir, &mut d);
     let bootactions = validate_bootactions(&raw, &images, &bootloader_names(&raw), &mut d);
     let appliances = validate_appliances(&raw, &mut d);
     let attributes: raw::Attributes = raw.attributes.iter().map(|a| a.value.clone()).collect();
-    let hosts = validate_hosts(&raw, &networks, &appliances, &attributes, &mut d);
+    let pending = std::mem::take(&mut raw.hosts);
+    let hosts = validate_hosts(pending, &raw, &networks, &appliances, &attributes, &mut d);
     check_arches(&hosts, &networks, &bootactions, &images, &mut d);
     let files = validate_files(&raw, &hosts, &appliances, &mut d);
     d.finish()?;
@@ -995,148 +1065,273 @@ fn validate_appliances(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Appli
     out
 }
 
+/// Lines of a host that `finish` and `check_unique` report at: of some keys of the host, and of
+/// some keys of each interface (the line of the nearest node there, as `Node::line_of`).
+pub(crate) struct Lines(Option<Box<[usize]>>);
+
+impl Lines {
+    const HOST: [&'static str; 5] = ["name", "appliance", "boot", "installaction", "runaction"];
+    const INTERFACE: [&'static str; 4] = ["network", "mac", "ip", "ipv6"];
+    const NAME: usize = 0;
+    const APPLIANCE: usize = 1;
+    const BOOT: usize = 2;
+    const INSTALLACTION: usize = 3;
+    const RUNACTION: usize = 4;
+    pub(crate) const NETWORK: usize = 0;
+    pub(crate) const MAC: usize = 1;
+    pub(crate) const IP: usize = 2;
+    pub(crate) const IPV6: usize = 3;
+
+    fn new(node: &Node, interfaces: usize) -> Lines {
+        let host = Lines::HOST.iter().map(|k| node.line_of(&[PathItem::Key(k)]));
+        let ifaces = (0..interfaces).flat_map(|idx| {
+            Lines::INTERFACE
+                .iter()
+                .map(move |k| node.line_of(&[PathItem::Key("interfaces"), PathItem::Index(idx), PathItem::Key(k)]))
+        });
+        let all: Vec<usize> = host.chain(ifaces).collect();
+        // A host written on one line (the usual flow style) needs none kept.
+        Lines(if all.iter().all(|&l| l == node.line) { None } else { Some(all.into()) })
+    }
+
+    fn at(&self, i: usize, host_line: usize) -> usize {
+        self.0.as_ref().and_then(|l| l.get(i).copied()).unwrap_or(host_line)
+    }
+
+    fn host(&self, k: usize, host_line: usize) -> usize {
+        self.at(k, host_line)
+    }
+
+    pub(crate) fn interface(&self, idx: usize, k: usize, host_line: usize) -> usize {
+        self.at(Lines::HOST.len() + idx * Lines::INTERFACE.len() + k, host_line)
+    }
+}
+
+/// A host as read from its file, with every check done that needs nothing but the host; the
+/// rest (appliance, boot state, actions, networks, duplicates) waits for the whole site.
+pub(crate) struct Pending {
+    /// The host so far: `boot`, `action` and `attributes` are set when the site is read, and
+    /// `installaction`/`runaction` hold the host's own until then.
+    host: Host,
+    /// `boot:` as written.
+    boot: Option<String>,
+    /// The host's own attributes.
+    attributes: raw::Attributes,
+    lines: Lines,
+}
+
+/// Reads an item of a `hosts` list (`empty`: a shared empty map, the attributes' placeholder).
+fn prepare(node: &Node, file: &Arc<str>, empty: &Arc<raw::Attributes>, d: &mut Diagnostics) -> Option<Pending> {
+    let h: raw::Host = match yaml::from_node(node) {
+        Ok(h) => h,
+        Err(e) => {
+            yaml_error(d, file, e);
+            return None;
+        }
+    };
+    let f = &**file;
+    let line = |k: &str| Some(node.line_of(&[PathItem::Key(k)]));
+    let name = &h.name;
+    if let Err(e) = names::check_dns_label(name).and_then(|()| names::check_dhcp_host_name(name)) {
+        d.error(f, line("name"), format!("host name {e}"));
+    }
+    let what = || format!("host `{}`", names::printable(name));
+    let loader = h.loader.as_deref().map(|l| parse_loader(l, d, f, line("loader"), &what()));
+    let loader_origin = loader.map(|_| Origin { file: file.clone(), line: line("loader").unwrap_or(node.line) });
+    let arch = h.arch.as_deref().map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &what()));
+    let arch_origin = Origin { file: file.clone(), line: line("arch").unwrap_or(node.line) };
+    for g in &h.groups {
+        if let Err(e) = names::check_identifier(g) {
+            d.error(f, line("groups"), format!("{}: group {e}", what()));
+        }
+    }
+    if let Some(Err(e)) = h.comment.as_deref().map(names::check_line) {
+        d.error(f, line("comment"), format!("{}: comment {e}", what()));
+    }
+    let interfaces = interfaces::prepare(h.interfaces, name, node, f, d);
+    let lines = Lines::new(node, interfaces.len());
+    Some(Pending {
+        host: Host {
+            name: h.name,
+            appliance: h.appliance,
+            rack: h.rack,
+            rank: h.rank,
+            cpus: h.cpus,
+            boot: Boot::Os,
+            installaction: h.installaction,
+            runaction: h.runaction,
+            action: None,
+            loader,
+            loader_origin,
+            arch,
+            arch_origin,
+            groups: h.groups,
+            comment: h.comment,
+            interfaces,
+            attributes: Arc::clone(empty),
+            origin: Origin { file: file.clone(), line: node.line },
+        },
+        boot: h.boot,
+        attributes: h.attributes,
+        lines,
+    })
+}
+
+/// Finishes one read host: appliance, boot state, actions, attributes, and its interfaces'
+/// networks.
+fn finish(p: &mut Pending, cx: &Context, d: &mut Diagnostics) {
+    let Pending { host, boot, attributes, lines: l } = p;
+    let (boot_written, own) = (boot.take(), std::mem::take(attributes));
+    let (raw, networks, appliances) = (cx.raw, cx.networks, cx.appliances);
+    let f = &host.origin.file;
+    let key_line = host.origin.line;
+    let line = |k: usize| Some(l.host(k, key_line));
+    let name = &host.name;
+    let shown = names::printable(name);
+    let appliance = appliances.get(&host.appliance);
+    if appliance.is_none() {
+        d.error(
+            f,
+            line(Lines::APPLIANCE),
+            format!(
+                "host `{shown}`: unknown appliance `{}`{}",
+                names::printable(&host.appliance),
+                did_you_mean(&host.appliance, appliances.keys().map(String::as_str))
+            ),
+        );
+    }
+    // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
+    let state = raw.boot.get(name.as_str());
+    let (boot_text, boot_line, boot_file) = match state.and_then(|b| b.value.boot().map(|v| (v, b))) {
+        Some((v, b)) => (Some(v), Some(b.key_line), &**b.file),
+        None => (boot_written.as_deref(), line(Lines::BOOT), &**f),
+    };
+    // installaction/runaction from the boot state win over the host's own.
+    let (state_install, state_run) = match state.map(|s| &s.value) {
+        Some(raw::BootState::Full { installaction, runaction, .. }) => (installaction.clone(), runaction.clone()),
+        _ => (None, None),
+    };
+    if let Some(s) = state {
+        for (k, v) in [("installaction", &state_install), ("runaction", &state_run)] {
+            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
+                d.error(s.file, Some(s.key_line), format!("boot state of host `{shown}`: {k}: {e}"));
+            }
+        }
+    }
+    let boot = match boot_text {
+        None | Some("os") => Boot::Os,
+        Some("install") => Boot::Install,
+        Some(other) => {
+            d.error(
+                boot_file,
+                boot_line,
+                format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)),
+            );
+            Boot::Os
+        }
+    };
+    for (k, at, v) in
+        [("installaction", Lines::INSTALLACTION, &host.installaction), ("runaction", Lines::RUNACTION, &host.runaction)]
+    {
+        if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
+            d.error(f, line(at), format!("host `{shown}`: {k}: {e}"));
+        }
+    }
+    let installaction =
+        state_install.or_else(|| host.installaction.take()).or_else(|| appliance.and_then(|a| a.installaction.clone()));
+    let runaction = state_run.or_else(|| host.runaction.take()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
+    let action = match boot {
+        Boot::Install => installaction.clone(),
+        Boot::Os => runaction.clone(),
+    };
+    if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
+        d.error(
+            boot_file,
+            boot_line.or(Some(key_line)),
+            format!(
+                "host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction",
+                host.appliance
+            ),
+        );
+    }
+    interfaces::finish(host, l, networks, &raw.networks, cx.frontend, d);
+    let base = cx.merged.get(host.appliance.as_str()).unwrap_or(&cx.unknown);
+    host.attributes = if own.is_empty() {
+        Arc::clone(base)
+    } else {
+        let mut m = (**base).clone();
+        m.extend(own);
+        Arc::new(m)
+    };
+    host.boot = boot;
+    host.installaction = installaction;
+    host.runaction = runaction;
+    host.action = action;
+}
+
+/// What finishing a host needs of the rest of the site.
+struct Context<'a> {
+    raw: &'a Raw<'a>,
+    networks: &'a BTreeMap<String, Network>,
+    appliances: &'a BTreeMap<String, Appliance>,
+    frontend: Option<Ipv4Addr>,
+    /// Global and appliance attributes merged, per appliance (and for an unknown one): hosts
+    /// without attributes of their own share these (memory at scale).
+    merged: HashMap<&'a str, Arc<raw::Attributes>>,
+    unknown: Arc<raw::Attributes>,
+}
+
+/// Finishes the read hosts with the rest of the site (in parallel: each host on its own), then
+/// checks what must be unique across them.
 fn validate_hosts(
+    mut pending: Vec<Vec<Pending>>,
     raw: &Raw,
     networks: &BTreeMap<String, Network>,
     appliances: &BTreeMap<String, Appliance>,
     global: &raw::Attributes,
     d: &mut Diagnostics,
 ) -> Vec<Host> {
-    let mut hosts = Vec::with_capacity(raw.hosts.len());
-    let mut by_name: HashMap<&str, Origin> = HashMap::new();
-    let frontend = raw.site.as_ref().and_then(|s| parse_ip(&s.value.frontend).ok());
-    let mut seen = interfaces::Seen::default();
-    seen.frontend = frontend;
-    let mut merged: HashMap<String, Arc<raw::Attributes>> = HashMap::new();
-    for item in &raw.hosts {
-        let h = &item.value;
-        let f = item.file;
-        let line = |k: &str| item.line(&[PathItem::Key(k)]);
-        let name = &h.name;
-        let shown = names::printable(name);
-        if let Err(e) = names::check_dns_label(name).and_then(|()| names::check_dhcp_host_name(name)) {
-            d.error(f, line("name"), format!("host name {e}"));
-        }
-        if let Some(first) = by_name.get(name.as_str()) {
-            d.error(f, line("name"), format!("host `{shown}` is defined twice (first at {first})"));
-        } else {
-            by_name.insert(name, Origin { file: f.clone(), line: item.key_line });
-        }
-        let appliance = appliances.get(&h.appliance);
-        if appliance.is_none() {
-            d.error(
-                f,
-                line("appliance"),
-                format!(
-                    "host `{shown}`: unknown appliance `{}`{}",
-                    names::printable(&h.appliance),
-                    did_you_mean(&h.appliance, appliances.keys().map(String::as_str))
-                ),
-            );
-        }
-        // Boot state: an entry in a `boot:` section (boot.yaml, machine-edited) overrides the host's own.
-        let state = raw.boot.get(name.as_str());
-        let (boot_text, boot_line, boot_file) = match state.and_then(|b| b.value.boot().map(|v| (v, b))) {
-            Some((v, b)) => (Some(v), Some(b.key_line), b.file),
-            None => (h.boot.as_deref(), line("boot"), f),
-        };
-        // installaction/runaction from the boot state win over the host's own.
-        let (state_install, state_run) = match state.map(|s| &s.value) {
-            Some(raw::BootState::Full { installaction, runaction, .. }) => (installaction.clone(), runaction.clone()),
-            _ => (None, None),
-        };
-        if let Some(s) = state {
-            for (k, v) in [("installaction", &state_install), ("runaction", &state_run)] {
-                if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
-                    d.error(s.file, Some(s.key_line), format!("boot state of host `{shown}`: {k}: {e}"));
-                }
-            }
-        }
-        let boot = match boot_text {
-            None | Some("os") => Boot::Os,
-            Some("install") => Boot::Install,
-            Some(other) => {
-                d.error(
-                    boot_file,
-                    boot_line,
-                    format!("host `{shown}`: boot `{}` must be `install` or `os`", names::printable(other)),
-                );
-                Boot::Os
-            }
-        };
-        for (k, v) in [("installaction", &h.installaction), ("runaction", &h.runaction)] {
-            if let Err(e) = check_action_ref(v.as_ref(), &raw.bootactions) {
-                d.error(f, line(k), format!("host `{shown}`: {k}: {e}"));
-            }
-        }
-        let installaction = state_install
-            .or_else(|| h.installaction.clone())
-            .or_else(|| appliance.and_then(|a| a.installaction.clone()));
-        let runaction =
-            state_run.or_else(|| h.runaction.clone()).or_else(|| appliance.and_then(|a| a.runaction.clone()));
-        let action = match boot {
-            Boot::Install => installaction.clone(),
-            Boot::Os => runaction.clone(),
-        };
-        if boot == Boot::Install && installaction.is_none() && appliance.is_some() {
-            d.error(
-                boot_file,
-                boot_line.or(Some(item.key_line)),
-                format!(
-                    "host `{shown}`: boot is `install` but neither the host nor appliance `{}` has an installaction",
-                    h.appliance
-                ),
-            );
-        }
-        let loader = h.loader.as_deref().map(|l| parse_loader(l, d, f, line("loader"), &format!("host `{shown}`")));
-        let loader_origin = loader.map(|_| Origin { file: f.clone(), line: line("loader").unwrap_or(item.key_line) });
-        let arch =
-            h.arch.as_deref().map_or(Arch::Amd64, |a| parse_arch(a, d, f, line("arch"), &format!("host `{shown}`")));
-        let arch_origin = Origin { file: f.clone(), line: line("arch").unwrap_or(item.key_line) };
-        for g in &h.groups {
-            if let Err(e) = names::check_identifier(g) {
-                d.error(f, line("groups"), format!("host `{shown}`: group {e}"));
-            }
-        }
-        if let Some(Err(e)) = h.comment.as_deref().map(names::check_line) {
-            d.error(f, line("comment"), format!("host `{shown}`: comment {e}"));
-        }
-        let interfaces = interfaces::validate(item, networks, &raw.networks, &mut seen, d);
-        // Hosts without attributes of their own share their appliance's merged map (memory at scale).
-        let base = merged.entry(h.appliance.clone()).or_insert_with(|| {
+    use rayon::prelude::*;
+    let merged = appliances
+        .iter()
+        .map(|(name, a)| {
             let mut m = global.clone();
-            if let Some(a) = appliance {
-                m.extend(a.attributes.clone());
+            m.extend(a.attributes.clone());
+            (name.as_str(), Arc::new(m))
+        })
+        .collect();
+    let frontend = raw.site.as_ref().and_then(|s| parse_ip(&s.value.frontend).ok());
+    let cx = Context { raw, networks, appliances, frontend, merged, unknown: Arc::new(global.clone()) };
+    let found: Vec<Diagnostics> = pending
+        .par_iter_mut()
+        .map(|batch| {
+            let mut d = Diagnostics::default();
+            for p in batch {
+                finish(p, &cx, &mut d);
             }
-            Arc::new(m)
-        });
-        let attributes = if h.attributes.is_empty() {
-            Arc::clone(base)
+            d
+        })
+        .collect();
+    for f in found.into_iter().filter(|f| !f.is_empty()) {
+        d.extend(all(f));
+    }
+    let count = pending.iter().map(Vec::len).sum();
+    let (mut hosts, mut lines) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for p in pending.into_iter().flatten() {
+        hosts.push(p.host);
+        lines.push(p.lines);
+    }
+    let mut by_name: HashMap<&str, &Origin> = HashMap::with_capacity(hosts.len());
+    for (host, l) in hosts.iter().zip(&lines) {
+        if let Some(first) = by_name.get(host.name.as_str()) {
+            d.error(
+                &host.origin.file,
+                Some(l.host(Lines::NAME, host.origin.line)),
+                format!("host `{}` is defined twice (first at {first})", names::printable(&host.name)),
+            );
         } else {
-            let mut m = (**base).clone();
-            m.extend(h.attributes.clone());
-            Arc::new(m)
-        };
-        hosts.push(Host {
-            name: name.clone(),
-            appliance: h.appliance.clone(),
-            rack: h.rack,
-            rank: h.rank,
-            cpus: h.cpus,
-            boot,
-            installaction,
-            runaction,
-            action,
-            loader,
-            loader_origin,
-            arch,
-            arch_origin,
-            groups: h.groups.clone(),
-            comment: h.comment.clone(),
-            interfaces,
-            attributes,
-            origin: item.origin(),
-        });
+            by_name.insert(&host.name, &host.origin);
+        }
     }
     for (host, item) in &raw.boot {
         if !by_name.contains_key(host.as_str()) {
@@ -1147,6 +1342,8 @@ fn validate_hosts(
             );
         }
     }
+    drop(by_name);
+    interfaces::check_unique(&hosts, &lines, d);
     hosts
 }
 
@@ -1179,4 +1376,136 @@ fn validate_files(
         out.push(FileRule { path: r.path.clone(), template: r.template.clone(), selector, origin: item.origin() });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: &str = "site: { name: s, domain: s.example, frontend: 10.1.0.1, http: http://10.1.0.1/b }
+networks:
+  lan: { address: 10.1.0.0/16, pxe: true, discovery: 10.1.9.1-10.1.9.9 }
+  v6: { address: 10.2.0.0/16, ipv6: \"2001:db8:2::/64\" }
+bootactions:
+  os: { localboot: 0 }
+appliances:
+  node: { runaction: os, attributes: { a: 1 } }
+attributes: { g: 2 }
+boot:
+  n2: install
+  ghost: os
+";
+
+    /// Hosts written out over many lines, with problems the host alone shows and problems that
+    /// need the site (read after it, in `z.yaml`), and duplicates across hosts and files.
+    const HOSTS: &str = "hosts:
+  - name: n1
+    appliance: node
+    loader: nope
+    interfaces:
+      - network: lan
+        name: eth0
+        mac: 02:00:00:00:00:01
+        ip: 10.1.0.5
+      - network: lan
+        name: eth0
+        mac: \"02:00:00:00:00:01\"
+        ip: 10.1.9.2
+  -
+    name: n2
+    appliance: nod
+    attributes: { own: 3 }
+    interfaces:
+      - network: wan
+        mac: 02:00:00:00:00:02
+        ip: 10.1.0.5
+      - network: v6
+        ip: 10.2.0.7
+        ipv6: 2001:db8:3::40/126
+        default: true
+  - { name: n1, appliance: node, rack: x }
+  - name: bad_name
+    appliance: node
+    groups: [\"not ok\"]
+    interfaces: [{ network: lan, ip: 10.1.0.1, mac: 02:00:00:00:00:09, vlan: 9999 }]
+";
+
+    fn site(hosts: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a-hosts.yaml"), hosts).unwrap();
+        std::fs::write(dir.path().join("z.yaml"), SITE).unwrap();
+        dir
+    }
+
+    fn by_nodes(dir: &Path) -> Result<Inventory, Invalid> {
+        let (sources, d) = read_dir(dir).unwrap();
+        validate(dir, &sources, d)
+    }
+
+    fn by_load(dir: &Path) -> Result<Inventory, Invalid> {
+        load(dir).map_err(|e| e.downcast::<Invalid>().unwrap())
+    }
+
+    #[test]
+    fn hosts_read_while_parsing_report_what_the_whole_tree_reports() {
+        let dir = site(HOSTS);
+        let streamed = by_load(dir.path()).unwrap_err();
+        assert_eq!(streamed, by_nodes(dir.path()).unwrap_err());
+        let shown = streamed.to_string();
+        let f = dir.path().join("a-hosts.yaml").display().to_string();
+        for line in [
+            format!("{f}:4: host `n1`: loader `nope` is not one of ipxe, tftp, secureboot"),
+            format!("{f}:11: host `n1`: interface `eth0` is defined twice (first at {f}:7)"),
+            format!("{f}:12: host `n1`: mac `02:00:00:00:00:01` is already used by host `n1` ({f}:8)"),
+            format!("{f}:13: host `n1`: ip `10.1.9.2` lies in the discovery range of network `lan`"),
+            format!("{f}:16: host `n2`: unknown appliance `nod` (did you mean `node`?)"),
+            format!("{f}:19: host `n2`: unknown network `wan`"),
+            format!("{f}:21: host `n2`: ip `10.1.0.5` is already used by host `n1` ({f}:9)"),
+            format!("{f}:24: host `n2`: ipv6 `2001:db8:3::40/126` is outside network `v6`"),
+            format!("{f}:24: host `n2`: ipv6 `2001:db8:3::40/126` needs the interface's `mac`"),
+            format!("{f}:26: invalid type: string \"x\", expected u32"),
+            format!("{f}:27: host name `bad_name`"),
+            format!("{f}:29: host `bad_name`: group "),
+            format!("{f}:30: host `bad_name`: vlan 9999 is outside 1..4094"),
+        ] {
+            assert!(shown.lines().any(|l| l.starts_with(&format!("error: {line}"))), "{line}\nin:\n{shown}");
+        }
+        assert!(shown.contains("boot state for unknown host `ghost`"), "{shown}");
+    }
+
+    #[test]
+    fn a_valid_site_loads_the_same_either_way() {
+        let hosts: String =
+            HOSTS.lines().take(13).collect::<Vec<_>>().join("\n").replace("loader: nope", "loader: tftp");
+        let hosts = hosts.replace("name: eth0\n        mac: \"02:00:00:00:00:01\"\n        ip: 10.1.9.2", "name: eth1");
+        let dir = site(&format!("{hosts}\n        default: true\n"));
+        std::fs::write(dir.path().join("z.yaml"), SITE.replace("  ghost: os\n", "").replace("  n2: install\n", ""))
+            .unwrap();
+        let (a, b) = (by_load(dir.path()).unwrap(), by_nodes(dir.path()).unwrap());
+        assert_eq!(format!("{:?}", a.hosts), format!("{:?}", b.hosts));
+        assert_eq!(a.hosts.len(), 1);
+        assert_eq!(a.hosts[0].interfaces[1].name.as_deref(), Some("eth1"));
+        assert_eq!(a.hosts[0].loader_origin.as_ref().map(|o| o.line), Some(4));
+        assert_eq!(a.hosts[0].attributes.get("a"), Some(&serde_json::json!(1)));
+    }
+
+    #[test]
+    fn a_syntax_error_after_many_hosts_is_the_only_problem_of_the_file() {
+        let mut text = String::from("hosts:\n");
+        for i in 0..3000 {
+            text.push_str(&format!("  - {{ name: h{i}, appliance: nope }}\n"));
+        }
+        text.push_str("  - { name: [\n");
+        let dir = site(&text);
+        let e = by_load(dir.path()).unwrap_err();
+        assert_eq!(e, by_nodes(dir.path()).unwrap_err());
+        assert_eq!(e.0.iter().filter(|d| d.is_error()).count(), 3, "{e}"); // and two boot states
+        assert!(e.to_string().contains("a-hosts.yaml:3002: invalid YAML"), "{e}");
+        // A problem the tree builder finds comes before the parser's later syntax error.
+        let dup = text.replace("  - { name: h5,", "  - { name: h5, name: again,");
+        let dir = site(&dup);
+        let e = by_load(dir.path()).unwrap_err();
+        assert_eq!(e, by_nodes(dir.path()).unwrap_err());
+        assert!(e.to_string().contains("a-hosts.yaml:7: duplicate key `name`"), "{e}");
+    }
 }
