@@ -221,6 +221,67 @@ mod tests {
         assert_eq!(urls("\n\n\nhttp://a\n\nhttp://b"), vec![(4, "http://a"), (6, "http://b")]);
     }
 
+    fn lint(path: &str, text: &str, images_placed: bool) -> Vec<(usize, String)> {
+        let mut tree = crate::tree::Tree::default();
+        let file = crate::tree::Entry::File(b"x".to_vec().into());
+        tree.entries.insert("http/coreos/a.yaml".into(), file.clone());
+        tree.entries.insert("tftp/initrd".into(), file);
+        tree.entries.insert("tftp/vmlinuz".into(), crate::tree::Entry::Symlink("../images/os/k".into()));
+        let links = Links::new(&tree);
+        let opts = Options { images_placed, deny_warnings: false };
+        let site = Site { links: &links, base: "http://10.0.0.1/boot/".into(), opts };
+        let mut out = Vec::new();
+        config(&site, &mut Cache::default(), Class::of(path), text, &mut out);
+        out.into_iter().map(|f| (f.line, f.message)).collect()
+    }
+
+    #[test]
+    fn boot_configs_name_files_the_tree_has() {
+        let text = "DEFAULT x\nLABEL x\n  KERNEL vmlinuz\n  INITRD initrd.missing\n  APPEND cloud-config-url=http://10.0.0.1/boot/coreos/a.yaml x=http://10.0.0.1/boot/coreos/b.yaml?x=1 y=https://10.0.0.1/boot/coreos/b.yaml\n# KERNEL nothing.here http://10.0.0.1/boot/c\n  APPEND u=http://10.0.0.1/boot/events?ev=1 v=http://10.0.0.1/boot/${mac} w=http://elsewhere/x\n";
+        let missing = (
+            4,
+            "`initrd initrd.missing` names a TFTP file the tree does not have: `tftp/initrd.missing` does not exist"
+                .to_string(),
+        );
+        let url = (
+            5,
+            "URL `http://10.0.0.1/boot/coreos/b.yaml?x=1` is served by no file in the tree: `http/coreos/b.yaml` does not exist"
+                .to_string(),
+        );
+        // An https URL is not under the (http) site. Without images, the kernel link into
+        // images/ is expected to dangle.
+        assert_eq!(lint("tftp/pxelinux.cfg/default", text, false), vec![url.clone(), missing.clone()]);
+        let kernel =
+            (3, "`kernel vmlinuz` names a TFTP file the tree does not have: `images/os/k` does not exist".to_string());
+        assert_eq!(lint("tftp/pxelinux.cfg/default", text, true), vec![url.clone(), kernel, missing]);
+        // A served file is searched for URLs only; TFTP paths are a loader's.
+        assert_eq!(lint("http/install/a.sh", text, true), vec![url]);
+        // GRUB: device prefixes, and `initrd` lines.
+        let grub = "menuentry x {\n  linux (tftp)/vmlinuz a=1\n  initrd ($root)/initrd /gone\n}\n";
+        assert_eq!(lint("tftp/grub/grub.cfg", grub, false), vec![]);
+        let grub = "menuentry x {\n  linux /nothing a=1\n}\n";
+        assert_eq!(
+            lint("tftp/grub/grub.cfg", grub, false),
+            vec![(
+                2,
+                "`linux /nothing` names a TFTP file the tree does not have: `tftp/nothing` does not exist".into()
+            )]
+        );
+        // Files no lint reads.
+        assert_eq!(lint("etc/dnsmasq.hosts/a", text, true), vec![]);
+    }
+
+    #[test]
+    fn kernel_command_lines_fit_the_kernel() {
+        let long = "a".repeat(MAX_CMDLINE + 1);
+        let message = format!("kernel command line is {} bytes; the kernel keeps at most {MAX_CMDLINE}", long.len());
+        assert_eq!(lint("tftp/pxelinux.cfg/x", &format!("APPEND {long}\n"), true), vec![(1, message.clone())]);
+        assert_eq!(lint("tftp/grub/grub.cfg", &format!("linux /initrd {long}\n"), true), vec![(1, message.clone())]);
+        assert_eq!(lint("http/ipxe/x.ipxe", &format!("#!ipxe\nkernel k {long}\n"), true), vec![(2, message)]);
+        let fits = "a".repeat(MAX_CMDLINE);
+        assert_eq!(lint("tftp/pxelinux.cfg/x", &format!("APPEND {fits}\n"), true), vec![]);
+    }
+
     #[test]
     fn grub_device_prefixes_are_stripped() {
         assert_eq!(grub_path("(tftp,10.0.0.1)/vmlinuz"), "/vmlinuz");
