@@ -63,7 +63,8 @@ pub fn check(loader: Loader, text: &str) -> Vec<Problem> {
     let controls = may_have_controls(text);
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
-        if let Some(c) = line.chars().find(|c| controls && c.is_control() && *c != '\t') {
+        let control = if controls { line.chars().find(|c| c.is_control() && *c != '\t') } else { None };
+        if let Some(c) = control {
             out.push((n, format!("{} config line carries control character `{}`", loader.name(), c.escape_debug())));
             continue;
         }

@@ -69,7 +69,7 @@ impl<'a> Reader<'a> {
         if rest == "-" || rest.starts_with("- ") {
             self.sequence(col, depth)
         } else {
-            self.mapping(col, depth)
+            self.mapping(col, false, depth)
         }
     }
 
@@ -95,7 +95,7 @@ impl<'a> Reader<'a> {
                     return None; // a nested sequence on the same line, or a comment
                 }
                 if key_end(value).is_some() {
-                    items.push(self.mapping(col, depth + 1)?);
+                    items.push(self.mapping(col, true, depth + 1)?);
                 } else {
                     items.push(Node { line: line_no, kind: scalar(value)? });
                     self.at += 1;
@@ -110,7 +110,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn mapping(&mut self, indent: usize, depth: usize) -> Option<Node> {
+    /// A block mapping at `indent`; `compact` when it starts on a sequence entry's line (`- a: 1`).
+    fn mapping(&mut self, indent: usize, compact: bool, depth: usize) -> Option<Node> {
         let first = self.at + 1;
         let mut entries: Vec<(Node, Node)> = Vec::new();
         loop {
@@ -129,8 +130,11 @@ impl<'a> Reader<'a> {
                 self.skip();
                 match self.current() {
                     Some((_, i)) if i > indent => self.block(i, depth + 1)?,
-                    // A sequence may sit at its key's indentation.
+                    // A sequence may sit at its key's indentation (not looked into in a compact mapping).
                     Some((line, i)) if i == indent && (line[i..] == *"-" || line[i..].starts_with("- ")) => {
+                        if compact {
+                            return None;
+                        }
                         self.sequence(i, depth + 1)?
                     }
                     _ => Node { line: line_no, kind: Kind::Null },
@@ -195,7 +199,7 @@ impl<'a> Reader<'a> {
 fn key_end(rest: &str) -> Option<usize> {
     let b = rest.as_bytes();
     let end = b.iter().position(|&c| !key_char(c))?;
-    let ok = end > 0 && b[0] != b'-' && b[end] == b':' && matches!(b.get(end + 1), None | Some(b' '));
+    let ok = end > 0 && !matches!(b[0], b'-' | b'.') && b[end] == b':' && matches!(b.get(end + 1), None | Some(b' '));
     ok.then_some(end)
 }
 
@@ -324,6 +328,8 @@ mod tests {
             "#cloud-config\n---\na: 1\n",
             " a: 1\n",
             "#cloud-config\na:\n    b: 1\n  c: 2\n",
+            "#cloud-config\n- a:\n  - b\n",
+            "#cloud-config\n...: 1\n",
         ] {
             assert!(!same(text), "the quick reader should leave {text:?} alone");
         }
