@@ -8,7 +8,6 @@
 //! longer ships are warnings: still written, but nothing uses them.
 
 mod keys;
-mod quick;
 mod tabs;
 
 use base64::Engine as _;
@@ -32,14 +31,7 @@ pub fn validate(text: &str) -> Vec<Problem> {
     }
     let (clean, tabs) = tabs::sanitize(text);
     let mut out: Vec<Problem> = tabs::refused(&clean, &tabs).into_iter().map(|(l, m)| Problem::error(l, m)).collect();
-    let parsed = match quick::parse(&clean) {
-        Some(node) => {
-            quick::debug_agrees(&clean, &node);
-            Ok(node)
-        }
-        None => Node::parse(&clean),
-    };
-    match parsed {
+    match Node::parse(&clean) {
         Ok(node) => {
             walk(&node, &Go::Struct(TOP), &mut String::new(), &mut out);
             units(&node, &mut out);

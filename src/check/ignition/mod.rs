@@ -2,10 +2,9 @@
 //!
 //! Ignition refuses to boot with a config it cannot parse or validate; this checks the same
 //! offline, with lines. JSON syntax is checked with serde_json, the rest on the line-numbered
-//! tree (JSON is YAML, so the same parser gives the lines; plain JSON is read in one pass, `json`): keys and types against the declared
+//! tree (JSON is YAML, so the same parser gives the lines): keys and types against the declared
 //! spec (`spec`, `walk`), then what Ignition's `Validate` methods refuse (`rules`).
 
-mod json;
 mod rules;
 mod spec;
 mod walk;
@@ -22,20 +21,12 @@ pub fn validate(text: &str) -> Vec<Problem> {
             "the config is empty; Ignition refuses it (start from `{\"ignition\": {\"version\": \"3.6.0\"}}`)",
         )];
     }
-    let root = match json::parse(text) {
-        Some(root) => {
-            json::debug_agrees(text, &root);
-            root
-        }
-        None => {
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-                return vec![Problem::error(e.line().max(1), format!("not valid JSON: {e}"))];
-            }
-            match Node::parse(text) {
-                Ok(n) => n,
-                Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
-            }
-        }
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+        return vec![Problem::error(e.line().max(1), format!("not valid JSON: {e}"))];
+    }
+    let root = match Node::parse(text) {
+        Ok(n) => n,
+        Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
     };
     if !matches!(root.kind, Kind::Map(_)) {
         return vec![Problem::error(
