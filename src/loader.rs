@@ -60,9 +60,11 @@ pub type Problem = (usize, String);
 /// Checks a generated config for `loader`.
 pub fn check(loader: Loader, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
+    let controls = may_have_controls(text);
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
-        if let Some(c) = line.chars().find(|c| c.is_control() && *c != '\t') {
+        let control = if controls { line.chars().find(|c| c.is_control() && *c != '\t') } else { None };
+        if let Some(c) = control {
             out.push((n, format!("{} config line carries control character `{}`", loader.name(), c.escape_debug())));
             continue;
         }
@@ -93,6 +95,13 @@ pub fn check(loader: Loader, text: &str) -> Vec<Problem> {
         out.push((1, "an iPXE script must start with `#!ipxe`".into()));
     }
     out
+}
+
+/// Whether a line of `text` may hold a control character other than a tab: one below U+0020,
+/// U+007F, or U+0080-U+009F (encoded as 0xC2 0x80-0x9F). A `\r` counts, though `lines` drops
+/// one before a `\n`; then each line is looked at.
+fn may_have_controls(text: &str) -> bool {
+    text.as_bytes().iter().any(|&b| (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f || b == 0xc2)
 }
 
 /// Checks a kernel command line as it will be spliced into each loader's kernel line; the
@@ -218,16 +227,17 @@ fn grub_balance(text: &str) -> Vec<Problem> {
 /// Tokens of an iPXE value line: none may end the command, start a comment or expand a setting.
 fn ipxe_words(rest: &str) -> Option<String> {
     for token in rest.split_whitespace() {
-        let shown = crate::names::printable(token);
+        let shown = || crate::names::printable(token);
         if matches!(token, "||" | "&&" | ";") {
             return Some(format!("token `{token}` ends the command in iPXE; a value may not be `||`, `&&` or `;`"));
         }
         if token.starts_with('#') {
-            return Some(format!("token `{shown}` starts with `#`, which iPXE reads as a comment"));
+            return Some(format!("token `{}` starts with `#`, which iPXE reads as a comment", shown()));
         }
         if token.contains("${") {
             return Some(format!(
-                "`{shown}` carries `${{`, which iPXE expands as a setting at boot time; values may not contain `${{`"
+                "`{}` carries `${{`, which iPXE expands as a setting at boot time; values may not contain `${{`",
+                shown()
             ));
         }
     }
@@ -280,6 +290,26 @@ mod tests {
         // The fallback chain of the entry script is the template's own syntax, not a value line.
         assert_eq!(check(Loader::Ipxe, include_str!("../templates/ipxe-boot.ipxe")), vec![]);
         assert_eq!(check(Loader::Ipxe, "#!ipxe\nimgfetch http://x/e?mac=${mac} || echo no\n"), vec![]);
+    }
+
+    #[test]
+    fn control_characters_are_refused_on_any_line() {
+        // Unicode's control characters (Cc): C0, DEL and C1; a tab and CRLF line ends are fine.
+        assert_eq!(check(Loader::Pxelinux, "LABEL a\r\n\tAPPEND x=1\r\n"), vec![]);
+        for (text, shown) in [
+            ("LABEL a\nAPPEND x=\u{1b}[31m\n", "\\u{1b}"),
+            ("LABEL a\nAPPEND x=\u{7f}\n", "\\u{7f}"),
+            ("LABEL a\nAPPEND x=\u{85}\n", "\\u{85}"),
+            ("LABEL a\nAPPEND x=1\ry=2\n", "\\r"),
+            ("LABEL a\nAPPEND x=\0\n", "\\0"),
+        ] {
+            let p = check(Loader::Pxelinux, text);
+            assert_eq!(p.len(), 1, "{text:?}: {p:?}");
+            assert_eq!(p[0].0, 2, "{text:?}");
+            assert!(p[0].1.contains(&format!("`{shown}`")), "{text:?}: {p:?}");
+        }
+        // Not control characters: the same lead byte as C1, other letters.
+        assert_eq!(check(Loader::Pxelinux, "APPEND x=\u{a0}\u{e9}\u{2028}\n"), vec![]);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn validate(text: &str) -> Vec<Problem> {
     let mut out: Vec<Problem> = tabs::refused(&clean, &tabs).into_iter().map(|(l, m)| Problem::error(l, m)).collect();
     match Node::parse(&clean) {
         Ok(node) => {
-            walk(&node, &Go::Struct(TOP), "", &mut out);
+            walk(&node, &Go::Struct(TOP), &mut String::new(), &mut out);
             units(&node, &mut out);
             write_files(&node, &mut out);
         }
@@ -51,19 +51,11 @@ fn at(path: &str) -> String {
     }
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// Checks `node` against the Go type the runtime decodes it into. yaml.v3 decodes null into
 /// anything (the zero value), any scalar into a string, and YAML 1.1 `yes`/`no`/`on`/`off` into
-/// a bool.
-fn walk(node: &Node, ty: &Go, path: &str, out: &mut Vec<Problem>) {
-    let mut bad = |what: &str| {
+/// a bool. `path` names the node (one buffer for the whole walk: messages are rare).
+fn walk(node: &Node, ty: &Go, path: &mut String, out: &mut Vec<Problem>) {
+    let mut bad = |what: &str, path: &str| {
         let found = match &node.kind {
             Kind::Scalar { value, .. } => format!("`{}`", crate::names::printable(value)),
             _ => node.type_name().to_string(),
@@ -73,50 +65,65 @@ fn walk(node: &Node, ty: &Go, path: &str, out: &mut Vec<Problem>) {
     match (ty, &node.kind) {
         (_, Kind::Null) => {}
         (Go::Str, Kind::Scalar { .. }) => {}
-        (Go::Str, _) => bad("a string"),
+        (Go::Str, _) => bad("a string", path),
         (Go::Bool, Kind::Scalar { value, plain }) if is_bool(value, *plain) => {}
-        (Go::Bool, _) => bad("true or false"),
+        (Go::Bool, _) => bad("true or false", path),
         (Go::Int, Kind::Scalar { value, plain: true }) if is_int(value) => {}
-        (Go::Int, _) => bad("an integer"),
+        (Go::Int, _) => bad("an integer", path),
         (Go::Float, Kind::Scalar { value, plain: true }) if is_int(value) || value.parse::<f64>().is_ok() => {}
-        (Go::Float, _) => bad("a number"),
+        (Go::Float, _) => bad("a number", path),
         (Go::Strs(check), Kind::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{path}[{i}]");
-                walk(item, &Go::Str, &p, out);
-                value(item, *check, &p, out);
+                let len = push_index(path, i);
+                walk(item, &Go::Str, path, out);
+                value(item, *check, path, out);
+                path.truncate(len);
             }
         }
         (Go::List(keys), Kind::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{path}[{i}]");
+                let len = push_index(path, i);
                 match item.kind {
                     // A null entry decodes to an empty struct: report what it lacks.
-                    Kind::Null => required(item, keys, &p, out),
-                    _ => walk(item, &Go::Struct(keys), &p, out),
+                    Kind::Null => required(item, keys, path, out),
+                    _ => walk(item, &Go::Struct(keys), path, out),
                 }
+                path.truncate(len);
             }
         }
-        (Go::Strs(_) | Go::List(_), _) => bad("a list"),
+        (Go::Strs(_) | Go::List(_), _) => bad("a list", path),
         (Go::Struct(keys), Kind::Map(entries)) => {
             for (k, v) in entries {
                 let name = k.as_str().unwrap_or("?");
-                let p = join(path, name);
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(name);
                 match keys.iter().find(|f| f.name == name) {
                     Some(key) => {
                         if let Some(note) = key.deprecated {
-                            out.push(Problem::warning(k.line, format!("`{p}` {note}")));
+                            out.push(Problem::warning(k.line, format!("`{path}` {note}")));
                         }
-                        walk(v, &key.ty, &p, out);
-                        value(v, key.check, &p, out);
+                        walk(v, &key.ty, path, out);
+                        value(v, key.check, path, out);
                     }
-                    None => out.push(Problem::error(k.line, unknown(keys, name, path, &p))),
+                    None => out.push(Problem::error(k.line, unknown(keys, name, &path[..len], path))),
                 }
+                path.truncate(len);
             }
             required(node, keys, path, out);
         }
-        (Go::Struct(_), _) => bad("a mapping"),
+        (Go::Struct(_), _) => bad("a mapping", path),
     }
+}
+
+/// Appends `[i]` to `path`; returns the length to truncate back to.
+fn push_index(path: &mut String, i: usize) -> usize {
+    use std::fmt::Write as _;
+    let len = path.len();
+    let _ = write!(path, "[{i}]");
+    len
 }
 
 fn required(node: &Node, keys: &[Key], path: &str, out: &mut Vec<Problem>) {

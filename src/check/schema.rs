@@ -144,6 +144,15 @@ fn expected(ty: &Ty) -> &'static str {
     }
 }
 
+/// A value as `names::printable` shows it, made only when a message is written.
+pub struct Printable<'a>(pub &'a str);
+
+impl std::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::names::printable(self.0))
+    }
+}
+
 /// An OpenSSH public key line: `TYPE BASE64 [comment]`, the blob naming the same type.
 pub fn ssh_public_key(s: &str) -> Result<(), String> {
     use base64::Engine as _;
@@ -157,7 +166,7 @@ pub fn ssh_public_key(s: &str) -> Result<(), String> {
         "sk-ecdsa-sha2-nistp256@openssh.com",
         "ssh-dss",
     ];
-    let shown = crate::names::printable(s);
+    let shown = Printable(s);
     let not_a_key =
         || format!("`{shown}` is not an OpenSSH public key (`TYPE BASE64 [comment]`, as in ~/.ssh/id_ed25519.pub)");
     let mut parts = s.split_whitespace();

@@ -296,7 +296,7 @@ fn unit(v: &str) -> Result<Option<String>, String> {
 }
 
 fn drop_in(v: &str) -> Result<Option<String>, String> {
-    let shown = crate::names::printable(v);
+    let shown = crate::check::schema::Printable(v);
     if v.contains('/') || v.chars().any(char::is_control) {
         Err(format!("drop-in name `{shown}` must be a plain file name"))
     } else if !v.ends_with(".conf") || v == ".conf" {
@@ -384,7 +384,7 @@ fn owner(v: &str) -> Result<Option<String>, String> {
 }
 
 fn file_path(v: &str) -> Result<Option<String>, String> {
-    let shown = crate::names::printable(v);
+    let shown = crate::check::schema::Printable(v);
     if v.chars().any(char::is_control) {
         return Err(format!("path `{shown}` holds a control character"));
     }

@@ -16,7 +16,10 @@ pub(super) struct Tab {
 
 /// The text with every tab in a line's leading whitespace made a space (lines and columns kept,
 /// so the rest can still be checked), and where those tabs were.
-pub(super) fn sanitize(text: &str) -> (String, Vec<Tab>) {
+pub(super) fn sanitize(text: &str) -> (std::borrow::Cow<'_, str>, Vec<Tab>) {
+    if !text.contains('\t') {
+        return (std::borrow::Cow::Borrowed(text), Vec::new());
+    }
     let mut tabs = Vec::new();
     let mut clean = String::with_capacity(text.len());
     for (i, line) in text.split_inclusive('\n').enumerate() {
@@ -30,7 +33,7 @@ pub(super) fn sanitize(text: &str) -> (String, Vec<Tab>) {
             None => clean.push_str(line),
         }
     }
-    (clean, tabs)
+    (std::borrow::Cow::Owned(clean), tabs)
 }
 
 /// Where tabs are harmless or judged by an indentation, per line (index 0 is line 1), from the

@@ -7,10 +7,11 @@ use crate::yaml::{Kind, Node};
 
 pub fn check(root: &Node, ver: Ver, out: &mut Vec<Problem>) {
     let mut keys = Vec::new();
-    walk(root, super::spec::top(ver.major), "", &mut keys, ver, out);
+    walk(root, super::spec::top(ver.major), &mut String::new(), &mut keys, ver, out);
 }
 
-fn walk<'n>(node: &'n Node, ty: &T, path: &str, keys: &mut Vec<&'n str>, ver: Ver, out: &mut Vec<Problem>) {
+/// `path` names the node: one buffer for the whole walk (messages are rare).
+fn walk<'n>(node: &'n Node, ty: &T, path: &mut String, keys: &mut Vec<&'n str>, ver: Ver, out: &mut Vec<Problem>) {
     match (ty, &node.kind) {
         // Go's JSON decoder leaves a field at its zero value for null.
         (_, Kind::Null) => {}
@@ -25,7 +26,11 @@ fn walk<'n>(node: &'n Node, ty: &T, path: &str, keys: &mut Vec<&'n str>, ver: Ve
         }
         (T::List(inner), Kind::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, inner, &format!("{path}[{i}]"), keys, ver, out);
+                use std::fmt::Write as _;
+                let len = path.len();
+                let _ = write!(path, "[{i}]");
+                walk(item, inner, path, keys, ver, out);
+                path.truncate(len);
             }
         }
         (T::Obj(fields), Kind::Map(entries)) => object(node, fields, entries, path, keys, ver, out),
@@ -40,35 +45,40 @@ fn object<'n>(
     node: &'n Node,
     fields: &[F],
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &mut String,
     keys: &mut Vec<&'n str>,
     ver: Ver,
     out: &mut Vec<Problem>,
 ) {
     for (k, value) in entries {
         let key = k.as_str().unwrap_or("?");
-        let here = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(key);
         keys.push(key);
         match fields.iter().find(|f| f.name == key) {
             Some(field) if field.since <= ver.minor => {
                 if let Some((minor, instead)) = field.deprecated.filter(|(minor, _)| *minor <= ver.minor) {
                     out.push(Problem::warning(
                         k.line,
-                        format!("`{here}` is deprecated since spec {}; use {instead}", Ver { minor, ..ver }),
+                        format!("`{path}` is deprecated since spec {}; use {instead}", Ver { minor, ..ver }),
                     ));
                 }
-                walk(value, &field.ty, &here, keys, ver, out);
+                walk(value, &field.ty, path, keys, ver, out);
             }
             Some(field) => out.push(Problem::error(
                 k.line,
                 format!(
-                    "`{here}` needs spec {} or later; this config declares {ver}",
+                    "`{path}` needs spec {} or later; this config declares {ver}",
                     Ver { minor: field.since, ..ver }
                 ),
             )),
-            None => out.push(Problem::error(k.line, unknown(&here, key, keys, fields, ver))),
+            None => out.push(Problem::error(k.line, unknown(path, key, keys, fields, ver))),
         }
         keys.pop();
+        path.truncate(len);
     }
     for field in fields.iter().filter(|f| f.required && f.since <= ver.minor) {
         let present = entries.iter().any(|(k, v)| k.as_str() == Some(field.name) && !matches!(v.kind, Kind::Null));
