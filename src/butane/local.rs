@@ -325,7 +325,7 @@ mod tests {
                     ExecStop=/usr/bin/docker stop httpd\nRestart=always\n[Install]\nWantedBy=multi-user.target\n";
         for n in [1, 2, 3, 10, 40, 200] {
             out.push(unit.repeat(n).into_bytes());
-            out.push(unit[..unit.len() * n / 200].as_bytes().to_vec());
+            out.push(unit.as_bytes()[..unit.len() * n / 200].to_vec());
         }
         for pattern in ["ab", "abc", "aab", "abcd", "xyzxyzq"] {
             for n in [1, 2, 5, 13, 100, 3000] {

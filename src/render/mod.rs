@@ -214,23 +214,24 @@ pub fn render(
         }
         unique.push((o.path, (o.entry, o.by)));
     }
-    let planned: BTreeMap<String, (Entry, By)> = unique.into_iter().collect();
+    // `unique` is sorted by path: searched as it is, no map is built for it.
+    let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1 .0);
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
-        if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e), out) {
+        if let Err(e) = check_ignition_ref(inv, r, planned(&r.path), out) {
             d.push(e);
         }
     }
     d.finish()?;
     // Both maps are built from sorted input in one pass (no search per path).
-    let origins = planned
+    let origins = unique
         .iter()
         .filter_map(|(path, (_, by))| match by {
             By::Rule(rule, _, host) => Some((path.clone(), (*rule as u32, *host as u32))),
             _ => None,
         })
         .collect();
-    let entries = planned.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
+    let entries = unique.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
     Ok(Tree { entries, origins, hosts, kept_hosts: kept_hosts.into_inner() })
 }
 
@@ -698,9 +699,13 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
 
 /// Text files end with a newline (Tera drops a template's last one).
 fn text_entry(text: &str) -> Entry {
-    let newline = (!text.is_empty() && !text.ends_with('\n')).then_some(b'\n');
-    // One allocation of the exact size.
-    Entry::File(text.bytes().chain(newline).collect())
+    if text.is_empty() || text.ends_with('\n') {
+        return Entry::File(text.as_bytes().into());
+    }
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    Entry::File(bytes.into())
 }
 
 /// Where an image file lives in the tree.
