@@ -7,25 +7,27 @@
 use serde_json::Value;
 
 pub fn pretty(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(4096);
     write(v, "", 0, &mut out);
     out.push('\n');
     out
 }
 
+fn pad(depth: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', 2 * depth));
+}
+
 fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
-    let pad = |d: usize| "  ".repeat(d);
     match v {
         Value::Object(map) if !map.is_empty() => {
             let mut keys: Vec<&String> = map.keys().collect();
             let node = matches!(parent, "files" | "directories" | "links");
-            keys.sort_by_key(|k| {
-                let first = node && matches!(k.as_str(), "group" | "overwrite" | "path" | "user");
-                (!first, go_name(k))
-            });
+            let first = |k: &str| node && matches!(k, "group" | "overwrite" | "path" | "user");
+            // Compared without building the Go names (sorting called the key function per comparison).
+            keys.sort_by(|a, b| first(b).cmp(&first(a)).then_with(|| go_name(a).cmp(&go_name(b))));
             out.push_str("{\n");
             for (i, k) in keys.iter().enumerate() {
-                out.push_str(&pad(depth + 1));
+                pad(depth + 1, out);
                 string(k, out);
                 out.push_str(": ");
                 write(&map[k.as_str()], k, depth + 1, out);
@@ -34,24 +36,27 @@ fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
                 }
                 out.push('\n');
             }
-            out.push_str(&pad(depth));
+            pad(depth, out);
             out.push('}');
         }
         Value::Array(items) if !items.is_empty() => {
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
-                out.push_str(&pad(depth + 1));
+                pad(depth + 1, out);
                 write(item, parent, depth + 1, out);
                 if i + 1 < items.len() {
                     out.push(',');
                 }
                 out.push('\n');
             }
-            out.push_str(&pad(depth));
+            pad(depth, out);
             out.push(']');
         }
         Value::String(text) => string(text, out),
-        other => out.push_str(&other.to_string()),
+        other => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
@@ -60,37 +65,69 @@ fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
 /// data URLs are.
 fn string(text: &str, out: &mut String) {
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole.
+    let mut plain = 0;
+    for (i, c) in text.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => "",
+            _ => continue,
+        };
+        out.push_str(&text[plain..i]);
+        plain = i + c.len_utf8();
+        if escaped.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escaped);
         }
     }
+    out.push_str(&text[plain..]);
     out.push('"');
 }
 
-/// The Go field name of an Ignition JSON key (its sort key).
-fn go_name(key: &str) -> String {
+/// The Go field name of an Ignition JSON key (its sort key), as the pieces it is made of.
+fn go_name(key: &str) -> GoName<'_> {
     for (prefix, go) in [("uuid", "UUID"), ("uid", "UID"), ("guid", "GUID"), ("https", "HTTPS"), ("http", "HTTP")] {
         if let Some(rest) = key.strip_prefix(prefix) {
-            return format!("{go}{rest}");
+            return GoName(go, rest);
         }
     }
     match key {
-        "sshAuthorizedKeys" => "SSHAuthorizedKeys".into(),
-        "tls" => "TLS".into(),
-        "typeGuid" => "TypeGUID".into(),
-        _ => {
-            let mut c = key.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-        }
+        "sshAuthorizedKeys" => GoName("SSHAuthorizedKeys", ""),
+        "tls" => GoName("TLS", ""),
+        "typeGuid" => GoName("TypeGUID", ""),
+        _ => match key.chars().next() {
+            // The first letter in upper case (ASCII: keys are Ignition's).
+            Some(f) if f.is_ascii_lowercase() => GoName(UPPER[usize::from(f as u8 - b'a')], &key[1..]),
+            _ => GoName("", key),
+        },
+    }
+}
+
+const UPPER: [&str; 26] = [
+    "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W",
+    "X", "Y", "Z",
+];
+
+/// A Go name as a head and the rest of the key; ordered as the joined string.
+#[derive(PartialEq, Eq)]
+struct GoName<'a>(&'a str, &'a str);
+
+impl Ord for GoName<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let a = self.0.bytes().chain(self.1.bytes());
+        a.cmp(other.0.bytes().chain(other.1.bytes()))
+    }
+}
+
+impl PartialOrd for GoName<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

@@ -4,7 +4,6 @@
 //! A template must never read outside the files directory: absolute paths and `..` are refused
 //! outright, and the resolved path (symlinks followed) must still be inside it.
 
-use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
@@ -158,42 +157,121 @@ impl Files<'_> {
 /// A `data:` URL for `data`, the shortest of: percent-encoded, base64, and (when `gzip` is
 /// allowed) gzip + base64 - as Butane chooses. Returns whether it is gzipped.
 pub fn data_url(data: &[u8], gzip: bool) -> (String, bool) {
-    let mut opaque = format!(",{}", percent(data));
-    let b64 = format!(";base64,{}", base64::engine::general_purpose::STANDARD.encode(data));
-    if b64.len() < opaque.len() {
-        opaque = b64;
-    }
-    let mut gzipped = false;
-    if gzip {
-        if let Some(gz) = compress(data) {
-            let gz = format!(";base64,{}", base64::engine::general_purpose::STANDARD.encode(gz));
-            // "gzip" in the compression field costs four bytes.
-            if gz.len() + 4 < opaque.len() {
-                opaque = gz;
-                gzipped = true;
-            }
+    let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
+    // The lengths decide; only the chosen encoding is made.
+    let percent_len = 1 + data.iter().map(|&b| if unreserved(b) { 1 } else { 3 }).sum::<usize>();
+    let b64_len = ";base64,".len() + base64_len(data.len());
+    let plain_len = percent_len.min(b64_len);
+    // "gzip" in the compression field costs four bytes.
+    let gzip_wins = |gz_len: usize| ";base64,".len() + base64_len(gz_len) + 4 < plain_len;
+    if gzip && gzip_wins(min_gzip_len(data)) {
+        if let Some(gz) = compress(data).filter(|gz| gzip_wins(gz.len())) {
+            return (format!("data:;base64,{}", b64(&gz)), true);
         }
     }
-    (format!("data:{opaque}"), gzipped)
+    let url = if b64_len < percent_len { format!("data:;base64,{}", b64(data)) } else { percent(data) };
+    (url, false)
 }
 
-/// RFC 2396 escaping as Butane's data URLs use it: unreserved characters stay, the rest `%XX`.
+fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+/// RFC 2396's unreserved characters, which Butane's data URLs leave as they are.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
+}
+
+/// `data:,` and `data` with RFC 2396 escaping, as Butane's data URLs use it: unreserved
+/// characters stay, the rest `%XX`.
 fn percent(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(6 + 3 * data.len());
+    out.push_str("data:,");
     for &b in data {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+        if unreserved(b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
 }
 
+/// Inputs up to this size are deflated in one block (miniz_oxide ends a block only when its
+/// buffers hold about 31 KiB), which `min_gzip_len` relies on.
+const ONE_BLOCK: usize = 16 << 10;
+
+/// A length the gzip stream of `data` is not shorter than (0 when unknown), from what any
+/// deflate block holding it must write: every byte that no match can cover (its 3-byte
+/// windows all appear here for the first time) is a literal, and literal codes cost at least
+/// 8 bits each with fixed codes, or, with dynamic codes, at least the literals' entropy
+/// (Gibbs' inequality: no prefix code beats it) after 26 bits of code description. Small
+/// files (a host name, a short unit) are then known not to shrink without compressing them.
+fn min_gzip_len(data: &[u8]) -> usize {
+    if data.len() > ONE_BLOCK {
+        return 0;
+    }
+    // Windows seen so far; a window seen before may be copied by a match, with its 3 bytes.
+    let mut seen = std::collections::HashSet::with_capacity(data.len());
+    let mut coverable = vec![false; data.len()];
+    for (i, w) in data.windows(3).enumerate() {
+        if !seen.insert(w) {
+            coverable[i..i + 3].iter_mut().for_each(|c| *c = true);
+        }
+    }
+    let mut counts = [0u32; 256];
+    for (&b, covered) in data.iter().zip(&coverable) {
+        if !covered {
+            counts[usize::from(b)] += 1;
+        }
+    }
+    let literals: u32 = counts.iter().sum();
+    // The literals and one end of block, at their entropy (rounded down: a bound stays one).
+    let total = f64::from(literals + 1);
+    let entropy: f64 =
+        counts.iter().chain([&1]).filter(|c| **c > 0).map(|&c| f64::from(c) * (total / f64::from(c)).log2()).sum();
+    let fixed = 8 * literals as usize + 7;
+    let dynamic = 26 + (entropy - 1e-6).max(0.0) as usize;
+    // gzip's 10-byte header and 8-byte trailer around a block with its 3-bit header.
+    18 + (3 + fixed.min(dynamic)).div_ceil(8)
+}
+
+thread_local! {
+    /// A raw deflate compressor per thread, reset between files (making one zeroes several
+    /// hundred KiB, more than compressing a small file costs).
+    static DEFLATE: std::cell::RefCell<Option<flate2::Compress>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `data` gzipped at the best level, byte for byte as `flate2::GzBuilder` writes it.
 fn compress(data: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
-    enc.write_all(data).ok()?;
-    enc.finish().ok()
+    DEFLATE.with_borrow_mut(|slot| {
+        let deflate = slot.get_or_insert_with(|| flate2::Compress::new(flate2::Compression::best(), false));
+        deflate.reset();
+        // No file name, no mtime, best level (2), unknown OS (255).
+        let mut out = Vec::with_capacity(data.len() + 64);
+        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
+        let mut input = data;
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity());
+            }
+            let before = deflate.total_in();
+            let status = deflate.compress_vec(input, &mut out, flate2::FlushCompress::Finish).ok()?;
+            let read = usize::try_from(deflate.total_in() - before).ok()?;
+            input = &input[read..];
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        Some(out)
+    })
 }
 
 #[cfg(test)]
@@ -209,6 +287,95 @@ mod tests {
         let (url, gz) = data_url(long.as_bytes(), true);
         assert!(gz && url.starts_with("data:;base64,H4sI"), "{url}");
         assert_eq!(data_url(long.as_bytes(), false), (format!("data:,{long}"), false));
+    }
+
+    /// What `compress` replaced: a new `GzBuilder` per file.
+    fn gzip_as_before(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut enc = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// `data_url` as it was: every encoding made, the shortest taken.
+    fn data_url_as_before(data: &[u8], gzip: bool) -> (String, bool) {
+        let mut opaque = percent(data).replacen("data:", "", 1);
+        let b64 = format!(";base64,{}", base64::engine::general_purpose::STANDARD.encode(data));
+        if b64.len() < opaque.len() {
+            opaque = b64;
+        }
+        let mut gzipped = false;
+        if gzip {
+            let gz = format!(";base64,{}", base64::engine::general_purpose::STANDARD.encode(gzip_as_before(data)));
+            if gz.len() + 4 < opaque.len() {
+                opaque = gz;
+                gzipped = true;
+            }
+        }
+        (format!("data:{opaque}"), gzipped)
+    }
+
+    /// Inputs of many shapes: short and long, text and binary, repetitive and not.
+    fn samples() -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = vec![Vec::new(), b"a".to_vec(), b"n000001".to_vec()];
+        out.push(b"[Match]\nName=eth1\n\n[Network]\nAddress=172.16.0.2/12\n".to_vec());
+        out.push(b"HTTPD_IMAGE=docker.io/library/httpd:2.4\n".to_vec());
+        let unit = "[Unit]\nDescription=A web server\nAfter=docker.service network-online.target\n\
+                    Requires=docker.service\n[Service]\nExecStart=/usr/bin/docker run --name httpd -p 9000:80 x\n\
+                    ExecStop=/usr/bin/docker stop httpd\nRestart=always\n[Install]\nWantedBy=multi-user.target\n";
+        for n in [1, 2, 3, 10, 40, 200] {
+            out.push(unit.repeat(n).into_bytes());
+            out.push(unit.as_bytes()[..unit.len() * n / 200].to_vec());
+        }
+        for pattern in ["ab", "abc", "aab", "abcd", "xyzxyzq"] {
+            for n in [1, 2, 5, 13, 100, 3000] {
+                out.push(pattern.repeat(n).into_bytes());
+            }
+        }
+        let mut x: u32 = 12345;
+        for len in [3usize, 20, 40, 41, 60, 64, 100, 200, 500, 1000, 5000, 70_000] {
+            for alphabet in [1u32, 2, 4, 16, 64, 256] {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        ((x >> 16) % alphabet) as u8 + if alphabet < 64 { b'a' } else { 0 }
+                    })
+                    .collect();
+                out.push(bytes);
+            }
+            out.push("0123456789".repeat(len / 10 + 1).into_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn a_reused_compressor_writes_what_a_new_one_did() {
+        for data in samples() {
+            assert_eq!(compress(&data).unwrap(), gzip_as_before(&data), "{} bytes", data.len());
+        }
+    }
+
+    #[test]
+    fn data_urls_are_what_they_were_when_every_encoding_was_made() {
+        for data in samples() {
+            for gzip in [true, false] {
+                assert_eq!(data_url(&data, gzip), data_url_as_before(&data, gzip), "{} bytes", data.len());
+                // The bound never exceeds the real length.
+                assert!(min_gzip_len(&data) <= gzip_as_before(&data).len(), "{} bytes", data.len());
+            }
+        }
+    }
+
+    #[test]
+    fn short_files_are_known_not_to_shrink_without_compressing_them() {
+        for text in [
+            "n000001",
+            "HTTPD_IMAGE=docker.io/library/httpd:2.4\n",
+            "[Match]\nName=eth1\n\n[Network]\nAddress=172.16.0.2/12\n",
+        ] {
+            let plain = data_url(text.as_bytes(), false).0.len() - "data:".len();
+            assert!(";base64,".len() + base64_len(min_gzip_len(text.as_bytes())) + 4 >= plain, "{text}");
+        }
     }
 
     #[test]

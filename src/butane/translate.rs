@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::local::{data_url, Files};
-use super::values::{camel, check_hash, check_url, join, looks_decimal, yaml_int};
+use super::values::{camel, check_hash, check_url, looks_decimal, yaml_int};
 use crate::check::schema::{Field, Ty};
 use crate::yaml::{Kind, Node};
 
@@ -24,7 +24,7 @@ impl Translator<'_> {
 
     /// The whole config.
     pub fn config(&mut self, root: &Node, spec: &'static [Field]) -> Value {
-        let mut out = match self.object(root, spec, "") {
+        let mut out = match self.object(root, spec, &mut String::new()) {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
@@ -39,14 +39,22 @@ impl Translator<'_> {
         Value::Object(out)
     }
 
-    fn value(&mut self, node: &Node, ty: &Ty, path: &str) -> Option<Value> {
+    /// `path` names `node` in messages: one buffer for the whole walk, extended and cut back.
+    fn value(&mut self, node: &Node, ty: &Ty, path: &mut String) -> Option<Value> {
         match (ty, &node.kind) {
             (Ty::Obj(fields), Kind::Map(_)) => self.object(node, fields, path),
             (Ty::List(inner), Kind::Seq(items)) => {
+                let len = path.len();
                 let v: Vec<Value> = items
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, n)| self.value(n, inner, &format!("{path}[{i}]")))
+                    .filter_map(|(i, n)| {
+                        use std::fmt::Write as _;
+                        let _ = write!(path, "[{i}]");
+                        let v = self.value(n, inner, path);
+                        path.truncate(len);
+                        v
+                    })
                     .collect();
                 (!v.is_empty()).then_some(Value::Array(v))
             }
@@ -61,30 +69,37 @@ impl Translator<'_> {
         }
     }
 
-    fn object(&mut self, node: &Node, fields: &'static [Field], path: &str) -> Option<Value> {
+    fn object(&mut self, node: &Node, fields: &'static [Field], path: &mut String) -> Option<Value> {
         let Kind::Map(entries) = &node.kind else { return None };
         let has = |name: &str| fields.iter().any(|f| f.name == name);
         let resource = has("inline");
         let mut out = Map::new();
+        let len = path.len();
         for (k, v) in entries {
             let Some(key) = k.as_str() else { continue };
             let Some(field) = fields.iter().find(|f| f.name == key) else { continue };
-            let p = join(path, key);
+            path.truncate(len);
+            if len > 0 {
+                path.push('.');
+            }
+            path.push_str(key);
+            // The parent's path is `path[..len]`, this key's the whole buffer.
+            let in_directories = path[..len].starts_with("storage.directories");
             match key {
                 "inline" | "local" if resource => {}
                 "contents_local" | "ssh_authorized_keys_local" | "with_mount_unit" | "trees" => {}
-                "variant" | "version" if path.is_empty() => {}
+                "variant" | "version" if len == 0 => {}
                 "clevis" => self.error(
                     k.line,
-                    format!("`{p}`: clevis is not supported by the flatcar variant (as in Butane); remove it"),
+                    format!("`{path}`: clevis is not supported by the flatcar variant (as in Butane); remove it"),
                 ),
                 "mode" => {
-                    if let Some(m) = self.mode(v, &p, path.starts_with("storage.directories")) {
+                    if let Some(m) = self.mode(v, path, in_directories) {
                         out.insert("mode".into(), m.into());
                     }
                 }
                 _ => {
-                    if let Some(x) = self.value(v, &field.ty, &p) {
+                    if let Some(x) = self.value(v, &field.ty, path) {
                         // Ignition omits a zero partition number (it means "next free").
                         if !(key == "number" && x == 0) {
                             out.insert(camel(key), x);
@@ -93,6 +108,7 @@ impl Translator<'_> {
                 }
             }
         }
+        path.truncate(len);
         if resource {
             self.resource(node, path, &mut out);
         }

@@ -1,14 +1,6 @@
 //! Scalar rules: YAML integers as Butane reads them, modes, unit-name escaping, URLs, hashes,
 //! key names.
 
-pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
 /// Butane's snake_case key as Ignition's camelCase (`size_mib` -> `sizeMiB`).
 pub fn camel(key: &str) -> String {
     let mut out = String::new();

@@ -18,7 +18,7 @@ use tera::{Context, Value};
 
 use crate::diag::{Diagnostic, Diagnostics, Invalid};
 use crate::inventory::raw::Attributes;
-use crate::inventory::{Action, Host, Interface, Inventory, Network};
+use crate::inventory::{Action, Host, Interface, Inventory};
 use crate::names::{self, hex_ip, Mac};
 use crate::tree::{manifest, write, Entry, HostRecord, Tree};
 use std::net::Ipv4Addr;
@@ -153,6 +153,7 @@ pub fn render(
     global.insert("http", &crate::serve::HttpBase::parse(&inv.site.http).ok());
     global.insert("events_format", crate::events::LOG_FORMAT);
     let t: &Templates = t;
+    let shared = Shared::new(inv, attributes);
     let site_inputs = inputs::site(inv, &t.digest, uses_hosts);
     let attribute_inputs = inputs::attributes(inv);
 
@@ -168,7 +169,7 @@ pub fn render(
                     kept_hosts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Ok((outputs, None))
                 }
-                None => render_host(inv, t, &attributes, index, host),
+                None => render_host(inv, t, &shared, index, host),
             };
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
@@ -212,24 +213,48 @@ pub fn render(
         }
         unique.push((o.path, (o.entry, o.by)));
     }
-    let planned: BTreeMap<String, (Entry, By)> = unique.into_iter().collect();
+    // `unique` is sorted by path: searched as it is, no map is built for it.
+    let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1 .0);
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
-        if let Err(e) = check_ignition_ref(inv, r, planned.get(&r.path).map(|(e, _)| e), out) {
+        if let Err(e) = check_ignition_ref(inv, r, planned(&r.path), out) {
             d.push(e);
         }
     }
     d.finish()?;
     // Both maps are built from sorted input in one pass (no search per path).
-    let origins = planned
+    let origins = unique
         .iter()
         .filter_map(|(path, (_, by))| match by {
             By::Rule(rule, _, host) => Some((path.clone(), (*rule as u32, *host as u32))),
             _ => None,
         })
         .collect();
-    let entries = planned.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
+    let entries = unique.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
     Ok(Tree { entries, origins, hosts, kept_hosts: kept_hosts.into_inner() })
+}
+
+/// What every host's rendering shares, converted to Tera values once (converting site-wide
+/// data again for each host was a good part of the cost of rendering it).
+struct Shared {
+    attributes: SharedAttributes,
+    /// Each network as templates see it (`network`), by name.
+    networks: HashMap<String, Value>,
+    /// `none`, for a host without interfaces.
+    none: Value,
+    /// The compiled path templates' names, by `files` rule.
+    path_names: Vec<String>,
+}
+
+impl Shared {
+    fn new(inv: &Inventory, attributes: SharedAttributes) -> Shared {
+        Shared {
+            attributes,
+            networks: inv.networks.iter().map(|(k, n)| (k.clone(), Value::from_serializable(n))).collect(),
+            none: Value::from_serializable(&()),
+            path_names: (0..inv.files.len()).map(templates::path_name).collect(),
+        }
+    }
 }
 
 /// Tera values of the hosts' attribute maps, one per distinct map (keyed by its address): hosts
@@ -295,23 +320,39 @@ fn host_value(host: &Host, attributes: &SharedAttributes, networkd: Option<&[cra
     Value::from(map)
 }
 
-/// A host's context: `base` (which holds `host`, serialized once per host) plus the interface.
-fn host_context(inv: &Inventory, base: &Context, host: &Host, iface: Option<&Interface>) -> Context {
+/// A host's context: `base` (which holds `host`, serialized once per host) plus the interface
+/// (the host's first PXE interface, else its first) and its network.
+fn host_context(shared: &Shared, base: &Context, host_value: &Value, iface: Option<(usize, &Interface)>) -> Context {
     let mut ctx = base.clone(); // cheap: Tera values are reference-counted
-    let iface =
-        iface.or_else(|| host.pxe_interfaces(&inv.networks).next().map(|(i, _, _)| i)).or(host.interfaces.first());
-    if let Some(i) = iface {
-        ctx.insert(
-            "interface",
-            &InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) },
-        );
-        let network: Option<&Network> = i.network.as_ref().and_then(|n| inv.networks.get(n));
-        ctx.insert("network", &network);
-    } else {
-        ctx.insert("interface", &());
-        ctx.insert("network", &());
+    match iface {
+        Some((index, i)) => {
+            ctx.insert_value("interface", interface_value(host_value, index, i));
+            let network = i.network.as_ref().and_then(|n| shared.networks.get(n)).cloned();
+            ctx.insert_value("network", network.unwrap_or_else(|| shared.none.clone()));
+        }
+        None => {
+            ctx.insert_value("interface", shared.none.clone());
+            ctx.insert_value("network", shared.none.clone());
+        }
     }
     ctx
+}
+
+/// The interface at `index` of the host as templates see it (`InterfaceView`): its fields as
+/// already converted in `host.interfaces`, plus the hyphenated MAC and the hex IP.
+fn interface_value(host_value: &Value, index: usize, i: &Interface) -> Value {
+    let converted = host_value
+        .as_map()
+        .and_then(|m| m.get(&tera::value::Key::Str("interfaces")))
+        .and_then(Value::as_array)
+        .and_then(|v| v.get(index))
+        .and_then(Value::as_map);
+    let view = InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) };
+    let Some(fields) = converted else { return Value::from_serializable(&view) };
+    let mut map = fields.clone();
+    map.insert(tera::value::Key::Str("mac_hyphen"), Value::from_serializable(&view.mac_hyphen));
+    map.insert(tera::value::Key::Str("hexip"), Value::from_serializable(&view.hexip));
+    Value::from(map)
 }
 
 /// What one host renders: its outputs and the Ignition config its boot configs name.
@@ -401,7 +442,7 @@ fn ignition_args<'a>(
 fn render_host<'a>(
     inv: &'a Inventory,
     t: &Templates,
-    attributes: &SharedAttributes,
+    shared: &Shared,
     index: usize,
     host: &'a Host,
 ) -> Result<HostOutputs<'a>, Vec<Diagnostic>> {
@@ -410,8 +451,19 @@ fn render_host<'a>(
     let mut ignition = None;
     let mut base = Context::new();
     // `host.networkd`: the host's networkd units, built from the model (see src/networkd.rs).
-    base.insert_value("host", host_value(host, attributes, Some(&crate::networkd::units(host, &inv.networks))));
-    let ctx = host_context(inv, &base, host, None);
+    let hv = host_value(host, &shared.attributes, Some(&crate::networkd::units(host, &inv.networks)));
+    base.insert_value("host", hv.clone());
+    let pxe: Vec<(usize, Mac, Ipv4Addr)> = host
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter_map(|(n, i)| {
+            let pxe = i.network.as_ref().and_then(|n| inv.networks.get(n)).is_some_and(|n| n.pxe);
+            Some((n, i.mac.filter(|_| pxe)?, i.ip?))
+        })
+        .collect();
+    let first = pxe.first().map(|p| p.0).or((!host.interfaces.is_empty()).then_some(0));
+    let ctx = host_context(shared, &base, &hv, first.map(|n| (n, &host.interfaces[n])));
 
     // Boot configs: one per PXE interface, under every name a firmware may ask for.
     if let Some(ba) = host.action.as_deref().and_then(|a| inv.bootactions.get(a)) {
@@ -486,14 +538,19 @@ fn render_host<'a>(
                     ramdisk_file: None,
                 },
             };
-            for (iface, mac, ip) in host.pxe_interfaces(&inv.networks) {
-                let mut ctx = host_context(inv, &base, host, Some(iface));
-                ctx.insert("bootaction", &view);
+            let view = Value::from_serializable(&view);
+            for &(n, mac, ip) in &pxe {
+                // The first PXE interface's context is the host's own.
+                let mut ctx = if Some(n) == first {
+                    ctx.clone()
+                } else {
+                    host_context(shared, &base, &hv, Some((n, &host.interfaces[n])))
+                };
+                ctx.insert_value("bootaction", view.clone());
                 let by = By::Host(host, Some(&ba.name));
                 for (template, paths) in HOST_CONFIGS {
-                    match t.render(template, &ctx) {
-                        Ok(text) => {
-                            let entry = text_entry(text);
+                    match t.render_with(template, &ctx, text_entry) {
+                        Ok(entry) => {
                             for path in paths(mac, ip) {
                                 out.push(Output { path, entry: entry.clone(), by });
                             }
@@ -508,8 +565,8 @@ fn render_host<'a>(
     // Per-host files of pxebake's own (DHCP reservations).
     for (template, path) in HOST_FILES {
         let Some(path) = path(host) else { continue };
-        match t.render(template, &ctx) {
-            Ok(text) => out.push(Output { path, entry: text_entry(text), by: By::Host(host, None) }),
+        match t.render_with(template, &ctx, text_entry) {
+            Ok(entry) => out.push(Output { path, entry, by: By::Host(host, None) }),
             Err(e) => errors.push(render_error(t, template, host, &e)),
         }
     }
@@ -519,11 +576,11 @@ fn render_host<'a>(
         if !rule.selector.matches(host) {
             continue;
         }
-        let pname = templates::path_name(i);
-        let path = match t.render(&pname, &ctx) {
+        let pname = &shared.path_names[i];
+        let path = match t.render(pname, &ctx) {
             Ok(p) => p,
             Err(e) => {
-                errors.push(render_error(t, &pname, host, &e));
+                errors.push(render_error(t, pname, host, &e));
                 continue;
             }
         };
@@ -541,11 +598,9 @@ fn render_host<'a>(
         if !t.contains(&rule.template) {
             continue; // reported when templates were loaded
         }
-        match t.render(&rule.template, &ctx) {
-            Ok(text) => match rule_entry(inv, t, &rule.template, host, text) {
-                Ok(entry) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
-                Err(problems) => errors.extend(problems),
-            },
+        match t.render_with(&rule.template, &ctx, |text| rule_entry(inv, t, &rule.template, host, text)) {
+            Ok(Ok(entry)) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
+            Ok(Err(problems)) => errors.extend(problems),
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }
     }
@@ -563,20 +618,20 @@ fn rule_entry(
     t: &Templates,
     template: &str,
     host: &Host,
-    text: String,
+    text: &str,
 ) -> Result<Entry, Vec<Diagnostic>> {
     if !template.ends_with(".bu") {
         return Ok(text_entry(text));
     }
     let files_dir = inv.dir.join("files");
     let opts = crate::butane::Options { files_dir: Some(&files_dir), strict: false };
-    match crate::butane::translate(&text, &opts) {
+    match crate::butane::translate(text, &opts) {
         Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
         Err(problems) => Err(problems
             .into_iter()
             .map(|p| {
                 let file = t.origin(template);
-                let line = template_line(&file, &text, p.line);
+                let line = template_line(&file, text, p.line);
                 let message = format!(
                     "Butane rendered from `{template}` for host `{}` (line {} of the rendered text): {}",
                     host.name, p.line, p.message
@@ -608,8 +663,8 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
     let mut errors = Vec::new();
     let ctx = Context::new();
     for (template, path) in SITE_FILES {
-        match t.render(template, &ctx) {
-            Ok(text) => out.push(Output { path: path.to_string(), entry: text_entry(text), by: By::Site }),
+        match t.render_with(template, &ctx, text_entry) {
+            Ok(entry) => out.push(Output { path: path.to_string(), entry, by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
                 errors.push(Diagnostic::error(file, line, format!("rendering `{template}`: {msg}")));
@@ -637,11 +692,14 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
 }
 
 /// Text files end with a newline (Tera drops a template's last one).
-fn text_entry(mut text: String) -> Entry {
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
+fn text_entry(text: &str) -> Entry {
+    if text.is_empty() || text.ends_with('\n') {
+        return Entry::File(text.as_bytes().into());
     }
-    Entry::File(text.into_bytes().into())
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    Entry::File(bytes.into())
 }
 
 /// Where an image file lives in the tree.
@@ -718,6 +776,24 @@ mod tests {
 
     fn map_of<'v>(v: &'v Value, key: &str) -> &'v Value {
         v.as_map().and_then(|m| m.get(&tera::value::Key::from(key.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn an_interface_reads_the_same_taken_from_its_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = site_with_blob(dir.path(), "x");
+        let shared = attribute_values(&inv);
+        for h in &inv.hosts {
+            let hv = host_value(h, &shared, None);
+            for (n, i) in h.interfaces.iter().enumerate() {
+                let view =
+                    InterfaceView { interface: i, mac_hyphen: i.mac.map(|m| m.hyphenated()), hexip: i.ip.map(hex_ip) };
+                let direct = Value::from_serializable(&view);
+                let taken = interface_value(&hv, n, i);
+                assert_eq!(taken, direct);
+                assert_eq!(serde_json::to_string(&taken).unwrap(), serde_json::to_string(&direct).unwrap());
+            }
+        }
     }
 
     // Regression (issue 17): one large unused attribute made rendering of every host slow, because

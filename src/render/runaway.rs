@@ -7,7 +7,6 @@
 //! rendering takes, so a value doubled in a loop ends in a clear error, not in swapping or abort.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,26 +19,40 @@ const MAX_RANGE_LEN: i128 = 100_000;
 
 thread_local! {
     static RANGE_LEFT: Cell<usize> = const { Cell::new(MAX_RANGE_VALUES) };
-    /// While this thread renders: bytes allocated minus bytes freed since the rendering began.
-    static HEAP: Cell<Option<isize>> = const { Cell::new(None) };
+    /// While this thread renders: bytes allocated minus bytes freed since the rendering began;
+    /// `IDLE` otherwise. A plain thread-local: the allocator counts without atomics or locks.
+    static HEAP: Cell<isize> = const { Cell::new(IDLE) };
     /// The rendering's name, for a message written without allocating.
     static WHAT: Cell<([u8; 200], usize)> = const { Cell::new(([0; 200], 0)) };
+    /// This thread's entry in the watchdog's list, made at its first rendering.
+    static SLOT: std::sync::Arc<Slot> = {
+        let slot = std::sync::Arc::new(Slot::default());
+        if let Ok(mut all) = slots().lock() {
+            all.push(slot.clone());
+        }
+        slot
+    };
 }
+
+/// `HEAP` of a thread that is not rendering.
+const IDLE: isize = isize::MIN;
 
 /// Memory one rendering may take (net): far above any real template, which writes at most 32 MiB.
 pub const MAX_RENDER_HEAP: isize = 1 << 30;
 
 /// For the binary's allocator: counts `delta` bytes against the rendering on this thread, if
 /// any; false when that rendering went past `MAX_RENDER_HEAP` (a value doubled in a loop).
+#[inline]
 pub fn heap_grow(delta: isize) -> bool {
     // `try_with`: the allocator also runs while thread-locals are being torn down.
-    HEAP.try_with(|h| match h.get() {
-        Some(used) => {
-            let used = used.saturating_add(delta);
-            h.set(Some(used));
-            used <= MAX_RENDER_HEAP
+    HEAP.try_with(|h| {
+        let used = h.get();
+        if used == IDLE {
+            return true;
         }
-        None => true,
+        let used = used.saturating_add(delta);
+        h.set(used);
+        used <= MAX_RENDER_HEAP
     })
     .unwrap_or(true)
 }
@@ -109,56 +122,90 @@ pub fn range(kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResult<Vec<i128
     Ok((0..len).map(|i| start + i * step).collect())
 }
 
-struct Rendering {
-    start: Instant,
-    limit: Duration,
-    what: String,
+/// One thread's rendering in progress, as the watchdog sees it.
+#[derive(Default)]
+struct Slot {
+    /// When the rendering began (nanoseconds since `epoch()`, plus one); 0 while idle.
+    started: AtomicU64,
+    /// Its time bound, in nanoseconds.
+    limit: AtomicU64,
+    /// What is being rendered (`started` is set while this is locked, so the two agree).
+    what: Mutex<String>,
 }
 
-fn active() -> &'static Mutex<HashMap<u64, Rendering>> {
-    static ACTIVE: OnceLock<Mutex<HashMap<u64, Rendering>>> = OnceLock::new();
-    ACTIVE.get_or_init(Default::default)
+/// Every thread that has rendered (a thread registers once, not per rendering).
+fn slots() -> &'static Mutex<Vec<std::sync::Arc<Slot>>> {
+    static SLOTS: OnceLock<Mutex<Vec<std::sync::Arc<Slot>>>> = OnceLock::new();
+    SLOTS.get_or_init(Default::default)
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One rendering in progress (unregistered when dropped).
-pub struct Active(u64);
+pub struct Active {
+    /// When it began.
+    pub start: Instant,
+}
 
 impl Drop for Active {
     fn drop(&mut self) {
-        HEAP.set(None);
-        if let Ok(mut a) = active().lock() {
-            a.remove(&self.0);
-        }
+        HEAP.set(IDLE);
+        let _ = SLOT.try_with(|s| s.started.store(0, Ordering::Release));
     }
 }
 
-/// Registers a rendering of `what` bounded by `limit`, and gives this thread a fresh `range` budget.
-pub fn start(what: &str, limit: Duration) -> Active {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+/// Registers a rendering of `what` bounded by `limit`, and gives this thread a fresh `range`
+/// budget. Cheap: no allocation once this thread has rendered, one clock read.
+pub fn start(what: std::fmt::Arguments, limit: Duration) -> Active {
+    use std::fmt::Write as _;
     RANGE_LEFT.set(MAX_RANGE_VALUES);
-    let mut name = [0u8; 200];
-    let len = what.len().min(name.len());
-    name[..len].copy_from_slice(&what.as_bytes()[..len]);
-    WHAT.set((name, len));
-    HEAP.set(Some(0));
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut a) = active().lock() {
-        a.insert(id, Rendering { start: Instant::now(), limit, what: what.to_string() });
-    }
-    Active(id)
+    let epoch = epoch();
+    let now = Instant::now();
+    let _ = SLOT.try_with(|slot| {
+        if let Ok(mut w) = slot.what.lock() {
+            w.clear();
+            let _ = w.write_fmt(what);
+            let mut name = [0u8; 200];
+            let len = w.len().min(name.len());
+            name[..len].copy_from_slice(&w.as_bytes()[..len]);
+            WHAT.set((name, len));
+            slot.limit.store(nanos(limit), Ordering::Relaxed);
+            slot.started.store(nanos(now.saturating_duration_since(epoch)).saturating_add(1), Ordering::Release);
+        }
+    });
+    HEAP.set(0);
+    Active { start: now }
 }
 
 /// A rendering running half again past its time bound (one that writes is stopped at the bound
 /// itself, with the host named; this one loops without writing): the message to end with.
 pub fn overdue() -> Option<String> {
-    let a = active().lock().ok()?;
-    a.values().find(|r| r.start.elapsed() > r.limit + r.limit / 2).map(|r| {
-        format!(
-            "{} has run for over {} s without finishing; a template may take at most {} s per file (a runaway loop?); nothing was written",
-            r.what,
-            (r.limit + r.limit / 2).as_secs_f64(),
-            r.limit.as_secs_f64()
-        )
+    let slots = {
+        let mut all = slots().lock().ok()?;
+        // A thread that ended holds its slot no more.
+        all.retain(|s| std::sync::Arc::strong_count(s) > 1);
+        all.clone()
+    };
+    let now = nanos(epoch().elapsed());
+    slots.iter().find_map(|slot| {
+        let what = slot.what.lock().ok()?;
+        let started = slot.started.load(Ordering::Acquire).checked_sub(1)?;
+        let limit = Duration::from_nanos(slot.limit.load(Ordering::Relaxed));
+        let bound = limit + limit / 2;
+        (now.saturating_sub(started) > nanos(bound)).then(|| {
+            format!(
+                "{what} has run for over {} s without finishing; a template may take at most {} s per file (a runaway loop?); nothing was written",
+                bound.as_secs_f64(),
+                limit.as_secs_f64()
+            )
+        })
     })
 }
 
@@ -176,26 +223,26 @@ mod tests {
     #[test]
     fn range_counts_like_teras() {
         let t = tera_with("{% for i in range(end=3) %}{{ i }}{% endfor %}|{% for i in range(start=5, end=0, step_by=-2) %}{{ i }}{% endfor %}|{% for i in range(start=1, end=8, step_by=3) %}{{ i }}{% endfor %}");
-        let _g = start("t", Duration::from_secs(10));
+        let _g = start(format_args!("t"), Duration::from_secs(10));
         assert_eq!(t.render("t", &tera::Context::new()).unwrap(), "012|531|147");
     }
 
     #[test]
     fn nested_range_loops_that_write_nothing_end_in_an_error() {
         let t = tera_with("{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}");
-        let _g = start("t", Duration::from_secs(10));
+        let _g = start(format_args!("t"), Duration::from_secs(10));
         let e = t.render("t", &tera::Context::new()).unwrap_err();
         let msg = format!("{e:?}");
         assert!(msg.contains("loops over `range` ran more than 1000000 times in one file"), "{msg}");
         // The next rendering on this thread has its budget back.
-        let _g = start("t", Duration::from_secs(10));
+        let _g = start(format_args!("t"), Duration::from_secs(10));
         let t = tera_with("{% for i in range(end=100000) %}{% endfor %}ok");
         assert_eq!(t.render("t", &tera::Context::new()).unwrap(), "ok");
     }
 
     #[test]
     fn a_rendering_past_its_bound_is_overdue() {
-        let g = start("rendering `slow.yaml`", Duration::from_millis(20));
+        let g = start(format_args!("rendering `slow.yaml`"), Duration::from_millis(20));
         std::thread::sleep(Duration::from_millis(80));
         let msg = overdue().expect("overdue");
         assert!(msg.starts_with("rendering `slow.yaml` has run for over 0.03 s without finishing"), "{msg}");

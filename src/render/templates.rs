@@ -46,7 +46,7 @@ pub struct Templates {
 pub struct Limits {
     /// Bytes of output of one file.
     pub bytes: usize,
-    /// Time, checked whenever the template writes.
+    /// Time, checked every few writes (and by the watchdog, for a template that never writes).
     pub time: std::time::Duration,
 }
 
@@ -57,23 +57,37 @@ impl Default for Limits {
     }
 }
 
+/// Writes between two looks at the clock (a look per write was a good part of the cost of
+/// rendering small files).
+const WRITES_PER_CLOCK: u32 = 64;
+
+/// Output buffers above this are not kept for the next rendering.
+const KEPT_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    /// This thread's output buffer, reused from one rendering to the next.
+    static OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A writer that refuses output past the limits.
-struct Bounded {
-    bytes: Vec<u8>,
+struct Bounded<'a> {
+    bytes: &'a mut Vec<u8>,
     start: std::time::Instant,
     limits: Limits,
+    /// Writes left until the clock is read again.
+    until_clock: u32,
     /// Why writing stopped, for the message.
     over: Option<String>,
 }
 
-impl std::io::Write for Bounded {
+impl std::io::Write for Bounded<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let over = if self.bytes.len() + buf.len() > self.limits.bytes {
             format!(
                 "the output is larger than {} KiB; a template may write at most that much per file (a runaway loop?)",
                 self.limits.bytes >> 10
             )
-        } else if self.start.elapsed() > self.limits.time {
+        } else if self.late() {
             format!(
                 "rendering took longer than {} ms; a template may take at most that long per file (a runaway loop?)",
                 self.limits.time.as_millis()
@@ -88,6 +102,18 @@ impl std::io::Write for Bounded {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl Bounded<'_> {
+    /// Past the time bound (the clock is read every `WRITES_PER_CLOCK` writes).
+    fn late(&mut self) -> bool {
+        if self.until_clock > 0 {
+            self.until_clock -= 1;
+            return false;
+        }
+        self.until_clock = WRITES_PER_CLOCK;
+        self.start.elapsed() > self.limits.time
     }
 }
 
@@ -109,7 +135,11 @@ pub fn path_name(index: usize) -> String {
 impl Templates {
     /// Where the template came from (`templates/x` or `built-in x`), for messages.
     pub fn origin(&self, name: &str) -> String {
-        self.origin.get(name).cloned().unwrap_or_else(|| name.to_string())
+        self.origin_of(name).to_string()
+    }
+
+    fn origin_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.origin.get(name).map_or(name, String::as_str)
     }
 
     /// Does any template refer to the top-level variable `var`? (Tera's own over-approximation.)
@@ -120,12 +150,34 @@ impl Templates {
     /// Renders one template, bounded in output size and time (a template is code the user
     /// wrote: a runaway loop must end in a clear error, not use up memory or the night).
     pub fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, tera::Error> {
-        let _active = super::runaway::start(&format!("rendering `{name}` ({})", self.origin(name)), self.limits.time);
-        let mut out = Bounded { bytes: Vec::new(), start: std::time::Instant::now(), limits: self.limits, over: None };
-        if let Err(e) = self.tera.render_to(name, ctx, &mut out) {
-            return Err(out.over.map(tera::Error::message).unwrap_or(e));
+        self.render_with(name, ctx, str::to_string)
+    }
+
+    /// Renders one template as `render` does and hands the text to `f` (which must not render:
+    /// the text is in this thread's output buffer, so no `String` is made for it).
+    pub fn render_with<R>(&self, name: &str, ctx: &tera::Context, f: impl FnOnce(&str) -> R) -> Result<R, tera::Error> {
+        OUT.with_borrow_mut(|buf| {
+            buf.clear();
+            let r = self.render_into(name, ctx, buf).and_then(|()| {
+                std::str::from_utf8(buf).map_err(|_| tera::Error::message("the template wrote invalid UTF-8"))
+            });
+            let r = r.map(f);
+            if buf.capacity() > KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+            r
+        })
+    }
+
+    fn render_into(&self, name: &str, ctx: &tera::Context, buf: &mut Vec<u8>) -> Result<(), tera::Error> {
+        let active =
+            super::runaway::start(format_args!("rendering `{name}` ({})", self.origin_of(name)), self.limits.time);
+        let mut out =
+            Bounded { bytes: buf, start: active.start, limits: self.limits, until_clock: WRITES_PER_CLOCK, over: None };
+        match self.tera.render_to(name, ctx, &mut out) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(out.over.map(tera::Error::message).unwrap_or(e)),
         }
-        String::from_utf8(out.bytes).map_err(|_| tera::Error::message("the template wrote invalid UTF-8"))
     }
 
     /// Changes the output and time bounds (tests use small ones).
