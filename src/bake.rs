@@ -289,6 +289,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     }
     let summary = Summary { files: tree.files(), hosts, kept: tree.kept_hosts, links, up_to_date: false };
     summarize(args, ui, &summary, &stats, &warnings, elapsed);
+    // The process ends after a build: freeing a large plan entry by entry would take longer.
+    std::mem::forget((tree, inv));
     Ok(())
 }
 

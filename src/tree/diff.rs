@@ -140,8 +140,12 @@ pub fn compare_with<'a>(
         same_structure: manifest.as_ref().is_some_and(|m| m.structure == structure),
         ..Changes::default()
     };
-    for (p, digest, same, quick) in results {
-        changes.digests.insert(p, digest);
+    changes.unchanged.reserve(results.len());
+    for ((p, digest, same, quick), e) in results.into_iter().zip(tree.entries.values()) {
+        // A kept entry carries its own record for the manifest.
+        if !matches!(e, Entry::Kept(_)) {
+            changes.digests.insert(p, digest);
+        }
         if same {
             changes.unchanged.insert(p);
             changes.quick += usize::from(quick);
