@@ -248,12 +248,17 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let t = Instant::now();
     write::check_replaceable(&out)?;
     let _lock = write::lock(&out)?;
+    // When `out` holds just what the last build left, nothing needs recovering and its paths
+    // are those of the manifest: no walk of `out` (see `stamp::listing_unchanged`).
+    let listed = stamp::listing_unchanged(&out);
     // Whatever happens next, `out` is no longer vouched for by the last build's stamp.
     stamp::remove(&out);
-    write::recover(&out)?;
+    if !listed {
+        write::recover(&out)?;
+    }
     let manifest = still_current(manifest, &tree, &out)?;
     let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
-    let changes = diff::compare_with(&tree, &out, &opts.context(&inv), manifest);
+    let changes = diff::compare_with(&tree, &out, &opts.context(&inv), manifest, listed);
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
     let skip = changes.same_structure.then_some(&changes.unchanged);
@@ -429,7 +434,7 @@ pub fn diff(args: &DiffArgs, ui: &Ui) -> anyhow::Result<bool> {
     let _lock = settle(&out)?;
     let manifest = still_current(planned.manifest, &planned.tree, &out)?;
     let opts = crate::check::Options { images_placed: !args.site.no_images, deny_warnings: args.site.deny_warnings };
-    let changes = diff::compare_with(&planned.tree, &out, &opts.context(&planned.inventory), manifest);
+    let changes = diff::compare_with(&planned.tree, &out, &opts.context(&planned.inventory), manifest, false);
     crate::tree::diff::print(&planned.tree, &out, &changes, ui.output == Output::Json)?;
     Ok(!changes.is_empty())
 }

@@ -160,6 +160,39 @@ fn any_change_to_an_input_or_to_out_makes_the_build_plan_again() {
 }
 
 #[test]
+fn a_rebuild_finds_what_was_added_to_out_even_with_the_directory_dated_back() {
+    // A rebuild after an input changed takes `out/`'s paths from the manifest instead of
+    // walking it, while every directory is as the last build left it. A stray file whose
+    // directory's mtime was put back (as `rsync -t` or `touch -d` do) must still be found.
+    let lab = lab();
+    let dir = lab.path();
+    let out = dir.join("out");
+    ok(&build(dir, &[]).0);
+    let expected = clean_tree(dir);
+    let cc = out.join("http/cc");
+    let mtime = fs::metadata(&cc).unwrap().modified().unwrap();
+    fs::write(cc.join("stray.yaml"), "x").unwrap();
+    fs::File::open(&cc).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(fs::metadata(&cc).unwrap().modified().unwrap(), mtime);
+    fs::write(dir.join("inventory/site.yaml"), format!("{SITE}# a comment\n")).unwrap();
+    let (o, v) = build(dir, &[]);
+    ok(&o);
+    assert_eq!((v["up_to_date"].as_bool(), v["removed"].as_u64()), (Some(false), Some(1)), "{v}");
+    assert_eq!(state(&out), expected);
+    // With nothing touched, the next change is built from the manifest's listing alone, and
+    // leaves the clean build's tree.
+    fs::write(dir.join("inventory/site.yaml"), SITE).unwrap();
+    let (o, v) = build(dir, &[]);
+    ok(&o);
+    assert_eq!(
+        (v["up_to_date"].as_bool(), v["written"].as_u64(), v["removed"].as_u64()),
+        (Some(false), Some(0), Some(0)),
+        "{v}"
+    );
+    assert_eq!(state(&out), expected);
+}
+
+#[test]
 fn a_racy_file_is_judged_by_its_content() {
     // A change within the same timestamp tick as the last build leaves the mtime as it was;
     // such files are read. Every file is racy once the stamp (or the manifest) is dated back:

@@ -283,7 +283,7 @@ pub struct Previous<'a> {
 impl<'a> Previous<'a> {
     pub fn new(out: &'a std::path::Path, manifest: &'a manifest::Manifest) -> Self {
         let mut dirs: std::collections::HashSet<&str> =
-            manifest.recs.keys().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
+            manifest.paths().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
         let above: Vec<&str> = dirs.iter().flat_map(|d| d.match_indices('/').map(|(i, _)| &d[..i])).collect();
         dirs.extend(above);
         Previous { out, manifest, dirs: crate::tree::dirs::Dirs::open(out, dirs) }
@@ -293,10 +293,10 @@ impl<'a> Previous<'a> {
 /// A host's outputs as the last build left them, when its inputs are the same and every file
 /// is still as written (size, mtime, inode and mode as recorded); None means render it.
 fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>>> {
-    let rec = p.manifest.hosts.get(&host.name).filter(|r| r.inputs == inputs)?;
+    let (_, paths) = p.manifest.host(&host.name).filter(|r| r.0 == inputs)?;
     let mut out = Vec::new();
-    for path in rec.paths.split(' ').filter(|s| !s.is_empty()) {
-        let file = p.manifest.recs.get(path)?;
+    for path in paths.split(' ').filter(|s| !s.is_empty()) {
+        let file = &p.manifest.rec(path)?;
         let st = p.dirs.lstat(path)?;
         let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
         let as_written = is_file && p.manifest.vouches_stat(file, &st) && st.st_mode & 0o7777 == write::FILE_MODE;

@@ -89,16 +89,19 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
 /// Compares `tree` with the directory `out` (which may not exist). `context` is whatever else
 /// the lints depend on (it goes into the structure digest).
 pub fn compare<'a>(tree: &'a Tree, out: &Path, context: &str) -> Changes<'a> {
-    compare_with(tree, out, context, manifest::load(out))
+    compare_with(tree, out, context, manifest::load(out), false)
 }
 
 /// `compare` with the manifest already read (the one the plan kept hosts' files by: the caller
-/// made sure it is still current). Kept files were found as written while planning.
+/// made sure it is still current). Kept files were found as written while planning. `listed`:
+/// `out` is known to hold exactly the manifest's paths (`stamp::listing_unchanged`), so it is
+/// not walked to find what to remove.
 pub fn compare_with<'a>(
     tree: &'a Tree,
     out: &Path,
     context: &str,
     manifest: Option<manifest::Manifest>,
+    listed: bool,
 ) -> Changes<'a> {
     let structure = manifest::structure(tree, context);
     // A first build: nothing to look at on disk, every path is added.
@@ -126,9 +129,9 @@ pub fn compare_with<'a>(
             let path = out.join(p);
             // Quick check: planned digest as recorded, and the file untouched since.
             let recorded =
-                manifest.as_ref().and_then(|m| Some(m).zip(m.recs.get(p.as_str()))).filter(|r| r.1.digest == digest);
+                manifest.as_ref().and_then(|m| Some(m).zip(m.rec(p.as_str()))).filter(|r| r.1.digest == digest);
             if let Some((m, rec)) = recorded {
-                if std::fs::symlink_metadata(&path).is_ok_and(|meta| m.vouches(rec, &meta) && mode_ok(&meta, e)) {
+                if std::fs::symlink_metadata(&path).is_ok_and(|meta| m.vouches(&rec, &meta) && mode_ok(&meta, e)) {
                     return (p.as_str(), digest, true, true);
                 }
             }
@@ -155,14 +158,22 @@ pub fn compare_with<'a>(
             changes.paths.push((p.to_string(), kind));
         }
     }
-    let (found, odd) = existing_checked(out);
-    changes.odd_names = odd;
+    let walked;
+    let found: Vec<&str> = match manifest.as_ref().filter(|_| listed) {
+        Some(m) => m.paths().collect(),
+        None => {
+            let (found, odd) = existing_checked(out);
+            changes.odd_names = odd;
+            walked = found;
+            walked.iter().map(String::as_str).collect()
+        }
+    };
     // Both sorted the same way (bytes): one pass finds what is on disk but not planned.
     let mut planned = tree.entries.keys().peekable();
     for p in found {
-        while planned.next_if(|q| q.as_str() < p.as_str()).is_some() {}
-        if planned.peek().is_none_or(|q| **q != p) && p != MARKER {
-            changes.paths.push((p, Change::Removed));
+        while planned.next_if(|q| q.as_str() < p).is_some() {}
+        if planned.peek().is_none_or(|q| q.as_str() != p) && p != MARKER {
+            changes.paths.push((p.to_string(), Change::Removed));
         }
     }
     changes.paths.sort();

@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use super::{Entry, HostRecord, Tree};
+use super::{Entry, Tree};
 
 const VERSION: &str = "pxebake-manifest 2";
 
@@ -39,9 +39,14 @@ impl Rec {
 pub struct Manifest {
     /// Digest of the tree's structure (paths, kinds, link targets) and lint settings at write time.
     pub structure: u128,
-    pub recs: HashMap<String, Rec>,
-    /// Host name -> its input digest and paths at the last build.
-    pub hosts: HashMap<String, HostRecord>,
+    /// The manifest's text, read once; records are found in it, not copied out of it (a large
+    /// site's manifest holds a line for each of its 800,000 paths).
+    text: String,
+    /// (line start, path start) of every path's line, in the order of their paths (the manifest
+    /// is written sorted by path; one that is not is not used).
+    recs: Vec<(usize, usize)>,
+    /// (line start, name start, name end) of every host's line, sorted by name.
+    hosts: Vec<(usize, usize, usize)>,
     /// The manifest file's inode, size and mtime when read: every write replaces it.
     id: (u64, u64, i128),
 }
@@ -70,6 +75,35 @@ impl Manifest {
     /// Is this still the manifest of `out` (no build wrote `out` since it was read)?
     pub fn current(&self, out: &Path) -> bool {
         file_id(&path_for(out)) == Some(self.id)
+    }
+
+    /// The record of `path`, if the last build wrote it.
+    pub fn rec(&self, path: &str) -> Option<Rec> {
+        let i = self.recs.binary_search_by(|&(_, p)| self.path_at(p).cmp(path)).ok()?;
+        rec_line(self.line_at(self.recs[i].0)).map(|(_, r)| r)
+    }
+
+    /// Every path the last build wrote, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> + '_ {
+        self.recs.iter().map(|&(_, p)| self.path_at(p))
+    }
+
+    /// A host's input digest and its paths (space-separated) at the last build.
+    pub fn host(&self, name: &str) -> Option<(u128, &str)> {
+        let i = self.hosts.binary_search_by(|&(_, a, b)| self.text[a..b].cmp(name)).ok()?;
+        let line = self.line_at(self.hosts[i].0);
+        let mut f = line.strip_prefix("H ")?.splitn(3, ' ');
+        let inputs = u128::from_str_radix(f.next()?, 16).ok()?;
+        Some((inputs, f.nth(1).unwrap_or_default()))
+    }
+
+    fn line_at(&self, start: usize) -> &str {
+        let rest = &self.text[start..];
+        &rest[..rest.find('\n').unwrap_or(rest.len())]
+    }
+
+    fn path_at(&self, start: usize) -> &str {
+        self.line_at(start)
     }
 }
 
@@ -126,28 +160,43 @@ pub fn structure(tree: &Tree, context: &str) -> u128 {
     u128::from_le_bytes(d[..16].try_into().unwrap_or([0; 16]))
 }
 
-/// Reads the manifest of `out`; None when missing or unreadable (then everything is compared).
+/// Reads the manifest of `out`; None when missing, unreadable or not as pxebake writes it (then
+/// everything is compared). Only an index of its lines is built; records are parsed when asked for.
 pub fn load(out: &Path) -> Option<Manifest> {
     let id = file_id(&path_for(out))?;
     let text = std::fs::read_to_string(path_for(out)).ok()?;
-    let mut lines = text.lines();
-    let header = lines.next()?;
+    let (header, _) = text.split_once('\n')?;
     let structure = u128::from_str_radix(header.strip_prefix(VERSION)?.trim(), 16).ok()?;
-    let mut recs = HashMap::new();
-    let mut hosts = HashMap::new();
-    for line in lines {
+    let mut recs = Vec::new();
+    let mut hosts = Vec::new();
+    let mut start = header.len() + 1;
+    for line in text[start..].split_terminator('\n') {
         if let Some(h) = line.strip_prefix("H ") {
-            let mut f = h.splitn(3, ' ');
-            let (Some(d), Some(name), paths) = (f.next(), f.next(), f.next()) else { return None };
-            let inputs = u128::from_str_radix(d, 16).ok()?;
-            let paths = paths.unwrap_or_default().to_string();
-            hosts.insert(name.to_string(), HostRecord { name: name.to_string(), inputs, paths });
-            continue;
+            // `H digest name paths`: the name starts after the 32 hex digits and a space.
+            let name = h.get(33..)?;
+            let len = name.find(' ').unwrap_or(name.len());
+            hosts.push((start, start + 35, start + 35 + len));
+        } else {
+            // `digest size mtime inode path`: the path follows the fourth space.
+            let mut spaces = line.match_indices(' ');
+            let (at, _) = spaces.nth(3)?;
+            recs.push((start, start + at + 1));
         }
-        let (p, rec) = rec_line(line)?;
-        recs.insert(p.to_string(), rec);
+        start += line.len() + 1;
     }
-    Some(Manifest { structure, recs, hosts, id })
+    let path = |p: usize| {
+        let rest = &text[p..];
+        &rest[..rest.find('\n').unwrap_or(rest.len())]
+    };
+    // Written sorted by path with each path once; anything else was not written by pxebake.
+    if !recs.windows(2).all(|w| path(w[0].1) < path(w[1].1)) {
+        return None;
+    }
+    hosts.sort_unstable_by(|a, b| text[a.1..a.2].cmp(&text[b.1..b.2]));
+    if hosts.windows(2).any(|w| text[w[0].1..w[0].2] == text[w[1].1..w[1].2]) {
+        return None;
+    }
+    Some(Manifest { structure, text, recs, hosts, id })
 }
 
 /// One path's line of the manifest: `digest size mtime inode path`.
@@ -215,4 +264,70 @@ fn next_tick(newest: i128) {
 /// Forgets the manifest (after a write that did not finish, nothing in it can be trusted).
 pub fn remove(out: &Path) {
     let _ = std::fs::remove_file(path_for(out));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::HostRecord;
+
+    fn saved(dir: &Path) -> (PathBuf, Tree) {
+        let out = dir.join("out");
+        let mut tree = Tree::default();
+        for p in ["b/x", "a", "b/y y", "c/d/e"] {
+            std::fs::create_dir_all(out.join(p).parent().unwrap()).unwrap();
+            std::fs::write(out.join(p), p).unwrap();
+            tree.entries.insert(p.to_string(), Entry::File(p.as_bytes().into()));
+        }
+        tree.hosts = vec![
+            HostRecord { name: "n2".into(), inputs: 2, paths: "b/x c/d/e".into() },
+            HostRecord { name: "n1".into(), inputs: 1, paths: String::new() },
+        ];
+        let digests = tree.entries.iter().map(|(p, e)| (p.as_str(), digest(e))).collect();
+        save(&out, &tree, &digests, 7).unwrap();
+        (out, tree)
+    }
+
+    #[test]
+    fn records_and_hosts_are_found_in_the_text_as_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, tree) = saved(dir.path());
+        let m = load(&out).unwrap();
+        assert_eq!(m.structure, 7);
+        assert_eq!(m.paths().collect::<Vec<_>>(), ["a", "b/x", "b/y y", "c/d/e"]);
+        for (p, e) in &tree.entries {
+            let rec = m.rec(p).unwrap();
+            let meta = std::fs::symlink_metadata(out.join(p)).unwrap();
+            assert_eq!((rec.digest, rec.size, rec.ino), (digest(e), meta.len(), meta.ino()), "{p}");
+        }
+        assert_eq!(m.rec("b"), None);
+        assert_eq!(m.rec("zz"), None);
+        assert_eq!(m.host("n2"), Some((2, "b/x c/d/e")));
+        assert_eq!(m.host("n1"), Some((1, "")));
+        assert_eq!(m.host("n3"), None);
+    }
+
+    #[test]
+    fn a_manifest_pxebake_did_not_write_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, _) = saved(dir.path());
+        let text = std::fs::read_to_string(path_for(&out)).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        type Edit = fn(&mut Vec<&str>);
+        let edits: [(&str, Edit); 4] = [
+            ("paths out of order", |l| l.swap(1, 2)),
+            ("a path twice", |l| l[2] = l[1]),
+            ("a host twice", |l| l[6] = l[5]),
+            ("a line without a path", |l| l[1] = "00 1 2"),
+        ];
+        for (what, edit) in edits {
+            let mut bad = lines.clone();
+            edit(&mut bad);
+            std::fs::write(path_for(&out), bad.join("\n") + "\n").unwrap();
+            assert!(load(&out).is_none(), "{what}");
+        }
+        lines.truncate(1);
+        std::fs::write(path_for(&out), lines.join("\n") + "\n").unwrap();
+        assert!(load(&out).is_some_and(|m| m.paths().count() == 0), "an empty tree");
+    }
 }

@@ -25,7 +25,7 @@ use super::dirs::Dirs;
 use super::{manifest, write, Entry, Tree};
 use crate::diag::Diagnostic;
 
-const VERSION: &str = "pxebake-stamp 1";
+const VERSION: &str = "pxebake-stamp 2";
 /// Inputs larger than this in all are not digested (a full build then reads them anyway).
 const MAX_INPUT_BYTES: u64 = 4 << 30;
 const MAX_DEPTH: usize = 16;
@@ -131,7 +131,9 @@ pub struct Stamp {
     /// Files outside the tree the build copied or looked at (bootloaders and the packages'
     /// files they are checked against), as they were.
     sources: Vec<(PathBuf, (u64, u64, i128, i128))>,
-    /// Every directory of `out` ("" for `out` itself): inode, mtime (ns) and number of entries.
+    /// Every directory of `out` ("" for `out` itself): inode, ctime (ns) and number of entries.
+    /// The ctime, not the mtime: adding or removing an entry changes both, but only the mtime
+    /// can be set back (`touch -d`, `rsync -t`).
     dirs: Vec<(String, u64, i128, usize)>,
 }
 
@@ -183,21 +185,11 @@ fn stamp_of(out: &Path, tree: &Tree, built: Built) -> Option<Stamp> {
     let mut sources: Vec<_> = copied.chain(built.watched).map(|p| (source_id(&p), p)).map(|(id, p)| (p, id)).collect();
     sources.sort();
     sources.dedup();
-    let mut dirs: Vec<String> = vec![String::new()];
-    let mut seen = std::collections::HashSet::new();
-    for p in tree.entries.keys() {
-        for (i, _) in p.match_indices('/') {
-            if seen.insert(&p[..i]) {
-                dirs.push(p[..i].to_string());
-            }
-        }
-    }
-    let dirs: Vec<(String, u64, i128, usize)> = dirs
+    let dirs: Vec<(String, u64, i128, usize)> = entry_counts(tree)
         .into_par_iter()
-        .map(|d| {
-            let (ino, mtime) = dir_id(&out.join(&d))?;
-            let count = std::fs::read_dir(out.join(&d)).ok()?.count();
-            Some((d, ino, mtime, count))
+        .map(|(d, count)| {
+            let (ino, ctime) = dir_id(&out.join(d))?;
+            Some((d.to_string(), ino, ctime, count))
         })
         .collect::<Option<_>>()?;
     Some(Stamp {
@@ -213,10 +205,35 @@ fn stamp_of(out: &Path, tree: &Tree, built: Built) -> Option<Stamp> {
     })
 }
 
-/// A directory's inode and mtime (ns); None unless it is a real directory.
+/// Every directory of the tree ("" for its root) and how many entries it holds once written:
+/// its files, links and subdirectories, and the marker at the root. Counted from the tree, not
+/// by reading `out` (which a large tree would pay for with a walk): after a successful write
+/// `out` holds just the tree, and a count that were off would only make a racy directory
+/// fail its check, never pass it.
+fn entry_counts(tree: &Tree) -> Vec<(&str, usize)> {
+    fn parent(p: &str) -> &str {
+        p.rsplit_once('/').map_or("", |(d, _)| d)
+    }
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::from([("", 1)]);
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for p in tree.entries.keys() {
+        let mut d = parent(p);
+        *counts.entry(d).or_default() += 1;
+        // A directory met for the first time is an entry of its parent, and so on upwards.
+        while !d.is_empty() && seen.insert(d) {
+            *counts.entry(parent(d)).or_default() += 1;
+            d = parent(d);
+        }
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_unstable();
+    counts
+}
+
+/// A directory's inode and ctime (ns); None unless it is a real directory.
 fn dir_id(dir: &Path) -> Option<(u64, i128)> {
     let meta = std::fs::symlink_metadata(dir).ok()?;
-    meta.is_dir().then(|| (meta.ino(), id_of(&meta).2))
+    meta.is_dir().then(|| (meta.ino(), id_of(&meta).3))
 }
 
 impl Stamp {
@@ -237,8 +254,8 @@ impl Stamp {
             let p = serde_json::to_string(&p.to_string_lossy()).unwrap_or_default();
             s.push_str(&format!("source {ino} {size} {mtime} {ctime} {p}\n"));
         }
-        for (d, ino, mtime, count) in &self.dirs {
-            s.push_str(&format!("dir {ino} {mtime} {count} {d}\n"));
+        for (d, ino, ctime, count) in &self.dirs {
+            s.push_str(&format!("dir {ino} {ctime} {count} {d}\n"));
         }
         for w in &self.warnings {
             s.push_str(&format!("warning {}\n", serde_json::to_string(w).unwrap_or_default()));
@@ -296,35 +313,48 @@ impl Stamp {
     }
 }
 
-/// The stamp of `out` when the build with inputs `key` would change nothing there: the inputs
-/// and `images.lock` are as the last build left them, no write is pending, and every directory,
-/// copied source and path of the manifest is as that build wrote it. Call holding the build lock.
-pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>> {
+/// Whether `out` holds exactly the paths of its manifest, no more and no fewer, as the last
+/// successful build left them (their contents are not looked at): no write is pending, the
+/// manifest is the one that build wrote, and no directory gained, lost or renamed an entry
+/// since. A build that trusts this needs no walk of `out`. Call holding the build lock.
+pub fn listing_unchanged(out: &Path) -> bool {
+    // A directory in the stamp's clock tick is racy: only its count was compared.
+    listed(out).ok().flatten().is_some_and(|(stamp, time)| stamp.dirs.iter().all(|d| d.2 < time))
+}
+
+/// The stamp of `out` and its mtime, when no write is pending, the manifest is the one the
+/// stamp pairs with, and every directory has the inode, mtime and number of entries recorded.
+fn listed(out: &Path) -> anyhow::Result<Option<(Stamp, i128)>> {
     let Ok(text) = std::fs::read_to_string(path_for(out)) else { return Ok(None) };
     let Some(stamp) = Stamp::from_text(&text) else { return Ok(None) };
     // Temporaries of a write cut short inside `out` would have changed its directories (below).
-    if (stamp.key, stamp.lock) != key || write::interrupted(out)? {
+    if write::interrupted(out)? {
         return Ok(None);
     }
-    let manifest_path = manifest::path_for(out);
-    if std::fs::metadata(&manifest_path).map(|m| id_of(&m)).ok() != Some(stamp.manifest) {
-        return Ok(None);
-    }
-    if !stamp.sources.iter().all(|(p, id)| source_id(p) == *id) {
+    if std::fs::metadata(manifest::path_for(out)).map(|m| id_of(&m)).ok() != Some(stamp.manifest) {
         return Ok(None);
     }
     // Timestamps tick coarsely: a change in the same tick as the stamp's own write may have
     // left a timestamp as it was. Such racy entries are checked by what they hold (as git does).
     let Ok(stamp_time) = std::fs::metadata(path_for(out)).map(|m| id_of(&m).2) else { return Ok(None) };
     // Every directory has exactly the entries it had: nothing added or removed by hand.
-    let dirs_ok = stamp.dirs.par_iter().all(|(d, ino, mtime, count)| {
+    let dirs_ok = stamp.dirs.par_iter().all(|(d, ino, ctime, count)| {
         let path = out.join(d);
-        dir_id(&path) == Some((*ino, *mtime))
-            && (*mtime < stamp_time || std::fs::read_dir(&path).is_ok_and(|r| r.count() == *count))
+        dir_id(&path) == Some((*ino, *ctime))
+            && (*ctime < stamp_time || std::fs::read_dir(&path).is_ok_and(|r| r.count() == *count))
     });
-    if !dirs_ok {
+    Ok(dirs_ok.then_some((stamp, stamp_time)))
+}
+
+/// The stamp of `out` when the build with inputs `key` would change nothing there: the inputs
+/// and `images.lock` are as the last build left them, no write is pending, and every directory,
+/// copied source and path of the manifest is as that build wrote it. Call holding the build lock.
+pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>> {
+    let Some((stamp, stamp_time)) = listed(out)? else { return Ok(None) };
+    if (stamp.key, stamp.lock) != key || !stamp.sources.iter().all(|(p, id)| source_id(p) == *id) {
         return Ok(None);
     }
+    let manifest_path = manifest::path_for(out);
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
     let body = text.split_once('\n').map_or("", |(_, b)| b);
@@ -395,5 +425,25 @@ mod tests {
         std::fs::create_dir_all(&templates).unwrap();
         std::fs::write(templates.join("grub.cfg"), "x").unwrap();
         assert_ne!(key(&inputs("a")).unwrap().0, k2.0, "templates count");
+    }
+
+    #[test]
+    fn entry_counts_match_what_a_written_tree_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut tree = Tree::default();
+        for p in ["a", "b/c", "b/d/e", "b/d/f", "g/h/i/j", "g/k", "l/m"] {
+            tree.entries.insert(p.to_string(), Entry::File(p.as_bytes().into()));
+        }
+        tree.entries.insert("b/link".into(), Entry::Symlink("c".into()));
+        let changes = super::super::diff::compare(&tree, &out, "");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        write::write(&tree, &out, &changes, &stop, &indicatif::ProgressBar::hidden()).unwrap();
+        let counted = entry_counts(&tree);
+        let dirs: Vec<&str> = counted.iter().map(|c| c.0).collect();
+        assert_eq!(dirs, ["", "b", "b/d", "g", "g/h", "g/h/i", "l"]);
+        for (d, n) in counted {
+            assert_eq!(std::fs::read_dir(out.join(d)).unwrap().count(), n, "entries of `{d}`");
+        }
     }
 }
