@@ -197,11 +197,13 @@ pub fn render(
         Ok(o) => outputs.extend(o),
         Err(e) => d.extend(e),
     }
-    // Sorted by path (stable: of two outputs with one path, the first produced comes first),
-    // so collisions are neighbours and the map is built in one pass.
-    outputs.par_sort_by(|a, b| a.path.cmp(&b.path));
+    // Sorted by path, then by the order produced (of two outputs with one path, the first
+    // produced comes first), so collisions are neighbours and the map is built in one pass.
+    // (An unstable sort on that key: the stable merge sort took twice as long at 800,000.)
+    let mut outputs: Vec<(usize, Output)> = outputs.into_iter().enumerate().collect();
+    outputs.par_sort_unstable_by(|(i, a), (j, b)| a.path.cmp(&b.path).then(i.cmp(j)));
     let mut unique: Vec<(String, (Entry, By))> = Vec::with_capacity(outputs.len());
-    for o in outputs {
+    for (_, o) in outputs {
         if let Some((path, (first_entry, first))) = unique.last() {
             if *path == o.path {
                 let same_link = matches!(o.entry, Entry::Symlink(_)) && *first_entry == o.entry;

@@ -42,9 +42,9 @@ pub struct Manifest {
     /// The manifest's text, read once; records are found in it, not copied out of it (a large
     /// site's manifest holds a line for each of its 800,000 paths).
     text: String,
-    /// (line start, path start) of every path's line, in the order of their paths (the manifest
-    /// is written sorted by path; one that is not is not used).
-    recs: Vec<(usize, usize)>,
+    /// (line start, path start, line end) of every path's line, in the order of their paths
+    /// (the manifest is written sorted by path; one that is not is not used).
+    recs: Vec<(usize, usize, usize)>,
     /// (line start, name start, name end) of every host's line, sorted by name.
     hosts: Vec<(usize, usize, usize)>,
     /// The manifest file's inode, size and mtime when read: every write replaces it.
@@ -79,13 +79,14 @@ impl Manifest {
 
     /// The record of `path`, if the last build wrote it.
     pub fn rec(&self, path: &str) -> Option<Rec> {
-        let i = self.recs.binary_search_by(|&(_, p)| self.path_at(p).cmp(path)).ok()?;
-        rec_line(self.line_at(self.recs[i].0)).map(|(_, r)| r)
+        let i = self.recs.binary_search_by(|&(_, p, end)| self.text[p..end].cmp(path)).ok()?;
+        let (start, _, end) = self.recs[i];
+        rec_line(&self.text[start..end]).map(|(_, r)| r)
     }
 
     /// Every path the last build wrote, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> + '_ {
-        self.recs.iter().map(|&(_, p)| self.path_at(p))
+        self.recs.iter().map(|&(_, p, end)| &self.text[p..end])
     }
 
     /// A host's input digest and its paths (space-separated) at the last build.
@@ -100,10 +101,6 @@ impl Manifest {
     fn line_at(&self, start: usize) -> &str {
         let rest = &self.text[start..];
         &rest[..rest.find('\n').unwrap_or(rest.len())]
-    }
-
-    fn path_at(&self, start: usize) -> &str {
-        self.line_at(start)
     }
 }
 
@@ -180,16 +177,12 @@ pub fn load(out: &Path) -> Option<Manifest> {
             // `digest size mtime inode path`: the path follows the fourth space.
             let mut spaces = line.match_indices(' ');
             let (at, _) = spaces.nth(3)?;
-            recs.push((start, start + at + 1));
+            recs.push((start, start + at + 1, start + line.len()));
         }
         start += line.len() + 1;
     }
-    let path = |p: usize| {
-        let rest = &text[p..];
-        &rest[..rest.find('\n').unwrap_or(rest.len())]
-    };
     // Written sorted by path with each path once; anything else was not written by pxebake.
-    if !recs.windows(2).all(|w| path(w[0].1) < path(w[1].1)) {
+    if !recs.windows(2).all(|w| text[w[0].1..w[0].2] < text[w[1].1..w[1].2]) {
         return None;
     }
     hosts.sort_unstable_by(|a, b| text[a.1..a.2].cmp(&text[b.1..b.2]));
