@@ -39,6 +39,10 @@ pub struct Tree {
     /// For files rendered from `files` rules: which template and host produced them (for messages).
     /// (files rule index, host index); see `render::rule_origin`.
     pub origins: BTreeMap<String, (u32, u32)>,
+    /// What render already validated in a rendered file (the Ignition a Butane template
+    /// translates to), keyed like `origins`' values: the lint takes it instead of parsing and
+    /// validating the same bytes again.
+    pub checked: std::collections::HashMap<(u32, u32), crate::check::ignition::Checked>,
     /// Every host's input digest and the paths it rendered (kept in the manifest).
     pub hosts: Vec<HostRecord>,
     /// How many hosts kept their files from the last build (not rendered).
