@@ -111,7 +111,9 @@ fn ignition_a_template_writes_directly_is_still_validated() {
              (rendered from template `direct.ign` for host `{host}` (files rule at inventory/site.yaml:14))"
         )
     };
-    let warning = |host: &str| format!("warning: http/ignition/{host}.ign:4: `ignition.proxy.httpsProxy`: `http://proxy.lab:3128` is a plaintext HTTP proxy for HTTPS resources; use an https:// proxy (rendered from template `flatcar.bu` for host `{host}` (files rule at inventory/site.yaml:13))");
+    let warning = |host: &str| {
+        format!("warning: http/ignition/{host}.ign:4: `ignition.proxy.httpsProxy`: `http://proxy.lab:3128` is a plaintext HTTP proxy for HTTPS resources; use an https:// proxy (rendered from template `flatcar.bu` for host `{host}` (files rule at inventory/site.yaml:13))")
+    };
     assert_eq!(diagnostics(&err), [error("n1"), error("n2"), warning("n1"), warning("n2")], "{err}");
     assert!(err.contains("2 problems found; nothing was written"), "{err}");
 }

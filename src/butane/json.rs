@@ -14,24 +14,31 @@ pub fn pretty(v: &Value) -> String {
 }
 
 fn pad(depth: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', 2 * depth));
+    const SPACES: &str = "                                ";
+    let mut n = 2 * depth;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
     match v {
         Value::Object(map) if !map.is_empty() => {
-            let mut keys: Vec<&String> = map.keys().collect();
             let node = matches!(parent, "files" | "directories" | "links");
             let first = |k: &str| node && matches!(k, "group" | "overwrite" | "path" | "user");
-            // Compared without building the Go names (sorting called the key function per comparison).
-            keys.sort_by(|a, b| first(b).cmp(&first(a)).then_with(|| go_name(a).cmp(&go_name(b))));
+            // Each key's sort key is made once (not per comparison), and values come with it.
+            let mut entries: Vec<(bool, GoName, &String, &Value)> =
+                map.iter().map(|(k, v)| (first(k), go_name(k), k, v)).collect();
+            entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
             out.push_str("{\n");
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (_, _, k, v)) in entries.iter().enumerate() {
                 pad(depth + 1, out);
                 string(k, out);
                 out.push_str(": ");
-                write(&map[k.as_str()], k, depth + 1, out);
-                if i + 1 < keys.len() {
+                write(v, k, depth + 1, out);
+                if i + 1 < entries.len() {
                     out.push(',');
                 }
                 out.push('\n');
@@ -120,6 +127,9 @@ struct GoName<'a>(&'a str, &'a str);
 
 impl Ord for GoName<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return self.1.cmp(other.1);
+        }
         let a = self.0.bytes().chain(self.1.bytes());
         a.cmp(other.0.bytes().chain(other.1.bytes()))
     }

@@ -81,6 +81,7 @@ fn the_lint_reports_the_same_with_what_render_checked_as_without() {
              from template `direct.ign` for host `{h}` (files rule at {site}:10))"
         )
     };
-    let expected: Vec<String> = ["h1", "h2", "h3"].map(error).into_iter().chain(["h1", "h2", "h3"].map(warning)).collect();
+    let expected: Vec<String> =
+        ["h1", "h2", "h3"].map(error).into_iter().chain(["h1", "h2", "h3"].map(warning)).collect();
     assert_eq!(reused, expected);
 }
