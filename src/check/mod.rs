@@ -165,8 +165,8 @@ fn findings(
     scan::config(site, cache, class, &text, &mut out);
     let problems = match kind_of(path, &text) {
         Some("cloud-config") => cloud_config::validate(&text),
-        Some("ignition") => match rendered.and_then(|t| t.checked.get(t.origins.get(path)?)) {
-            Some(checked) => checked.problems.clone(),
+        Some("ignition") => match rendered.and_then(|t| checked(t, path)) {
+            Some(problems) => problems.to_vec(),
             None => ignition::validate(&text),
         },
         _ => Vec::new(),
@@ -178,6 +178,13 @@ fn findings(
         origin: true,
     }));
     out
+}
+
+/// The problems render found when it validated the file it planned at `path` (`Tree::checked`).
+fn checked<'t>(tree: &'t Tree, path: &str) -> Option<&'t [schema::Problem]> {
+    let key = tree.origins.get(path)?;
+    let i = tree.checked.binary_search_by_key(key, |(k, _)| *k).ok()?;
+    Some(&tree.checked[i].1)
 }
 
 /// The findings of a file as diagnostics of `path`.

@@ -61,7 +61,7 @@ fn the_lint_reports_the_same_with_what_render_checked_as_without() {
     let (inv, mut tree) = lab(dir.path());
     // Render checked the three translated configs, and only those.
     assert_eq!(tree.checked.len(), 3);
-    assert!(tree.checked.values().all(|c| c.version.as_deref() == Some("3.3.0") && c.problems.len() == 1));
+    assert!(tree.checked.iter().all(|(_, problems)| problems.len() == 1));
     let opts = Options::default();
     let reused = lines(lint(&inv, &tree, opts, None, None));
     tree.checked.clear();

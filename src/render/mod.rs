@@ -215,12 +215,14 @@ pub fn render(
     }
     // `unique` is sorted by path: searched as it is, no map is built for it.
     let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1);
-    let checked = std::mem::take(&mut *shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let mut checked = std::mem::take(&mut *shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    checked.sort_unstable_by_key(|(key, _)| *key); // keys are unique: one file per rule and host
+    let checked_of = |key| checked.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &checked[i].1);
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
         let planned = planned(&r.path);
         let version = planned.and_then(|(_, by)| match by {
-            By::Rule(rule, _, host) => checked.get(&(*rule as u32, *host as u32)).map(|c| c.version.as_deref()),
+            By::Rule(rule, _, host) => checked_of((*rule as u32, *host as u32)).map(|c| c.version.as_deref()),
             _ => None,
         });
         if let Err(e) = check_ignition_ref(inv, r, planned.map(|(entry, _)| entry), version, out) {
@@ -237,6 +239,8 @@ pub fn render(
         })
         .collect();
     let entries = unique.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
+    // The lint needs only the problems (none, for most), not the versions.
+    let checked = checked.into_iter().map(|(key, c)| (key, c.problems.into_boxed_slice())).collect();
     Ok(Tree { entries, origins, checked, hosts, kept_hosts: kept_hosts.into_inner() })
 }
 
@@ -250,8 +254,8 @@ struct Shared {
     none: Value,
     /// The compiled path templates' names, by `files` rule.
     path_names: Vec<String>,
-    /// Ignition that Butane templates translated to, as checked (see `Tree::checked`).
-    checked: std::sync::Mutex<HashMap<(u32, u32), crate::check::ignition::Checked>>,
+    /// Ignition that Butane templates translated to, as checked, by (files rule, host).
+    checked: std::sync::Mutex<Vec<((u32, u32), crate::check::ignition::Checked)>>,
 }
 
 impl Shared {
@@ -615,8 +619,8 @@ fn render_host<'a>(
         match t.render_with(&rule.template, &ctx, |text| rule_entry(inv, t, &rule.template, host, text)) {
             Ok(Ok((entry, checked))) => {
                 if let Some(c) = checked {
-                    let mut map = shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    map.insert((i as u32, index as u32), c);
+                    let mut all = shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    all.push(((i as u32, index as u32), c));
                 }
                 out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) })
             }
