@@ -60,7 +60,10 @@ fn non_printable(text: &str) -> Result<(), Error> {
         matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
             || (c >= '\u{a0}' && !matches!(c, '\u{fffe}' | '\u{ffff}'))
     };
-    let Some((at, c)) = text.char_indices().find(|(_, c)| !printable(*c)) else { return Ok(()) };
+    // Most text is printable ASCII: bytes are checked first, characters only past the first other.
+    let ascii = text.bytes().position(|b| !matches!(b, b'\t' | b'\n' | b'\r' | b' '..=b'~')).unwrap_or(text.len());
+    let rest = text[ascii..].char_indices().find(|(_, c)| !printable(*c));
+    let Some((at, c)) = rest.map(|(i, c)| (ascii + i, c)) else { return Ok(()) };
     let before = &text[..at];
     let line = 1 + before.matches('\n').count();
     let column = 1 + before.rsplit('\n').next().map_or(0, |l| l.chars().count());
@@ -770,6 +773,12 @@ mod tests {
             Node::parse("a: \"\\0\\e\"\t# tab\r\nb: ü\u{85}\n").is_ok(),
             "escapes, tabs, CRLF, NEL and unicode are fine"
         );
+        // Past the first character that is not ASCII: its line and column (in characters).
+        let e = Node::parse("a: ü\nb: éé \u{7f}\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.starts_with("character U+007F (`\\u{7f}`) at column 7 is"), "{}", e.message);
+        let e = Node::parse("a: ü\u{fffe}\n").unwrap_err();
+        assert!(e.message.starts_with("character U+FFFE"), "{}", e.message);
     }
 
     #[test]

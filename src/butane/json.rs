@@ -14,24 +14,31 @@ pub fn pretty(v: &Value) -> String {
 }
 
 fn pad(depth: usize, out: &mut String) {
-    out.extend(std::iter::repeat_n(' ', 2 * depth));
+    const SPACES: &str = "                                ";
+    let mut n = 2 * depth;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
     match v {
         Value::Object(map) if !map.is_empty() => {
-            let mut keys: Vec<&String> = map.keys().collect();
             let node = matches!(parent, "files" | "directories" | "links");
             let first = |k: &str| node && matches!(k, "group" | "overwrite" | "path" | "user");
-            // Compared without building the Go names (sorting called the key function per comparison).
-            keys.sort_by(|a, b| first(b).cmp(&first(a)).then_with(|| go_name(a).cmp(&go_name(b))));
+            // Each key's sort key is made once (not per comparison), and values come with it.
+            let mut entries: Vec<(bool, GoName, &String, &Value)> =
+                map.iter().map(|(k, v)| (first(k), go_name(k), k, v)).collect();
+            entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
             out.push_str("{\n");
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (_, _, k, v)) in entries.iter().enumerate() {
                 pad(depth + 1, out);
                 string(k, out);
                 out.push_str(": ");
-                write(&map[k.as_str()], k, depth + 1, out);
-                if i + 1 < keys.len() {
+                write(v, k, depth + 1, out);
+                if i + 1 < entries.len() {
                     out.push(',');
                 }
                 out.push('\n');
@@ -65,26 +72,38 @@ fn write(v: &Value, parent: &str, depth: usize, out: &mut String) {
 /// data URLs are.
 fn string(text: &str, out: &mut String) {
     out.push('"');
-    // Runs of characters that need no escape are copied whole.
+    // Runs of characters that need no escape are copied whole. Every character escaped is ASCII
+    // but U+2028 and U+2029 (E2 80 A8/A9 in UTF-8), so bytes are scanned, not characters.
+    let bytes = text.as_bytes();
     let mut plain = 0;
-    for (i, c) in text.char_indices() {
-        let escaped = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => "",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (escaped, len) = match b {
+            b'"' => ("\\\"", 1),
+            b'\\' => ("\\\\", 1),
+            b'\n' => ("\\n", 1),
+            b'\r' => ("\\r", 1),
+            b'\t' => ("\\t", 1),
+            b'<' | b'>' | b'&' => ("", 1),
+            _ if b < 0x20 => ("", 1),
+            0xe2 if matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xa8 | 0xa9])) => ("", 3),
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&text[plain..i]);
-        plain = i + c.len_utf8();
+        plain = i + len;
         if escaped.is_empty() {
             use std::fmt::Write as _;
+            // `i..i + len` is one whole character: ASCII, or the three bytes matched above.
+            let c = text[i..i + len].chars().next().unwrap_or_default();
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push_str(escaped);
         }
+        i += len;
     }
     out.push_str(&text[plain..]);
     out.push('"');
@@ -120,6 +139,9 @@ struct GoName<'a>(&'a str, &'a str);
 
 impl Ord for GoName<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return self.1.cmp(other.1);
+        }
         let a = self.0.bytes().chain(self.1.bytes());
         a.cmp(other.0.bytes().chain(other.1.bytes()))
     }
@@ -158,5 +180,45 @@ mod tests {
         let text = pretty(&v);
         assert_eq!(text, "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\t\\u001b\\u2028é\"\n");
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
+
+    #[test]
+    fn only_the_two_line_separators_of_the_e2_characters_are_escaped() {
+        // U+2027, U+2028, U+2029 and U+20AC all start with byte E2 in UTF-8.
+        let v = serde_json::json!("\u{2027}\u{2028}x\u{2029}\u{20ac}\u{2029}");
+        let text = pretty(&v);
+        assert_eq!(text, "\"\u{2027}\\u2028x\\u2029\u{20ac}\\u2029\"\n");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
+
+    /// Character by character, as Go's encoding/json decides per rune.
+    fn escaped_per_char(text: &str) -> String {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                    out.push_str(&format!("\\u{:04x}", c as u32))
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn the_byte_scan_escapes_every_character_as_per_character() {
+        let chars = (0..0x3000u32).chain([0xfffd, 0x1f600]).filter_map(char::from_u32);
+        for c in chars {
+            let text = format!("a{c}{c}b{c}");
+            let mut out = String::new();
+            string(&text, &mut out);
+            assert_eq!(out, escaped_per_char(&text), "U+{:04X}", c as u32);
+        }
     }
 }

@@ -32,6 +32,9 @@ pub struct Translated {
     pub json: String,
     /// Problems of `Severity::Warning` (printed; errors with `strict`).
     pub warnings: Vec<Problem>,
+    /// Ignition's check of `json` (warnings only: an error fails the translation), for the lint,
+    /// which would otherwise parse and validate the same JSON again.
+    pub ignition: crate::check::ignition::Checked,
 }
 
 /// Butane Flatcar spec versions pxebake translates, and the Ignition spec each produces.
@@ -79,19 +82,20 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
     let value = t.config(&root, spec);
     errors.extend(t.errors.into_iter().map(|(l, m)| problem(l, m)));
     let json = json::pretty(&value);
+    let mut ignition = None;
     if errors.is_empty() {
         // The output must pass pxebake's own Ignition check; a failure here is a gap in the
         // checks above, so it names the generated JSON's path and line.
         let at = root.get("version").map_or(1, |v| v.line);
+        let checked = crate::check::ignition::check(&json);
         // Only its errors: the translator words its own warnings for Butane's lines.
-        for p in
-            crate::check::ignition::validate(&json).into_iter().filter(|p| p.severity == crate::diag::Severity::Error)
-        {
+        for p in checked.problems.iter().filter(|p| p.severity == crate::diag::Severity::Error) {
             errors.push(problem(
                 at,
                 format!("the Ignition config this translates to is invalid (its line {}): {}", p.line, p.message),
             ));
         }
+        ignition = Some(checked);
     }
     let mut warnings: Vec<Problem> = t.warnings.into_iter().map(|(l, m)| Problem::warning(l, m)).collect();
     warnings.sort_by_key(|p| p.line);
@@ -100,11 +104,13 @@ pub fn translate(text: &str, opts: &Options) -> Result<Translated, Vec<Problem>>
             warnings.drain(..).map(|w| Problem::error(w.line, format!("{} (an error with --strict)", w.message))),
         );
     }
-    if !errors.is_empty() {
-        errors.sort_by_key(|p| p.line);
-        return Err(errors);
+    match ignition {
+        Some(ignition) if errors.is_empty() => Ok(Translated { json, warnings, ignition }),
+        _ => {
+            errors.sort_by_key(|p| p.line);
+            Err(errors)
+        }
     }
-    Ok(Translated { json, warnings })
 }
 
 fn problem(line: usize, message: String) -> Problem {

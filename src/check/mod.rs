@@ -80,12 +80,12 @@ pub fn lint(
                 _ if !class.linted() => return Vec::new(),
                 // The same bytes under several names (a host's MAC and IP configs) are read once.
                 Entry::File(bytes) if Arc::strong_count(bytes) > 1 => {
-                    shared.get_or(bytes, class, || findings(&site, cache, class, path, bytes))
+                    shared.get_or(bytes, class, || findings(&site, cache, class, path, bytes, Some(tree)))
                 }
-                Entry::File(bytes) => findings(&site, cache, class, path, bytes),
+                Entry::File(bytes) => findings(&site, cache, class, path, bytes, Some(tree)),
                 // A kept file is the one in `out/` (vouched for by the manifest).
                 Entry::Kept(_) => match out.map(|o| std::fs::read(o.join(path))) {
-                    Some(Ok(bytes)) => findings(&site, cache, class, path, &bytes),
+                    Some(Ok(bytes)) => findings(&site, cache, class, path, &bytes, None),
                     _ => return Vec::new(),
                 },
                 _ => return Vec::new(),
@@ -142,8 +142,16 @@ impl Shared {
     }
 }
 
-/// Everything the lints find in one file's bytes, read as the file at `path`.
-fn findings(site: &scan::Site, cache: &mut links::Cache, class: Class, path: &str, bytes: &[u8]) -> Vec<Finding> {
+/// Everything the lints find in one file's bytes, read as the file at `path`; `rendered` is the
+/// tree when the bytes are the ones render planned there (what render checked is not checked again).
+fn findings(
+    site: &scan::Site,
+    cache: &mut links::Cache,
+    class: Class,
+    path: &str,
+    bytes: &[u8],
+    rendered: Option<&Tree>,
+) -> Vec<Finding> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
@@ -157,7 +165,10 @@ fn findings(site: &scan::Site, cache: &mut links::Cache, class: Class, path: &st
     scan::config(site, cache, class, &text, &mut out);
     let problems = match kind_of(path, &text) {
         Some("cloud-config") => cloud_config::validate(&text),
-        Some("ignition") => ignition::validate(&text),
+        Some("ignition") => match rendered.and_then(|t| checked(t, path)) {
+            Some(problems) => problems.to_vec(),
+            None => ignition::validate(&text),
+        },
         _ => Vec::new(),
     };
     out.extend(problems.into_iter().map(|p| Finding {
@@ -167,6 +178,13 @@ fn findings(site: &scan::Site, cache: &mut links::Cache, class: Class, path: &st
         origin: true,
     }));
     out
+}
+
+/// The problems render found when it validated the file it planned at `path` (`Tree::checked`).
+fn checked<'t>(tree: &'t Tree, path: &str) -> Option<&'t [schema::Problem]> {
+    let key = tree.origins.get(path)?;
+    let i = tree.checked.binary_search_by_key(key, |(k, _)| *k).ok()?;
+    Some(&tree.checked[i].1)
 }
 
 /// The findings of a file as diagnostics of `path`.
@@ -209,3 +227,6 @@ fn from(inv: &Inventory, tree: &Tree, path: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod once_tests;

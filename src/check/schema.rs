@@ -65,14 +65,20 @@ impl Problem {
 
 /// Checks `node` against `ty`; `path` names the value in messages (e.g. `coreos.units[0].name`).
 pub fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Problem>) {
+    walk(node, ty, &mut path.to_string(), out);
+}
+
+/// `check` with one path buffer for the whole walk, extended and cut back (a path string per
+/// node, and its message prefix, were most of the cost of a valid document).
+fn walk(node: &Node, ty: &Ty, path: &mut String, out: &mut Vec<Problem>) {
+    let at = |path: &str| if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
     let mut bad = |msg: String| out.push(Problem::error(node.line, msg));
-    let at = if path.is_empty() { "the document".to_string() } else { format!("`{path}`") };
     match (ty, &node.kind) {
         (Ty::Any, _) => {}
         (Ty::Str | Ty::StrWith(_) | Ty::Scalar, Kind::Scalar { value, .. }) => {
             if let Ty::StrWith(c) = ty {
                 if let Err(e) = c(value) {
-                    bad(format!("{at}: {e}"));
+                    bad(format!("{}: {e}", at(path)));
                 }
             }
         }
@@ -81,55 +87,60 @@ pub fn check(node: &Node, ty: &Ty, path: &str, out: &mut Vec<Problem>) {
             Ok(n) => {
                 if let Ty::IntWith(c) = ty {
                     if let Err(e) = c(n) {
-                        bad(format!("{at}: {e}"));
+                        bad(format!("{}: {e}", at(path)));
                     }
                 }
             }
-            Err(_) => bad(format!("{at} must be an integer, not `{value}`")),
+            Err(_) => bad(format!("{} must be an integer, not `{value}`", at(path))),
         },
         (Ty::List(inner), Kind::Seq(items)) => {
+            let len = path.len();
             for (i, item) in items.iter().enumerate() {
-                check(item, inner, &format!("{path}[{i}]"), out);
+                use std::fmt::Write as _;
+                let _ = write!(path, "[{i}]");
+                walk(item, inner, path, out);
+                path.truncate(len);
             }
         }
         (Ty::MapOf(inner), Kind::Map(entries)) => {
+            let len = path.len();
             for (k, v) in entries {
-                let key = k.as_str().unwrap_or("?");
-                check(v, inner, &join(path, key), out);
+                join(path, k.as_str().unwrap_or("?"));
+                walk(v, inner, path, out);
+                path.truncate(len);
             }
         }
         (Ty::Obj(fields), Kind::Map(entries)) => {
+            let len = path.len();
             for (k, v) in entries {
                 let key = k.as_str().unwrap_or("?");
+                join(path, key);
                 match fields.iter().find(|f| f.name == key) {
-                    Some(field) => check(v, &field.ty, &join(path, key), out),
+                    Some(field) => walk(v, &field.ty, path, out),
                     None => out.push(Problem::error(
                         k.line,
-                        format!(
-                            "unknown key `{}`{}",
-                            join(path, key),
-                            did_you_mean(key, fields.iter().map(|f| f.name))
-                        ),
+                        format!("unknown key `{path}`{}", did_you_mean(key, fields.iter().map(|f| f.name))),
                     )),
                 }
+                path.truncate(len);
             }
             for field in fields.iter().filter(|f| f.required) {
                 if !entries.iter().any(|(k, _)| k.as_str() == Some(field.name)) {
-                    out.push(Problem::error(node.line, format!("{at} is missing `{}`", field.name)));
+                    out.push(Problem::error(node.line, format!("{} is missing `{}`", at(path), field.name)));
                 }
             }
         }
         (_, Kind::Null) if !matches!(ty, Ty::Obj(_) | Ty::List(_)) => {}
-        (_, _) => bad(format!("{at} must be {}, not {}", expected(ty), node.type_name())),
+        (_, _) => bad(format!("{} must be {}, not {}", at(path), expected(ty), node.type_name())),
     }
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// `path.key` (or `key` at the top).
+fn join(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
     }
+    path.push_str(key);
 }
 
 fn expected(ty: &Ty) -> &'static str {

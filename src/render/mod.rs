@@ -216,10 +216,18 @@ pub fn render(
         unique.push((o.path, (o.entry, o.by)));
     }
     // `unique` is sorted by path: searched as it is, no map is built for it.
-    let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1 .0);
+    let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1);
+    let mut checked = std::mem::take(&mut *shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    checked.sort_unstable_by_key(|(key, _)| *key); // keys are unique: one file per rule and host
+    let checked_of = |key| checked.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &checked[i].1);
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
-        if let Err(e) = check_ignition_ref(inv, r, planned(&r.path), out) {
+        let planned = planned(&r.path);
+        let version = planned.and_then(|(_, by)| match by {
+            By::Rule(rule, _, host) => checked_of((*rule as u32, *host as u32)).map(|c| c.version.as_deref()),
+            _ => None,
+        });
+        if let Err(e) = check_ignition_ref(inv, r, planned.map(|(entry, _)| entry), version, out) {
             d.push(e);
         }
     }
@@ -233,7 +241,9 @@ pub fn render(
         })
         .collect();
     let entries = unique.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
-    Ok(Tree { entries, origins, hosts, kept_hosts: kept_hosts.into_inner() })
+    // The lint needs only the problems (none, for most), not the versions.
+    let checked = checked.into_iter().map(|(key, c)| (key, c.problems.into_boxed_slice())).collect();
+    Ok(Tree { entries, origins, checked, hosts, kept_hosts: kept_hosts.into_inner() })
 }
 
 /// What every host's rendering shares, converted to Tera values once (converting site-wide
@@ -246,6 +256,8 @@ struct Shared {
     none: Value,
     /// The compiled path templates' names, by `files` rule.
     path_names: Vec<String>,
+    /// Ignition that Butane templates translated to, as checked, by (files rule, host).
+    checked: std::sync::Mutex<Vec<((u32, u32), crate::check::ignition::Checked)>>,
 }
 
 impl Shared {
@@ -255,6 +267,7 @@ impl Shared {
             networks: inv.networks.iter().map(|(k, n)| (k.clone(), Value::from_serializable(n))).collect(),
             none: Value::from_serializable(&()),
             path_names: (0..inv.files.len()).map(templates::path_name).collect(),
+            checked: Default::default(),
         }
     }
 }
@@ -370,10 +383,12 @@ struct IgnitionRef<'a> {
     path: String,
 }
 
+/// `version`: the config's declared spec when render already read it (`Checked::version`).
 fn check_ignition_ref(
     inv: &Inventory,
     r: &IgnitionRef,
     entry: Option<&Entry>,
+    version: Option<Option<&str>>,
     out: Option<&std::path::Path>,
 ) -> Result<(), Diagnostic> {
     let at = |msg: String| {
@@ -398,8 +413,11 @@ fn check_ignition_ref(
             r.path
         )));
     };
-    let text = String::from_utf8_lossy(bytes);
-    let Some(spec) = crate::check::ignition::spec_version(&text) else {
+    let spec = match version {
+        Some(v) => v.map(str::to_string),
+        None => crate::check::ignition::spec_version(&String::from_utf8_lossy(bytes)),
+    };
+    let Some(spec) = spec else {
         return Err(at(format!(
             "`{}` is not an Ignition config (no `ignition.version`); `ignition` must name a JSON Ignition config",
             r.path
@@ -601,7 +619,13 @@ fn render_host<'a>(
             continue; // reported when templates were loaded
         }
         match t.render_with(&rule.template, &ctx, |text| rule_entry(inv, t, &rule.template, host, text)) {
-            Ok(Ok(entry)) => out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) }),
+            Ok(Ok((entry, checked))) => {
+                if let Some(c) = checked {
+                    let mut all = shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    all.push(((i as u32, index as u32), c));
+                }
+                out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) })
+            }
             Ok(Err(problems)) => errors.extend(problems),
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
         }
@@ -614,21 +638,21 @@ fn render_host<'a>(
 }
 
 /// A rendered `files` rule: a `.bu` template renders Butane, and what is written is the Ignition
-/// JSON it translates to (`local` and `trees` read the inventory's `files/`).
+/// JSON it translates to (`local` and `trees` read the inventory's `files/`), with its check.
 fn rule_entry(
     inv: &Inventory,
     t: &Templates,
     template: &str,
     host: &Host,
     text: &str,
-) -> Result<Entry, Vec<Diagnostic>> {
+) -> Result<(Entry, Option<crate::check::ignition::Checked>), Vec<Diagnostic>> {
     if !template.ends_with(".bu") {
-        return Ok(text_entry(text));
+        return Ok((text_entry(text), None));
     }
     let files_dir = inv.dir.join("files");
     let opts = crate::butane::Options { files_dir: Some(&files_dir), strict: false };
     match crate::butane::translate(text, &opts) {
-        Ok(translated) => Ok(Entry::File(translated.json.into_bytes().into())),
+        Ok(translated) => Ok((Entry::File(translated.json.into_bytes().into()), Some(translated.ignition))),
         Err(problems) => Err(problems
             .into_iter()
             .map(|p| {

@@ -39,11 +39,18 @@ pub struct Tree {
     /// For files rendered from `files` rules: which template and host produced them (for messages).
     /// (files rule index, host index); see `render::rule_origin`.
     pub origins: BTreeMap<String, (u32, u32)>,
+    /// What render already validated in rendered files (the Ignition a Butane template translates
+    /// to): their problems, by `origins` value, sorted by it. The lint takes these instead of
+    /// parsing and validating the same bytes again.
+    pub checked: Vec<CheckedFile>,
     /// Every host's input digest and the paths it rendered (kept in the manifest).
     pub hosts: Vec<HostRecord>,
     /// How many hosts kept their files from the last build (not rendered).
     pub kept_hosts: usize,
 }
+
+/// A rendered file's problems as render found them: its `origins` value, and the problems.
+pub type CheckedFile = ((u32, u32), Box<[crate::check::schema::Problem]>);
 
 /// What the manifest remembers of one host: a digest of everything its files are rendered from,
 /// and their paths (space-separated: paths hold no spaces).

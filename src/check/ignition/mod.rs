@@ -15,15 +15,41 @@ use spec::{Ver, KNOWN};
 
 /// Validates an Ignition config; problems carry lines in `text`, sorted by line.
 pub fn validate(text: &str) -> Vec<Problem> {
+    check(text).problems
+}
+
+/// What one validation of a config found: everything a later reader of the same bytes needs,
+/// so that they are parsed and validated once (render validates the Ignition a Butane template
+/// translates to; the lint and the boot config's spec check take this instead of reading it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// As `validate` returns them.
+    pub problems: Vec<Problem>,
+    /// As `spec_version` returns it.
+    pub version: Option<String>,
+}
+
+/// Validates an Ignition config and reads its declared spec version, from one parse.
+pub fn check(text: &str) -> Checked {
     if text.trim().is_empty() {
-        return vec![Problem::error(
+        let p = Problem::error(
             1,
             "the config is empty; Ignition refuses it (start from `{\"ignition\": {\"version\": \"3.6.0\"}}`)",
-        )];
+        );
+        return Checked { problems: vec![p], version: None };
     }
-    if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-        return vec![Problem::error(e.line().max(1), format!("not valid JSON: {e}"))];
-    }
+    let version = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => declared_string(&v),
+        Err(e) => {
+            let p = Problem::error(e.line().max(1), format!("not valid JSON: {e}"));
+            return Checked { problems: vec![p], version: None };
+        }
+    };
+    Checked { problems: validate_json(text), version }
+}
+
+/// The checks after the JSON syntax (`text` is valid JSON).
+fn validate_json(text: &str) -> Vec<Problem> {
     let root = match Node::parse(text) {
         Ok(n) => n,
         Err(e) => return vec![Problem::error(e.line.unwrap_or(1), e.message)],
@@ -50,7 +76,10 @@ pub fn validate(text: &str) -> Vec<Problem> {
 
 /// The declared `ignition.version`, as written (None unless the text is JSON declaring a string).
 pub fn spec_version(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    declared_string(&serde_json::from_str(text).ok()?)
+}
+
+fn declared_string(v: &serde_json::Value) -> Option<String> {
     v.get("ignition")?.get("version")?.as_str().map(str::to_string)
 }
 
