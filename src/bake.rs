@@ -129,7 +129,7 @@ pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) 
         // Only the first call in a process sets the pool; later calls keep it.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }
-    let inv = inventory::load(&site.inventory)?;
+    let inv = inventory::load_cached(&site.inventory, out.map(inventory::cache::path_for).as_deref())?;
     let t = timing("load", start);
     let dir = templates_dir(&site.templates)?;
     let mut d = Diagnostics::default();

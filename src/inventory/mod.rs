@@ -4,6 +4,7 @@
 //! bad host does not hide the next), and every reference and value is checked. All problems are
 //! returned together, each with file, line and the offending value.
 
+pub mod cache;
 mod interfaces;
 mod model;
 pub mod raw;
@@ -92,17 +93,42 @@ fn read_each(dir: &Path, mut each: impl FnMut(Arc<str>, &str, &mut Diagnostics))
 /// second thread), and each one's YAML nodes are dropped once it is read: at 100,000 hosts the
 /// nodes of the whole `hosts` list would take many times the file's size.
 pub fn load(dir: &Path) -> anyhow::Result<Inventory> {
+    load_cached(dir, None)
+}
+
+/// `load`, keeping each file's parse result in the directory `cache` (see `cache::path_for`):
+/// a file whose entry is there and sound is not parsed again. Entries are written only when the
+/// load succeeds.
+pub fn load_cached(dir: &Path, cache: Option<&Path>) -> anyhow::Result<Inventory> {
+    let mut cache = cache::Cache::new(cache);
     let mut sources = Vec::new();
     let mut streamed = Vec::new();
-    let diags = read_each(dir, |name, text, diags| match parse_streaming(text, &name) {
-        Ok((root, hosts, found)) => {
-            sources.push(Source { name, root });
-            streamed.push(hosts);
-            diags.extend(all(found));
+    let diags = read_each(dir, |name, text, diags| {
+        let key = cache.as_ref().map(|c| c.key(&name, text));
+        let hit = cache.as_mut().zip(key.as_ref()).and_then(|(c, k)| c.get(k, &name));
+        let fresh = hit.is_none();
+        let parsed = match hit {
+            Some(p) => Ok(p),
+            None => parse_streaming(text, &name).map(|(root, hosts, found)| (root, hosts, all(found))),
+        };
+        match parsed {
+            Ok(p) => {
+                if let (Some(c), Some(k), true) = (cache.as_mut(), key, fresh) {
+                    c.put(k, &name, &p);
+                }
+                let (root, hosts, found) = p;
+                sources.push(Source { name, root });
+                streamed.push(hosts);
+                diags.extend(found);
+            }
+            Err(e) => diags.error(&name, e.line, e.message),
         }
-        Err(e) => diags.error(&name, e.line, e.message),
     })?;
-    Ok(validate_with(dir, &sources, streamed, diags)?)
+    let inventory = validate_with(dir, &sources, streamed, diags)?;
+    if let Some(c) = cache {
+        c.store();
+    }
+    Ok(inventory)
 }
 
 /// Every diagnostic collected (sorted; the caller's `finish` sorts them all again).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::raw::Attributes;
 use crate::names::Mac;
@@ -82,7 +82,7 @@ pub enum DhcpMode {
 }
 
 /// The chain a machine is handed by DHCP, chosen per network and overridable per host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loader {
     /// BIOS: undionly.kpxe; UEFI PXE: snponly.efi; UEFI HTTP Boot: snponly.efi by URL. Then the
@@ -111,7 +111,7 @@ impl Loader {
 }
 
 /// A machine's CPU architecture, as Debian and Flatcar name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     Amd64,
@@ -294,7 +294,7 @@ pub struct Interface {
     pub hostname: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InterfaceKind {
     Ethernet,

@@ -1,0 +1,487 @@
+//! A cache of each inventory file's parse result, so a rebuild whose 100,000-host file did not
+//! change does not parse it again (issue 15: an edit of `boot.yaml` alone).
+//!
+//! An entry holds what parsing a file gives `load`: its hosts as read (`Pending`), the rest of
+//! its tree, and its own diagnostics. It is found by a digest of the file's text, its name as
+//! shown in messages, pxebake's version and binary (`render::inputs::binary_id`) and this
+//! format's version, and checked against a digest of its contents. Entries live in one
+//! directory next to `out/` (`.out.pxebake-load/`, like the stamp and manifest), are written
+//! atomically after a load that succeeded, and only the current files' entries are kept. An
+//! entry that cannot be read, or whose key or digest differs, is ignored and the file parsed:
+//! the cache changes how fast a load is, never what it gives.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::{raw, Arch, Boot, Host, Interface, InterfaceKind, Lines, Loader, Origin, Pending, BATCH};
+use crate::diag::{Diagnostic, Severity};
+use crate::names::Mac;
+use crate::yaml::{Kind, Node};
+
+/// The format; a change of the stored types needs a new one (the binary's id changes too).
+const MAGIC: &[u8] = b"pxebake-load 1\n";
+/// Largest entry read or written (a 64 MiB inventory file stores in less).
+const MAX_ENTRY: usize = 256 << 20;
+
+/// The cache directory that goes with `out`: `.NAME.pxebake-load` beside it.
+pub fn path_for(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.pxebake-load"))
+}
+
+/// What parsing one file gives `load`: its tree without the streamed hosts, its hosts in
+/// batches, and its own diagnostics.
+pub(super) type Parsed = (Node, Vec<Vec<Pending>>, Vec<Diagnostic>);
+
+pub(super) type Key = [u8; 32];
+
+/// The cache of one load: entries found, and entries to write once the load succeeds.
+pub(super) struct Cache {
+    dir: PathBuf,
+    binary: String,
+    /// The current files' keys: entries kept when storing.
+    keep: HashSet<Key>,
+    new: Vec<(Key, Vec<u8>)>,
+}
+
+impl Cache {
+    /// None when there is no directory, or the binary cannot be told from another.
+    pub(super) fn new(dir: Option<&Path>) -> Option<Cache> {
+        let binary = crate::render::inputs::binary_id();
+        let dir = dir?.to_path_buf();
+        (!binary.is_empty()).then(|| Cache { dir, binary, keep: HashSet::new(), new: Vec::new() })
+    }
+
+    pub(super) fn key(&self, name: &str, text: &str) -> Key {
+        key(&self.binary, name, text)
+    }
+
+    /// The entry of `key`, when there is a sound one.
+    pub(super) fn get(&mut self, key: &Key, file: &Arc<str>) -> Option<Parsed> {
+        self.keep.insert(*key);
+        let bytes = read_bounded(&self.dir.join(hex(key)))?;
+        let payload = unwrap(&bytes, key)?;
+        let (entry, rest) = postcard::take_from_bytes::<Entry>(payload).ok()?;
+        rest.is_empty().then_some(())?;
+        entry.restore(file)
+    }
+
+    /// Keeps a freshly parsed file's entry, to be written by `store`.
+    pub(super) fn put(&mut self, key: Key, file: &Arc<str>, parsed: &Parsed) {
+        self.keep.insert(key);
+        let Some(entry) = Entry::of(file, parsed) else { return };
+        let Ok(payload) = postcard::to_stdvec(&entry) else { return };
+        if payload.len() + MAGIC.len() + 64 <= MAX_ENTRY {
+            self.new.push((key, wrap(&key, &payload)));
+        }
+    }
+
+    /// Writes the new entries and removes every other one (a successful load's files are the
+    /// only ones kept). Failures are ignored: the next load parses again.
+    pub(super) fn store(self) {
+        if self.new.is_empty() && !self.dir.exists() {
+            return;
+        }
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        for (key, bytes) in &self.new {
+            let path = self.dir.join(hex(key));
+            let tmp = self.dir.join(format!("{TMP}{}.{}", std::process::id(), hex(key)));
+            let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+            if written.and_then(|()| std::fs::rename(&tmp, &path)).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        let Ok(listing) = std::fs::read_dir(&self.dir) else { return };
+        let keep: HashSet<String> = self.keep.iter().map(hex).collect();
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.starts_with(TMP) || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+            if ours && !keep.contains(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Prefix of an entry being written.
+const TMP: &str = ".tmp.";
+
+fn key(binary: &str, name: &str, text: &str) -> Key {
+    let mut h = Sha256::new();
+    for part in [MAGIC, env!("CARGO_PKG_VERSION").as_bytes(), binary.as_bytes(), name.as_bytes(), text.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+fn hex(key: &Key) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// MAGIC, the key, the payload's digest, the payload.
+fn wrap(key: &Key, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAGIC.len() + 64 + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+fn unwrap<'a>(bytes: &'a [u8], key: &Key) -> Option<&'a [u8]> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (stored_key, rest) = rest.split_first_chunk::<32>()?;
+    let (digest, payload) = rest.split_first_chunk::<32>()?;
+    (stored_key == key && Sha256::digest(payload).as_slice() == digest).then_some(payload)
+}
+
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_ENTRY as u64 + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() <= MAX_ENTRY).then_some(bytes)
+}
+
+/// One file's parse result as stored. Borrowed when written, owned when read; the file's name
+/// is not stored (it is part of the key) but set again on every origin.
+#[derive(Serialize, Deserialize)]
+struct Entry<'a> {
+    root: StoredNode<'a>,
+    hosts: Vec<StoredHost<'a>>,
+    diagnostics: Vec<StoredDiagnostic<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredNode<'a> {
+    line: usize,
+    kind: StoredKind<'a>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredKind<'a> {
+    Null,
+    Scalar { value: Cow<'a, str>, plain: bool },
+    Seq(Vec<StoredNode<'a>>),
+    Map(Vec<(StoredNode<'a>, StoredNode<'a>)>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDiagnostic<'a> {
+    line: Option<usize>,
+    message: Cow<'a, str>,
+    severity: Severity,
+}
+
+/// A `Pending` host; what `prepare` leaves at its defaults (boot, action, the attributes
+/// placeholder) is not stored, and such a host is not cached when they differ.
+#[derive(Serialize, Deserialize)]
+struct StoredHost<'a> {
+    name: Cow<'a, str>,
+    appliance: Cow<'a, str>,
+    rack: Option<u32>,
+    rank: Option<u32>,
+    cpus: Option<u32>,
+    installaction: Option<Cow<'a, str>>,
+    runaction: Option<Cow<'a, str>>,
+    loader: Option<Loader>,
+    loader_line: Option<usize>,
+    arch: Arch,
+    arch_line: usize,
+    groups: Cow<'a, [String]>,
+    comment: Option<Cow<'a, str>>,
+    interfaces: Vec<StoredInterface<'a>>,
+    line: usize,
+    boot: Option<Cow<'a, str>>,
+    attributes: Vec<(Cow<'a, str>, Value<'a>)>,
+    lines: Option<Cow<'a, [usize]>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredInterface<'a> {
+    network: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    mac: Option<[u8; 6]>,
+    ip: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    ipv6_prefix: u8,
+    default: bool,
+    kind: InterfaceKind,
+    channel: Option<Cow<'a, str>>,
+    vlan: Option<u16>,
+    options: Option<Cow<'a, str>>,
+    hostname: Option<Cow<'a, str>>,
+}
+
+/// A JSON value (`serde_json::Value` reads only from self-describing formats).
+#[derive(Serialize, Deserialize)]
+enum Value<'a> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(Cow::Borrowed)
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+impl<'a> Entry<'a> {
+    /// None when something of `parsed` is not what parsing `file` gives (then it is not cached).
+    fn of(file: &Arc<str>, parsed: &'a Parsed) -> Option<Entry<'a>> {
+        let (root, batches, diagnostics) = parsed;
+        let hosts = batches.iter().flatten().map(|p| StoredHost::of(file, p)).collect::<Option<_>>()?;
+        let diagnostics = diagnostics
+            .iter()
+            .map(|d| {
+                (d.file == **file).then(|| StoredDiagnostic {
+                    line: d.line,
+                    message: Cow::Borrowed(&d.message),
+                    severity: d.severity,
+                })
+            })
+            .collect::<Option<_>>()?;
+        Some(Entry { root: StoredNode::of(root), hosts, diagnostics })
+    }
+
+    fn restore(self, file: &Arc<str>) -> Option<Parsed> {
+        let empty = Arc::new(raw::Attributes::new());
+        // Batches as `parse_streaming` makes them.
+        let mut batches = vec![Vec::with_capacity(BATCH.min(self.hosts.len()))];
+        for h in self.hosts {
+            if batches.last().is_none_or(|b| b.len() == BATCH) {
+                batches.push(Vec::with_capacity(BATCH));
+            }
+            if let Some(batch) = batches.last_mut() {
+                batch.push(h.restore(file, &empty)?);
+            }
+        }
+        let diagnostics = self
+            .diagnostics
+            .into_iter()
+            .map(|d| Diagnostic {
+                file: file.to_string(),
+                line: d.line,
+                message: d.message.into_owned(),
+                severity: d.severity,
+            })
+            .collect();
+        Some((self.root.restore(), batches, diagnostics))
+    }
+}
+
+impl<'a> StoredNode<'a> {
+    fn of(node: &'a Node) -> StoredNode<'a> {
+        let kind = match &node.kind {
+            Kind::Null => StoredKind::Null,
+            Kind::Scalar { value, plain } => StoredKind::Scalar { value: Cow::Borrowed(value), plain: *plain },
+            Kind::Seq(items) => StoredKind::Seq(items.iter().map(StoredNode::of).collect()),
+            Kind::Map(entries) => {
+                StoredKind::Map(entries.iter().map(|(k, v)| (StoredNode::of(k), StoredNode::of(v))).collect())
+            }
+        };
+        StoredNode { line: node.line, kind }
+    }
+
+    fn restore(self) -> Node {
+        let kind = match self.kind {
+            StoredKind::Null => Kind::Null,
+            StoredKind::Scalar { value, plain } => Kind::Scalar { value: value.into_owned(), plain },
+            StoredKind::Seq(items) => Kind::Seq(items.into_iter().map(StoredNode::restore).collect()),
+            StoredKind::Map(entries) => {
+                Kind::Map(entries.into_iter().map(|(k, v)| (k.restore(), v.restore())).collect())
+            }
+        };
+        Node { line: self.line, kind }
+    }
+}
+
+impl<'a> StoredHost<'a> {
+    fn of(file: &Arc<str>, p: &'a Pending) -> Option<StoredHost<'a>> {
+        let Pending { host, boot, attributes, lines } = p;
+        // Every field named: a new one must be stored or restored here too.
+        let Host {
+            name,
+            appliance,
+            rack,
+            rank,
+            cpus,
+            boot: boot_state,
+            installaction,
+            runaction,
+            action,
+            loader,
+            loader_origin,
+            arch,
+            arch_origin,
+            groups,
+            comment,
+            interfaces,
+            attributes: placeholder,
+            origin,
+        } = host;
+        let ours = |o: &Origin| *o.file == **file;
+        let defaults = *boot_state == Boot::Os && action.is_none() && placeholder.is_empty();
+        if !defaults || !ours(origin) || !ours(arch_origin) || !loader_origin.as_ref().is_none_or(ours) {
+            return None;
+        }
+        Some(StoredHost {
+            name: Cow::Borrowed(name),
+            appliance: Cow::Borrowed(appliance),
+            rack: *rack,
+            rank: *rank,
+            cpus: *cpus,
+            installaction: borrowed(installaction),
+            runaction: borrowed(runaction),
+            loader: *loader,
+            loader_line: loader_origin.as_ref().map(|o| o.line),
+            arch: *arch,
+            arch_line: arch_origin.line,
+            groups: Cow::Borrowed(groups),
+            comment: borrowed(comment),
+            interfaces: interfaces.iter().map(StoredInterface::of).collect(),
+            line: origin.line,
+            boot: borrowed(boot),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Value::of(v)?)))
+                .collect::<Option<_>>()?,
+            lines: lines.0.as_deref().map(Cow::Borrowed),
+        })
+    }
+
+    fn restore(self, file: &Arc<str>, empty: &Arc<raw::Attributes>) -> Option<Pending> {
+        let origin = |line| Origin { file: file.clone(), line };
+        let mut attributes = raw::Attributes::new();
+        for (k, v) in self.attributes {
+            attributes.insert(k.into_owned(), v.restore()?);
+        }
+        // A loader's line without a loader (or the reverse) is no entry `of` wrote.
+        if self.loader.is_some() != self.loader_line.is_some() {
+            return None;
+        }
+        Some(Pending {
+            host: Host {
+                name: self.name.into_owned(),
+                appliance: self.appliance.into_owned(),
+                rack: self.rack,
+                rank: self.rank,
+                cpus: self.cpus,
+                boot: Boot::Os,
+                installaction: owned(self.installaction),
+                runaction: owned(self.runaction),
+                action: None,
+                loader: self.loader,
+                loader_origin: self.loader_line.map(origin),
+                arch: self.arch,
+                arch_origin: origin(self.arch_line),
+                groups: self.groups.into_owned(),
+                comment: owned(self.comment),
+                interfaces: self.interfaces.into_iter().map(StoredInterface::restore).collect(),
+                attributes: Arc::clone(empty),
+                origin: origin(self.line),
+            },
+            boot: owned(self.boot),
+            attributes,
+            lines: Lines(self.lines.map(|l| l.into_owned().into_boxed_slice())),
+        })
+    }
+}
+
+impl<'a> StoredInterface<'a> {
+    fn of(i: &'a Interface) -> StoredInterface<'a> {
+        let Interface { network, name, mac, ip, ipv6, ipv6_prefix, default, kind, channel, vlan, options, hostname } =
+            i;
+        StoredInterface {
+            network: borrowed(network),
+            name: borrowed(name),
+            mac: mac.map(|m| m.0),
+            ip: *ip,
+            ipv6: *ipv6,
+            ipv6_prefix: *ipv6_prefix,
+            default: *default,
+            kind: *kind,
+            channel: borrowed(channel),
+            vlan: *vlan,
+            options: borrowed(options),
+            hostname: borrowed(hostname),
+        }
+    }
+
+    fn restore(self) -> Interface {
+        Interface {
+            network: owned(self.network),
+            name: owned(self.name),
+            mac: self.mac.map(Mac),
+            ip: self.ip,
+            ipv6: self.ipv6,
+            ipv6_prefix: self.ipv6_prefix,
+            default: self.default,
+            kind: self.kind,
+            channel: owned(self.channel),
+            vlan: self.vlan,
+            options: owned(self.options),
+            hostname: owned(self.hostname),
+        }
+    }
+}
+
+impl<'a> Value<'a> {
+    /// None for a number that is none of u64, i64 and f64 (not cached).
+    fn of(v: &'a serde_json::Value) -> Option<Value<'a>> {
+        use serde_json::Value as J;
+        Some(match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => Value::U64(u),
+                (None, Some(i), _) => Value::I64(i),
+                (None, None, Some(f)) if n.is_f64() => Value::F64(f),
+                _ => return None,
+            },
+            J::String(s) => Value::String(Cow::Borrowed(s)),
+            J::Array(a) => Value::Array(a.iter().map(Value::of).collect::<Option<_>>()?),
+            J::Object(o) => Value::Object(
+                o.iter().map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Value::of(v)?))).collect::<Option<_>>()?,
+            ),
+        })
+    }
+
+    /// None for what `of` never stores (a float that is not finite).
+    fn restore(self) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        Some(match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(b),
+            Value::U64(u) => J::from(u),
+            Value::I64(i) => J::from(i),
+            Value::F64(f) => J::Number(serde_json::Number::from_f64(f)?),
+            Value::String(s) => J::String(s.into_owned()),
+            Value::Array(a) => J::Array(a.into_iter().map(Value::restore).collect::<Option<_>>()?),
+            Value::Object(o) => {
+                J::Object(o.into_iter().map(|(k, v)| Some((k.into_owned(), v.restore()?))).collect::<Option<_>>()?)
+            }
+        })
+    }
+}
