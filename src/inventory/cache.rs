@@ -485,3 +485,248 @@ impl<'a> Value<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Invalid;
+
+    const SITE: &str = "site: { name: s, domain: s.example, frontend: 10.1.0.1, http: http://10.1.0.1/b }
+networks:
+  lan: { address: 10.1.0.0/16, pxe: true }
+  v6: { address: 10.2.0.0/16, ipv6: \"2001:db8:2::/64\" }
+bootactions:
+  os: { localboot: 0 }
+  inst: { localboot: 1 }
+appliances:
+  node: { runaction: os, installaction: inst, attributes: { a: 1 } }
+attributes: { g: 2 }
+files:
+  - { path: \"x/{{ host.name }}\", template: t, hosts: \"node,group:gpu\" }
+boot:
+  cachehost: install
+";
+
+    /// Hosts with what a cache entry must keep: lines of keys written on lines of their own,
+    /// loader and arch, groups, attributes of every JSON kind, and interfaces of each kind.
+    const HOSTS: &str = "# hosts
+hosts:
+  - name: cachehost
+    appliance: node
+    rack: 1
+    rank: 2
+    cpus: 8
+    loader: tftp
+    groups: [gpu, rack1]
+    comment: first one
+    attributes: { n: -3, f: 0.1, big: 18446744073709551615, t: true, z: null, s: x, l: [1, { k: v }] }
+    interfaces:
+      - { network: lan, name: eth0, mac: 02:00:00:00:00:01, ip: 10.1.0.5, default: true }
+      - { name: bond0, type: bond, options: mode=1 }
+      - { name: eth1, channel: bond0 }
+      - network: v6
+        name: eth2
+        mac: \"02-00-00-00-00-02\"
+        ip: 10.2.0.7
+        ipv6: 2001:db8:2::7
+        hostname: c6
+  - { name: second, appliance: node, arch: amd64, boot: os, runaction: os }
+  - { name: third, appliance: node, interfaces: [{ network: lan, ip: 10.1.0.6, mac: 02:00:00:00:00:03, vlan: 70, name: eth0.70 }] }
+other: { a: [1, 2] }
+";
+
+    fn site(hosts: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let top = tempfile::tempdir().unwrap();
+        let inv = top.path().join("inventory");
+        std::fs::create_dir(&inv).unwrap();
+        std::fs::write(inv.join("hosts.yaml"), hosts).unwrap();
+        std::fs::write(inv.join("site.yaml"), SITE).unwrap();
+        let cache = path_for(&top.path().join("out"));
+        (top, inv, cache)
+    }
+
+    /// The load, in a form to compare (the whole inventory, or every diagnostic).
+    fn load(inv: &Path, cache: Option<&Path>) -> Result<String, Invalid> {
+        match super::super::load_cached(inv, cache) {
+            Ok(i) => Ok(format!("{i:?}")),
+            Err(e) => Err(e.downcast::<Invalid>().unwrap()),
+        }
+    }
+
+    fn entry_path(inv: &Path, cache: &Path, file: &str) -> PathBuf {
+        let name = crate::names::printable(&inv.join(file).display().to_string());
+        let text = std::fs::read_to_string(inv.join(file)).unwrap();
+        cache.join(hex(&Cache::new(Some(cache)).unwrap().key(&name, &text)))
+    }
+
+    fn entries(cache: &Path) -> usize {
+        std::fs::read_dir(cache).map_or(0, |l| l.count())
+    }
+
+    /// `hosts.yaml` without the `other:` section (an unknown section is an error).
+    fn valid() -> String {
+        HOSTS.replace("other: { a: [1, 2] }\n", "")
+    }
+
+    #[test]
+    fn a_cached_load_gives_what_parsing_gives() {
+        let (_top, inv, cache) = site(&valid());
+        let parsed = load(&inv, None).unwrap();
+        assert!(parsed.contains("18446744073709551615") && parsed.contains("0.1"), "{parsed}");
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), parsed, "the load that writes the cache");
+        assert_eq!(entries(&cache), 2);
+        assert!(entry_path(&inv, &cache, "hosts.yaml").is_file());
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), parsed, "the load that reads it");
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), parsed, "and again");
+    }
+
+    #[test]
+    fn a_cache_entry_is_used() {
+        // An entry of the right key with a sound digest is trusted for a file's content (that is
+        // the point): one rewritten here shows that loads read it.
+        let (_top, inv, cache) = site(&valid());
+        load(&inv, Some(&cache)).unwrap();
+        let path = entry_path(&inv, &cache, "hosts.yaml");
+        let bytes = std::fs::read(&path).unwrap();
+        let key: Key = bytes[MAGIC.len()..MAGIC.len() + 32].try_into().unwrap();
+        let mut payload = bytes[MAGIC.len() + 64..].to_vec();
+        let at = payload.windows(9).position(|w| w == b"cachehost").unwrap();
+        payload[at + 8] = b'T';
+        std::fs::write(&path, wrap(&key, &payload)).unwrap();
+        let e = load(&inv, Some(&cache)).unwrap_err().to_string();
+        assert!(e.contains("boot state for unknown host `cachehost`"), "{e}");
+    }
+
+    #[test]
+    fn an_edited_file_is_parsed_again() {
+        let (_top, inv, cache) = site(&valid());
+        load(&inv, Some(&cache)).unwrap();
+        let file = inv.join("hosts.yaml");
+        // One byte more.
+        std::fs::write(&file, valid().replace("rack: 1\n", "rack: 12\n")).unwrap();
+        let edited = load(&inv, None).unwrap();
+        assert!(edited.contains("rack: Some(12)"), "{edited}");
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), edited);
+        assert_eq!(entries(&cache), 2, "the old entry of hosts.yaml is gone");
+        // The same size and modification time.
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, valid().replace("rack: 1\n", "rack: 13\n")).unwrap();
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+        let edited = load(&inv, None).unwrap();
+        assert!(edited.contains("rack: Some(13)"), "{edited}");
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), edited);
+    }
+
+    #[test]
+    fn a_broken_or_foreign_entry_is_ignored() {
+        let (_top, inv, cache) = site(&valid());
+        let parsed = load(&inv, None).unwrap();
+        load(&inv, Some(&cache)).unwrap();
+        let path = entry_path(&inv, &cache, "hosts.yaml");
+        let good = std::fs::read(&path).unwrap();
+        let name_at = good.windows(9).position(|w| w == b"cachehost").unwrap();
+        let mut broken = vec![good[..good.len() / 2].to_vec(), good[..MAGIC.len() + 40].to_vec(), Vec::new()];
+        for at in [0, MAGIC.len() + 3, MAGIC.len() + 40, name_at + 8, good.len() - 1] {
+            let mut b = good.clone();
+            b[at] ^= 0x20;
+            broken.push(b);
+        }
+        // Another file's entry under this key (its key is in the header).
+        broken.push(std::fs::read(entry_path(&inv, &cache, "site.yaml")).unwrap());
+        // A sound entry of a load whose key differs (another binary, say).
+        let other = key("another pxebake", "hosts.yaml", &valid());
+        broken.push(wrap(&other, &good[MAGIC.len() + 64..]));
+        for b in broken {
+            std::fs::write(&path, &b).unwrap();
+            assert_eq!(load(&inv, Some(&cache)).unwrap(), parsed);
+            assert!(std::fs::read(&path).unwrap() == good, "the file was parsed, and its entry written again");
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(load(&inv, Some(&cache)).unwrap(), parsed);
+    }
+
+    #[test]
+    fn the_key_is_of_binary_name_and_text() {
+        let k = key("1 2 3", "a.yaml", "x");
+        assert_ne!(k, key("1 2 4", "a.yaml", "x"));
+        assert_ne!(k, key("1 2 3", "b.yaml", "x"));
+        assert_ne!(k, key("1 2 3", "a.yaml", "y"));
+        assert_ne!(key("ab", "c", "x"), key("a", "bc", "x"));
+    }
+
+    #[test]
+    fn an_inventory_with_errors_fails_every_time_and_writes_nothing() {
+        // A file with problems of its own, and problems that need the site.
+        let bad =
+            HOSTS.replace("loader: tftp", "loader: nope").replace("appliance: node, arch", "appliance: nod, arch");
+        let (_top, inv, cache) = site(&bad);
+        let e = load(&inv, None).unwrap_err();
+        let shown = e.to_string();
+        for line in [
+            "hosts.yaml:8: host `cachehost`: loader `nope`",
+            "hosts.yaml:24: unknown section `other`",
+            "unknown appliance `nod`",
+        ] {
+            assert!(shown.contains(line), "{line} in\n{shown}");
+        }
+        for _ in 0..2 {
+            assert_eq!(load(&inv, Some(&cache)).unwrap_err(), e);
+            assert!(!cache.exists());
+        }
+        // Cached files, then an error elsewhere: every problem still.
+        std::fs::write(inv.join("hosts.yaml"), valid()).unwrap();
+        load(&inv, Some(&cache)).unwrap();
+        std::fs::write(inv.join("site.yaml"), SITE.replace("  node:", "  nodes:")).unwrap();
+        let e = load(&inv, None).unwrap_err();
+        assert_eq!(e.0.iter().filter(|d| d.message.contains("unknown appliance `node`")).count(), 3, "{e}");
+        for _ in 0..2 {
+            assert_eq!(load(&inv, Some(&cache)).unwrap_err(), e);
+        }
+    }
+
+    #[test]
+    fn an_entry_keeps_a_files_own_diagnostics() {
+        // Only a load that succeeds writes entries, so none has errors; an entry still keeps
+        // every diagnostic of its file, with its line.
+        let (_top, inv, cache) = site(HOSTS);
+        let name: Arc<str> = "hosts.yaml".into();
+        let (root, hosts, found) = super::super::parse_streaming(HOSTS, &name).unwrap();
+        let mut found = super::super::all(found);
+        found.push(Diagnostic::warning("hosts.yaml", Some(3), "a warning"));
+        found.push(Diagnostic::error("hosts.yaml", None, "an error"));
+        let parsed: Parsed = (root, hosts, found);
+        let mut c = Cache::new(Some(&cache)).unwrap();
+        let k = c.key(&name, HOSTS);
+        c.put(k, &name, &parsed);
+        c.store();
+        let got = Cache::new(Some(&cache)).unwrap().get(&k, &name).unwrap();
+        assert_eq!(format!("{got:?}"), format!("{parsed:?}"));
+        assert!(format!("{got:?}").contains("other"));
+        assert_eq!(got.2.len(), 2);
+        drop(inv);
+    }
+
+    #[test]
+    fn only_the_current_files_entries_are_kept() {
+        let (_top, inv, cache) = site(&valid());
+        load(&inv, Some(&cache)).unwrap();
+        std::fs::write(cache.join(format!("{TMP}1.x")), "left by a build that stopped").unwrap();
+        std::fs::write(cache.join("README"), "not ours").unwrap();
+        std::fs::write(inv.join("more.yaml"), "attributes: { more: 1 }\n").unwrap();
+        load(&inv, Some(&cache)).unwrap();
+        assert_eq!(entries(&cache), 4);
+        std::fs::remove_file(inv.join("more.yaml")).unwrap();
+        load(&inv, Some(&cache)).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        let mut want = vec![
+            entry_path(&inv, &cache, "hosts.yaml").file_name().unwrap().to_owned(),
+            entry_path(&inv, &cache, "site.yaml").file_name().unwrap().to_owned(),
+            "README".into(),
+        ];
+        want.sort();
+        assert_eq!(names, want);
+    }
+}

@@ -1093,6 +1093,7 @@ fn validate_appliances(raw: &Raw, d: &mut Diagnostics) -> BTreeMap<String, Appli
 
 /// Lines of a host that `finish` and `check_unique` report at: of some keys of the host, and of
 /// some keys of each interface (the line of the nearest node there, as `Node::line_of`).
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Lines(Option<Box<[usize]>>);
 
 impl Lines {
@@ -1135,6 +1136,7 @@ impl Lines {
 
 /// A host as read from its file, with every check done that needs nothing but the host; the
 /// rest (appliance, boot state, actions, networks, duplicates) waits for the whole site.
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Pending {
     /// The host so far: `boot`, `action` and `attributes` are set when the site is read, and
     /// `installaction`/`runaction` hold the host's own until then.
