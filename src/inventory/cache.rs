@@ -17,6 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -69,16 +70,20 @@ impl Cache {
         self.keep.insert(*key);
         let bytes = read_bounded(&self.dir.join(hex(key)))?;
         let payload = unwrap(&bytes, key)?;
-        let (entry, rest) = postcard::take_from_bytes::<Entry>(payload).ok()?;
-        rest.is_empty().then_some(())?;
-        entry.restore(file)
+        let mut de = postcard::Deserializer::from_bytes(payload);
+        let head = Head::deserialize(&mut de).ok()?;
+        let hosts = HostsSeed { file }.deserialize(&mut de).ok()?;
+        de.finalize().ok()?.is_empty().then_some(())?;
+        let (root, diagnostics) = head.restore(file);
+        Some((root, hosts, diagnostics))
     }
 
     /// Keeps a freshly parsed file's entry, to be written by `store`.
     pub(super) fn put(&mut self, key: Key, file: &Arc<str>, parsed: &Parsed) {
         self.keep.insert(key);
-        let Some(entry) = Entry::of(file, parsed) else { return };
-        let Ok(payload) = postcard::to_stdvec(&entry) else { return };
+        let (root, batches, diagnostics) = parsed;
+        let Some(head) = Head::of(file, root, diagnostics) else { return };
+        let Ok(payload) = postcard::to_stdvec(&(head, Hosts { file, batches })) else { return };
         if payload.len() + MAGIC.len() + 64 <= MAX_ENTRY {
             self.new.push((key, wrap(&key, &payload)));
         }
@@ -156,12 +161,12 @@ fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     (bytes.len() <= MAX_ENTRY).then_some(bytes)
 }
 
-/// One file's parse result as stored. Borrowed when written, owned when read; the file's name
-/// is not stored (it is part of the key) but set again on every origin.
+/// One file's parse result as stored: this, then its hosts (`Hosts`, read by `HostsSeed`
+/// straight into batches). Borrowed when written, owned when read; the file's name is not
+/// stored (it is part of the key) but set again on every origin.
 #[derive(Serialize, Deserialize)]
-struct Entry<'a> {
+struct Head<'a> {
     root: StoredNode<'a>,
-    hosts: Vec<StoredHost<'a>>,
     diagnostics: Vec<StoredDiagnostic<'a>>,
 }
 
@@ -247,11 +252,9 @@ fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
     s.map(Cow::into_owned)
 }
 
-impl<'a> Entry<'a> {
-    /// None when something of `parsed` is not what parsing `file` gives (then it is not cached).
-    fn of(file: &Arc<str>, parsed: &'a Parsed) -> Option<Entry<'a>> {
-        let (root, batches, diagnostics) = parsed;
-        let hosts = batches.iter().flatten().map(|p| StoredHost::of(file, p)).collect::<Option<_>>()?;
+impl<'a> Head<'a> {
+    /// None when a diagnostic is not of `file` (then the file is not cached).
+    fn of(file: &Arc<str>, root: &'a Node, diagnostics: &'a [Diagnostic]) -> Option<Head<'a>> {
         let diagnostics = diagnostics
             .iter()
             .map(|d| {
@@ -262,32 +265,74 @@ impl<'a> Entry<'a> {
                 })
             })
             .collect::<Option<_>>()?;
-        Some(Entry { root: StoredNode::of(root), hosts, diagnostics })
+        Some(Head { root: StoredNode::of(root), diagnostics })
     }
 
-    fn restore(self, file: &Arc<str>) -> Option<Parsed> {
+    fn restore(self, file: &Arc<str>) -> (Node, Vec<Diagnostic>) {
+        let d = self.diagnostics.into_iter();
+        let d = d.map(|d| Diagnostic {
+            file: file.to_string(),
+            line: d.line,
+            message: d.message.into_owned(),
+            severity: d.severity,
+        });
+        (self.root.restore(), d.collect())
+    }
+}
+
+/// A file's hosts, written one by one (no stored copy of them all); fails for a host that is
+/// not as parsing leaves it.
+struct Hosts<'a> {
+    file: &'a Arc<str>,
+    batches: &'a [Vec<Pending>],
+}
+
+impl Serialize for Hosts<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut seq = s.serialize_seq(Some(self.batches.iter().map(Vec::len).sum()))?;
+        for p in self.batches.iter().flatten() {
+            let host = StoredHost::of(self.file, p).ok_or_else(|| S::Error::custom("a host not as parsed"))?;
+            seq.serialize_element(&host)?;
+        }
+        seq.end()
+    }
+}
+
+/// Reads stored hosts into batches as `parse_streaming` makes them.
+struct HostsSeed<'a> {
+    file: &'a Arc<str>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for HostsSeed<'_> {
+    type Value = Vec<Vec<Pending>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for HostsSeed<'_> {
+    type Value = Vec<Vec<Pending>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of hosts")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
         let empty = Arc::new(raw::Attributes::new());
-        // Batches as `parse_streaming` makes them.
-        let mut batches = vec![Vec::with_capacity(BATCH.min(self.hosts.len()))];
-        for h in self.hosts {
+        let mut batches = vec![Vec::with_capacity(BATCH.min(seq.size_hint().unwrap_or(0)))];
+        while let Some(host) = seq.next_element::<StoredHost>()? {
+            let host = host.restore(self.file, &empty).ok_or_else(|| A::Error::custom("a host not as stored"))?;
             if batches.last().is_none_or(|b| b.len() == BATCH) {
                 batches.push(Vec::with_capacity(BATCH));
             }
             if let Some(batch) = batches.last_mut() {
-                batch.push(h.restore(file, &empty)?);
+                batch.push(host);
             }
         }
-        let diagnostics = self
-            .diagnostics
-            .into_iter()
-            .map(|d| Diagnostic {
-                file: file.to_string(),
-                line: d.line,
-                message: d.message.into_owned(),
-                severity: d.severity,
-            })
-            .collect();
-        Some((self.root.restore(), batches, diagnostics))
+        Ok(batches)
     }
 }
 
