@@ -339,9 +339,12 @@ type First = (usize, usize);
 /// Every MAC and (VLAN, IP) is used once across all hosts (Stacki allows one address on
 /// different VLANs, separate broadcast domains); IPv6 blocks of two hosts must not overlap.
 pub(super) fn check_unique(hosts: &[Host], lines: &[Lines], d: &mut Diagnostics) {
-    let mut macs: HashMap<Mac, First> = HashMap::with_capacity(hosts.len());
-    let mut ips: HashMap<(Option<u16>, Ipv4Addr), First> = HashMap::with_capacity(hosts.len());
-    let mut ips6: HashMap<(Option<u16>, Ipv6Addr), First> = HashMap::new();
+    // Not SipHash: at 100,000 hosts hashing was most of this check (keys are the inventory's own).
+    let state = foldhash::fast::RandomState::default();
+    let mut macs: HashMap<Mac, First, _> = HashMap::with_capacity_and_hasher(hosts.len(), state.clone());
+    let mut ips: HashMap<(Option<u16>, Ipv4Addr), First, _> =
+        HashMap::with_capacity_and_hasher(hosts.len(), state.clone());
+    let mut ips6: HashMap<(Option<u16>, Ipv6Addr), First, _> = HashMap::with_hasher(state);
     let first = |(h, line): First| (&hosts[h].name, Origin { file: hosts[h].origin.file.clone(), line });
     for (n, (host, lines)) in hosts.iter().zip(lines).enumerate() {
         let f = &host.origin.file;

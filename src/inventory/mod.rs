@@ -1349,7 +1349,8 @@ fn validate_hosts(
         hosts.push(p.host);
         lines.push(p.lines);
     }
-    let mut by_name: HashMap<&str, &Origin> = HashMap::with_capacity(hosts.len());
+    let mut by_name: HashMap<&str, &Origin, _> =
+        HashMap::with_capacity_and_hasher(hosts.len(), foldhash::fast::RandomState::default());
     for (host, l) in hosts.iter().zip(&lines) {
         if let Some(first) = by_name.get(host.name.as_str()) {
             d.error(
