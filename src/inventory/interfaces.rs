@@ -341,9 +341,8 @@ type First = (usize, usize);
 pub(super) fn check_unique(hosts: &[Host], lines: &[Lines], d: &mut Diagnostics) {
     // Not SipHash: at 100,000 hosts hashing was most of this check (keys are the inventory's own).
     let state = foldhash::fast::RandomState::default();
-    let mut macs: HashMap<Mac, First, _> = HashMap::with_capacity_and_hasher(hosts.len(), state.clone());
-    let mut ips: HashMap<(Option<u16>, Ipv4Addr), First, _> =
-        HashMap::with_capacity_and_hasher(hosts.len(), state.clone());
+    let mut macs: HashMap<Mac, First, _> = HashMap::with_capacity_and_hasher(hosts.len(), state);
+    let mut ips: HashMap<(Option<u16>, Ipv4Addr), First, _> = HashMap::with_capacity_and_hasher(hosts.len(), state);
     let mut ips6: HashMap<(Option<u16>, Ipv6Addr), First, _> = HashMap::with_hasher(state);
     let first = |(h, line): First| (&hosts[h].name, Origin { file: hosts[h].origin.file.clone(), line });
     for (n, (host, lines)) in hosts.iter().zip(lines).enumerate() {
