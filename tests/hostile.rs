@@ -626,6 +626,9 @@ fn a_failed_journal_write_leaves_out_exactly_as_it_was() {
         fs::remove_file(parent.join(name)).unwrap();
         fs::create_dir(parent.join(name)).unwrap();
     }
+    // Nor the inventory cache (a file where its directory would be: no entries to remove).
+    fs::remove_dir_all(parent.join(".out.pxebake-load")).unwrap();
+    fs::write(parent.join(".out.pxebake-load"), "").unwrap();
     {
         use std::io::Write as _;
         let mut fill = fs::File::create(parent.join("fill")).unwrap();
