@@ -153,10 +153,12 @@ fn unwrap<'a>(bytes: &'a [u8], key: &Key) -> Option<&'a [u8]> {
 
 fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     let file = std::fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
         return None;
     }
-    let mut bytes = Vec::new();
+    // Allocated at once (not grown): freed, it goes back to the system, not to the heap's top.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?.min(MAX_ENTRY));
     file.take(MAX_ENTRY as u64 + 1).read_to_end(&mut bytes).ok()?;
     (bytes.len() <= MAX_ENTRY).then_some(bytes)
 }
