@@ -235,6 +235,8 @@ fn bench_size(bin: &Path, root: &Path, n: usize, runs: usize) -> Row {
         let _ = fs::remove_dir_all(dir.join("out"));
         let _ = fs::remove_file(dir.join(".out.pxebake-manifest"));
         let _ = fs::remove_file(dir.join(".out.pxebake-stamp"));
+        // A full build starts from nothing: not from the last run's parsed inventory either.
+        let _ = fs::remove_dir_all(dir.join(".out.pxebake-load"));
     };
     let mut full = Vec::new();
     for _ in 0..runs {
