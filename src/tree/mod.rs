@@ -30,6 +30,10 @@ pub enum Entry {
     /// `out/`, as the manifest recorded it (digest, size, mtime, inode). Not rendered again and
     /// not read unless a lint needs it.
     Kept(manifest::Rec),
+    /// A generated file already written into the stage of a whole-tree write (`write::Stage`),
+    /// as it was written: its bytes are not kept in memory but read back from `Tree::stage`
+    /// when a lint needs them. `linked`: the same bytes are hard-linked under other names too.
+    Staged { rec: manifest::Rec, linked: bool },
 }
 
 /// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.
@@ -43,6 +47,8 @@ pub struct Tree {
     pub hosts: Vec<HostRecord>,
     /// How many hosts kept their files from the last build (not rendered).
     pub kept_hosts: usize,
+    /// Where the `Entry::Staged` files are (the stage directory), when there are any.
+    pub stage: Option<PathBuf>,
 }
 
 /// What the manifest remembers of one host: a digest of everything its files are rendered from,
