@@ -726,6 +726,29 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_writes_bytes_once_under_every_name_and_takes_no_path_twice() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stage = Stage::create(&out).unwrap();
+        let put = stage.put(b"cfg\n", &["t/a/ip", "t/a/mac"]);
+        let meta = std::fs::metadata(stage.dir().join("t/a/ip")).unwrap();
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let rec = manifest::Rec { digest: manifest::file_digest(b"cfg\n"), size: 4, mtime_ns, ino: meta.ino() };
+        assert_eq!(put, [Some(Entry::Staged { rec, linked: true }), Some(Entry::Staged { rec, linked: true })]);
+        assert_eq!(std::fs::read(stage.dir().join("t/a/mac")).unwrap(), b"cfg\n");
+        assert_eq!(meta.mode() & 0o7777, FILE_MODE);
+        assert_eq!(std::fs::metadata(stage.dir().join("t/a")).unwrap().mode() & 0o7777, DIR_MODE);
+        // A path written already, and a file where a directory is needed: left to the caller.
+        assert_eq!(stage.put(b"other\n", &["t/a/ip", "t/a/ip/x", "t/b"])[..2], [None, None]);
+        assert_eq!(std::fs::read(stage.dir().join("t/a/ip")).unwrap(), b"cfg\n", "the first write stays");
+        // Dropped before a write swaps it into place: gone, and `out` was never made.
+        let path = stage.dir().to_path_buf();
+        drop(stage);
+        assert!(!path.exists() && !out.exists());
+    }
+
+    #[test]
     fn a_commit_cut_short_is_finished_by_the_next_build() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
