@@ -287,6 +287,8 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let skip = changes.same_structure.then_some(&changes.unchanged);
     let warnings = crate::check::lint(&inv, &tree, opts, skip, Some(&out))?;
     ui.warnings(&warnings);
+    // What the lint read (a fresh tree's files, read back from the stage) is not needed again.
+    crate::tree::release_freed();
     let t = timing("lint", t);
     let links = image_links(&tree);
     let pb = ui.progress(0, "writing");

@@ -231,6 +231,8 @@ pub fn render_into(
         hosts.extend(piece.hosts);
         ignition_refs.extend(piece.refs);
         d.extend(piece.errors);
+        // Moved out: the piece's memory is not reused by anything this large.
+        crate::tree::release_freed();
     }
     match render_site(inv, t) {
         Ok(o) => {
@@ -270,7 +272,10 @@ pub fn render_into(
             _ => None,
         })
         .collect();
-    let entries = unique.into_iter().map(|o| (o.path, o.entry)).collect();
+    // The list, made smaller in place, becomes the map's (the map is built from a sorted list).
+    let mut entries: Vec<(String, Entry)> = unique.into_iter().map(|o| (o.path, o.entry)).collect();
+    entries.shrink_to_fit();
+    let entries = entries.into_iter().collect();
     let stage = staged.map(std::path::Path::to_path_buf);
     Ok(Tree { entries, origins, hosts, kept_hosts: kept_hosts.into_inner(), stage })
 }

@@ -592,16 +592,17 @@ fn stage_tree(
     }
     let marker = "This directory is written by pxebake; every build makes it hold exactly the planned tree.\n";
     place(&Entry::File(marker.as_bytes().into()), &stage.join(MARKER))?;
+    // Files rendering wrote into the stage are there already.
+    let already = |e: &Entry| filled && matches!(e, Entry::Staged { .. });
+    let staged = tree.entries.values().filter(|e| already(e)).count();
+    pb.inc(staged as u64);
     let written: Vec<usize> = tree
         .entries
         .par_iter()
+        .filter(|(_, entry)| !already(entry))
         .map(|(rel, entry)| {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
-            }
-            if filled && matches!(entry, Entry::Staged { .. }) {
-                pb.inc(1);
-                return Ok(1);
             }
             let dest = stage.join(rel);
             if unchanged.contains(rel.as_str()) && !matches!(entry, Entry::Symlink(_)) {
@@ -617,7 +618,7 @@ fn stage_tree(
             Ok(usize::from(!unchanged.contains(rel.as_str())))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(written.into_iter().sum())
+    Ok(staged + written.into_iter().sum::<usize>())
 }
 
 /// Makes one entry at `dest`: files 0644 whatever the umask; image files are hard links to the
