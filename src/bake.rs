@@ -124,6 +124,18 @@ pub fn loader_options(mirror: Option<&str>, update_lock: bool) -> crate::images:
 /// that `build` writes and `check` and `diff` inspect. `mirror` is `build --mirror` (a bundle
 /// directory also carries bootloaders); `check` and `diff` find pinned ones in the cache.
 pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) -> anyhow::Result<Planned> {
+    plan_into(site, mirror, ui, out, None)
+}
+
+/// `plan`, rendering hosts' files straight into `stage` (a build of a fresh `out`; see
+/// `write::Stage`): no manifest is read then, nothing is kept.
+fn plan_into(
+    site: &SiteArgs,
+    mirror: Option<&str>,
+    ui: &Ui,
+    out: Option<&Path>,
+    stage: Option<&write::Stage>,
+) -> anyhow::Result<Planned> {
     let start = Instant::now();
     if let Some(j) = site.jobs {
         // Only the first call in a process sets the pool; later calls keep it.
@@ -140,9 +152,10 @@ pub fn plan(site: &SiteArgs, mirror: Option<&str>, ui: &Ui, out: Option<&Path>) 
     // The last build's manifest lets unchanged hosts keep their files; not while a build of
     // `out` is pending (finishing it changes files after this looked at them).
     // Temporaries without a journal do not matter here: they were written beside the files.
-    let manifest = out.filter(|o| !write::interrupted(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
+    let manifest =
+        out.filter(|o| stage.is_none() && !write::interrupted(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
     let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous::new(out, manifest));
-    let tree = render::render(&inv, &mut templates, Some(&pb), previous);
+    let tree = render::render_into(&inv, &mut templates, Some(&pb), previous, stage);
     pb.finish_and_clear();
     let mut tree = tree?;
     timing("render", t);
@@ -238,7 +251,14 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let planned = plan(&args.site, args.images.mirror.as_deref(), ui, Some(&out))?;
+    // A fresh `out` is written whole through a stage that rendering fills as it goes (the
+    // rendered bytes are not all held in memory): locked and recovered before the plan then.
+    let early = match fresh(&out) {
+        true => Some(lock_fresh(&out)?),
+        false => None,
+    };
+    let stage = early.as_ref().and_then(|(stage, _)| stage.as_ref());
+    let planned = plan_into(&args.site, args.images.mirror.as_deref(), ui, Some(&out), stage)?;
     // Every image file the plan links to is verified in the cache before anything is written.
     let fetched = match no_images {
         true => None,
@@ -247,23 +267,37 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     let Planned { inventory: inv, tree, elapsed, loaders, manifest } = planned;
     let t = Instant::now();
     write::check_replaceable(&out)?;
-    let _lock = write::lock(&out)?;
-    // When `out` holds just what the last build left, nothing needs recovering and its paths
-    // are those of the manifest: no walk of `out` (see `stamp::listing_unchanged`).
-    let listed = stamp::listing_unchanged(&out);
-    // Whatever happens next, `out` is no longer vouched for by the last build's stamp.
-    stamp::remove(&out);
-    if !listed {
-        write::recover(&out)?;
-    }
-    let manifest = still_current(manifest, &tree, &out)?;
+    let mut listed = false;
+    let _lock = match early {
+        Some(_) => None,
+        None => {
+            let lock = write::lock(&out)?;
+            // When `out` holds just what the last build left, nothing needs recovering and its
+            // paths are those of the manifest: no walk of `out` (see `stamp::listing_unchanged`).
+            listed = stamp::listing_unchanged(&out);
+            // Whatever happens next, `out` is no longer vouched for by the last build's stamp.
+            stamp::remove(&out);
+            if !listed {
+                write::recover(&out)?;
+            }
+            Some(lock)
+        }
+    };
     let opts = crate::check::Options { images_placed: !no_images, deny_warnings: args.site.deny_warnings };
-    let changes = diff::compare_with(&tree, &out, &opts.context(&inv), manifest, listed);
+    let changes = match tree.stage {
+        Some(_) => write::fresh_changes(&tree, &opts.context(&inv)),
+        None => {
+            let manifest = still_current(manifest, &tree, &out)?;
+            diff::compare_with(&tree, &out, &opts.context(&inv), manifest, listed)
+        }
+    };
     let t = timing("compare", t);
     // Files unchanged since a build of the same shape passed the lint then; only the rest is read.
     let skip = changes.same_structure.then_some(&changes.unchanged);
     let warnings = crate::check::lint(&inv, &tree, opts, skip, Some(&out))?;
     ui.warnings(&warnings);
+    // What the lint read (a fresh tree's files, read back from the stage) is not needed again.
+    crate::tree::release_freed();
     let t = timing("lint", t);
     let links = image_links(&tree);
     let pb = ui.progress(0, "writing");
@@ -297,6 +331,29 @@ pub fn build(args: &BuildArgs, ui: &Ui) -> anyhow::Result<()> {
     // The process ends after a build: freeing a large plan entry by entry would take longer.
     std::mem::forget((tree, inv));
     Ok(())
+}
+
+/// Is `out` fresh (absent, or an empty directory)? Then a build writes it whole through a stage.
+fn fresh(out: &Path) -> bool {
+    match std::fs::symlink_metadata(out) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(m) => m.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none()),
+    }
+}
+
+/// The build lock of a fresh `out`, taken before planning; then, with the last build's stamp
+/// gone and whatever a build cut short left removed, the stage rendering fills (None when `out`
+/// is no longer fresh: a committed journal was finished). The stage comes first in the pair:
+/// it is removed before the lock is released.
+fn lock_fresh(out: &Path) -> anyhow::Result<(Option<write::Stage>, write::Lock)> {
+    let lock = write::lock(out)?;
+    stamp::remove(out);
+    write::recover(out)?;
+    let stage = match fresh(out) {
+        true => Some(write::Stage::create(out)?),
+        false => None,
+    };
+    Ok((stage, lock))
 }
 
 /// What a build reports at its end.

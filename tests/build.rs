@@ -453,6 +453,36 @@ fn a_path_that_other_paths_need_as_a_directory_is_an_error() {
     assert_has(&err, "http/cc: this path is a file, but `http/cc/n1.yaml` needs it to be a directory");
 }
 
+// Issue 15: a first build writes hosts' files into its stage as they are rendered; two hosts
+// writing one path is still the same error (the stage takes only the first).
+#[test]
+fn two_hosts_writing_one_path_is_an_error_on_a_first_build_too() {
+    let site =
+        SITE.replace("files:\n", "files:\n  - { path: \"same.yaml\", template: cloud-config.yaml, hosts: node }\n");
+    let err = check_error(&site, HOSTS);
+    assert_has(&err, "http/same.yaml: two rules write this path: template `cloud-config.yaml` for host `n1`");
+}
+
+// Issue 15: the first build's staged files are written once under all their names, and the
+// manifest made from their records vouches for them: a full rebuild keeps every host.
+#[test]
+fn a_first_build_links_a_boot_config_under_its_names_and_a_rebuild_keeps_every_host() {
+    let dir = lab(SITE, HOSTS);
+    assert!(build(dir.path(), &[]).status.success());
+    let out = dir.path().join("out");
+    let ip = fs::metadata(out.join("tftp/pxelinux.cfg/0A00000B")).unwrap();
+    let mac = fs::metadata(out.join("tftp/pxelinux.cfg/01-52-54-00-00-01-01")).unwrap();
+    assert_eq!(ip.ino(), mac.ino(), "the MAC and IP names are one file");
+    assert_eq!(ip.mode() & 0o7777, 0o644);
+    let before = snapshot(&out);
+    let o = run(dir.path(), &["--output", "json", "build", "--no-images", "--no-bootloaders", "--full"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["hosts_kept"].as_u64(), v["written"].as_u64()), (Some(3), Some(0)), "{v}");
+    assert_eq!(snapshot(&out), before);
+    assert_no_debris(dir.path());
+}
+
 #[test]
 fn a_symlinked_out_updates_the_directory_it_points_to() {
     let dir = lab(SITE, HOSTS);
@@ -510,6 +540,8 @@ fn check_error(site: &str, hosts: &str) -> String {
     assert_eq!(b.status.code(), Some(2));
     assert_eq!(stderr(&b), err.replace(" found\n", " found; nothing was written\n"));
     assert!(!dir.path().join("out").exists());
+    // A first build renders into a stage: gone with the failed build.
+    assert_no_debris(dir.path());
     err
 }
 

@@ -80,7 +80,8 @@ pub fn lint(
                 _ if !class.linted() => return Vec::new(),
                 // The same bytes under several names (a host's MAC and IP configs) are read once.
                 Entry::File(bytes) if Arc::strong_count(bytes) > 1 => {
-                    shared.get_or(bytes, class, || findings(&site, cache, class, path, bytes, Some(tree)))
+                    let key = Arc::as_ptr(bytes) as *const u8 as usize;
+                    shared.get_or(key, class, || findings(&site, cache, class, path, bytes, Some(tree)))
                 }
                 Entry::File(bytes) => findings(&site, cache, class, path, bytes, Some(tree)),
                 // A kept file is the one in `out/` (vouched for by the manifest).
@@ -88,6 +89,30 @@ pub fn lint(
                     Some(Ok(bytes)) => findings(&site, cache, class, path, &bytes, None),
                     _ => return Vec::new(),
                 },
+                // A staged file is read back from the stage; hard-linked names once (by inode).
+                Entry::Staged { rec, linked } => {
+                    let key = (STAGED_KEY | rec.ino as usize, class);
+                    match linked.then(|| shared.get(&key)).flatten() {
+                        Some(found) => found,
+                        None => {
+                            let stage = tree.stage.as_deref().unwrap_or(std::path::Path::new(""));
+                            let bytes = match std::fs::read(stage.join(path)) {
+                                Ok(bytes) => bytes,
+                                Err(e) => {
+                                    let msg = format!(
+                                        "cannot read this file back from the build's stage: {e}; run the build again"
+                                    );
+                                    return vec![Diagnostic::error(path.as_str(), None, msg)];
+                                }
+                            };
+                            let found = findings(&site, cache, class, path, &bytes, Some(tree));
+                            if *linked {
+                                shared.insert(key, found.clone());
+                            }
+                            found
+                        }
+                    }
+                }
                 _ => return Vec::new(),
             };
             place(inv, tree, path, findings)
@@ -125,13 +150,25 @@ impl Finding {
     }
 }
 
-/// Findings of files whose bytes are shared by several paths: (bytes, class) -> findings.
+/// Findings of files whose bytes are shared by several paths: (bytes, class) -> findings. The
+/// bytes are known by their address in memory, or (`STAGED_KEY` set) by their staged inode.
 #[derive(Default)]
 struct Shared(Mutex<HashMap<(usize, Class), Vec<Finding>>>);
 
+/// Marks a `Shared` key as an inode (addresses of user memory never have the top bit set).
+const STAGED_KEY: usize = 1 << (usize::BITS - 1);
+
 impl Shared {
-    fn get_or(&self, bytes: &Arc<[u8]>, class: Class, f: impl FnOnce() -> Vec<Finding>) -> Vec<Finding> {
-        let key = (Arc::as_ptr(bytes) as *const u8 as usize, class);
+    fn get(&self, key: &(usize, Class)) -> Option<Vec<Finding>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+    }
+
+    fn insert(&self, key: (usize, Class), found: Vec<Finding>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(key, found);
+    }
+
+    fn get_or(&self, key: usize, class: Class, f: impl FnOnce() -> Vec<Finding>) -> Vec<Finding> {
+        let key = (key, class);
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = lock().get(&key) {
             return found.clone();

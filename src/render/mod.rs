@@ -89,9 +89,25 @@ pub const SITE_FILES: &[(&str, &str)] = &[
 
 /// One planned output and what produced it (for collision messages).
 struct Output<'a> {
+    /// Its place in the order outputs are produced in: (host index << 32) + its index among the
+    /// host's outputs; the site's outputs last (`SITE_SEQ`). Set when outputs are gathered.
+    seq: u64,
     path: String,
     entry: Entry,
     by: By<'a>,
+}
+
+/// How many outputs the site's files may have at most (their `seq` follows every host's).
+const SITE_SEQ: u64 = 1 << 31;
+
+/// Hosts' results, gathered in order by one worker: outputs, host records, Ignition references
+/// and errors.
+#[derive(Default)]
+struct Piece<'a> {
+    outputs: Vec<Output<'a>>,
+    hosts: Vec<HostRecord>,
+    refs: Vec<IgnitionRef<'a>>,
+    errors: Vec<Diagnostic>,
 }
 
 /// What produced an output; formatted only when a message needs it.
@@ -136,6 +152,18 @@ pub fn render(
     jobs_progress: Option<&indicatif::ProgressBar>,
     previous: Option<Previous>,
 ) -> Result<Tree, Invalid> {
+    render_into(inv, t, jobs_progress, previous, None)
+}
+
+/// `render`, writing each host's files into `stage` as soon as they are rendered (a whole-tree
+/// write of a fresh `out`): the tree then holds their records, not their bytes.
+pub fn render_into(
+    inv: &Inventory,
+    t: &mut Templates,
+    jobs_progress: Option<&indicatif::ProgressBar>,
+    previous: Option<Previous>,
+    stage: Option<&write::Stage>,
+) -> Result<Tree, Invalid> {
     // The whole host list is large at scale: only templates that use it pay for it.
     let uses_hosts = t.uses("hosts");
     let global = t.tera.global_context();
@@ -158,76 +186,88 @@ pub fn render(
     let attribute_inputs = inputs::attributes(inv);
 
     let kept_hosts = std::sync::atomic::AtomicUsize::new(0);
-    let per_host: Vec<(u128, Result<HostOutputs, Vec<Diagnostic>>)> = inv
+    // Hosts' results gathered in large pieces, in host order (small per-host vectors, freed in
+    // worker threads' heaps while the flat list grows, used to double the memory of the plan).
+    let pieces: Vec<Piece> = inv
         .hosts
         .par_iter()
         .enumerate()
-        .map(|(index, host)| {
+        .fold(Piece::default, |mut piece, (index, host)| {
             let digest = inputs::host(site_inputs, &attribute_inputs, host);
             let r = match previous.as_ref().and_then(|p| kept(p, host, digest)) {
                 Some(outputs) => {
                     kept_hosts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Ok((outputs, None))
                 }
-                None => render_host(inv, t, &shared, index, host),
+                None => render_host(inv, t, &shared, index, host).map(|(o, refs)| match stage {
+                    Some(stage) => (stage_outputs(stage, o), refs),
+                    None => (o, refs),
+                }),
             };
             if let Some(pb) = jobs_progress {
                 pb.inc(1);
             }
-            (digest, r)
+            match r {
+                Ok((o, refs)) => {
+                    let paths: Vec<&str> = o.iter().map(|x| x.path.as_str()).collect();
+                    piece.hosts.push(HostRecord { name: host.name.clone(), inputs: digest, paths: paths.join(" ") });
+                    let seq = (index as u64) << 32;
+                    piece.outputs.extend(o.into_iter().enumerate().map(|(n, o)| Output { seq: seq | n as u64, ..o }));
+                    piece.refs.extend(refs);
+                }
+                Err(e) => piece.errors.extend(e),
+            }
+            piece
         })
         .collect();
 
     let mut d = Diagnostics::default();
-    let mut outputs = Vec::new();
+    let total = pieces.iter().map(|p| p.outputs.len()).sum::<usize>() + SITE_FILES.len() + 16;
+    let mut outputs = Vec::with_capacity(total);
     let mut ignition_refs = Vec::new();
     let mut hosts = Vec::with_capacity(inv.hosts.len());
-    for (host, (inputs, r)) in inv.hosts.iter().zip(per_host) {
-        match r {
-            Ok((o, refs)) => {
-                let paths: Vec<&str> = o.iter().map(|x| x.path.as_str()).collect();
-                hosts.push(HostRecord { name: host.name.clone(), inputs, paths: paths.join(" ") });
-                outputs.extend(o);
-                ignition_refs.extend(refs);
-            }
-            Err(e) => d.extend(e),
-        }
+    for piece in pieces {
+        outputs.extend(piece.outputs);
+        hosts.extend(piece.hosts);
+        ignition_refs.extend(piece.refs);
+        d.extend(piece.errors);
+        // Moved out: the piece's memory is not reused by anything this large.
+        crate::tree::release_freed();
     }
     match render_site(inv, t) {
-        Ok(o) => outputs.extend(o),
+        Ok(o) => {
+            outputs.extend(o.into_iter().enumerate().map(|(n, o)| Output { seq: u64::MAX - SITE_SEQ + n as u64, ..o }))
+        }
         Err(e) => d.extend(e),
     }
-    // Sorted by path, then by the order produced (of two outputs with one path, the first
-    // produced comes first), so collisions are neighbours and the map is built in one pass.
-    // (An unstable sort on that key: the stable merge sort took twice as long at 800,000.)
-    let mut outputs: Vec<(usize, Output)> = outputs.into_iter().enumerate().collect();
-    outputs.par_sort_unstable_by(|(i, a), (j, b)| a.path.cmp(&b.path).then(i.cmp(j)));
-    let mut unique: Vec<(String, (Entry, By))> = Vec::with_capacity(outputs.len());
-    for (_, o) in outputs {
-        if let Some((path, (first_entry, first))) = unique.last() {
-            if *path == o.path {
-                let same_link = matches!(o.entry, Entry::Symlink(_)) && *first_entry == o.entry;
-                if !same_link {
-                    d.error(&o.path, None, format!("two rules write this path: {first}, and {}", o.by));
-                }
-                continue;
-            }
+    // Sorted by path, and of two outputs with one path the first produced comes first (in
+    // place: no second list), so collisions are neighbours and the map is built in one pass.
+    outputs.par_sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.seq.cmp(&b.seq)));
+    outputs.dedup_by(|o, first| {
+        if o.path != first.path {
+            return false;
         }
-        unique.push((o.path, (o.entry, o.by)));
-    }
+        let same_link = matches!(o.entry, Entry::Symlink(_)) && first.entry == o.entry;
+        if !same_link {
+            d.error(&o.path, None, format!("two rules write this path: {}, and {}", first.by, o.by));
+        }
+        true
+    });
+    let unique = outputs;
     // `unique` is sorted by path: searched as it is, no map is built for it.
-    let planned = |path: &str| unique.binary_search_by(|(p, _)| p.as_str().cmp(path)).ok().map(|i| &unique[i].1);
+    let planned = |path: &str| unique.binary_search_by(|o| o.path.as_str().cmp(path)).ok().map(|i| &unique[i]);
+    let staged = stage.map(write::Stage::dir);
     let mut checked = std::mem::take(&mut *shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     checked.sort_unstable_by_key(|(key, _)| *key); // keys are unique: one file per rule and host
     let checked_of = |key| checked.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &checked[i].1);
     for r in &ignition_refs {
         let out = previous.as_ref().map(|p| p.out);
         let planned = planned(&r.path);
-        let version = planned.and_then(|(_, by)| match by {
-            By::Rule(rule, _, host) => checked_of((*rule as u32, *host as u32)).map(|c| c.version.as_deref()),
+        let version = planned.and_then(|o| match o.by {
+            By::Rule(rule, _, host) => checked_of((rule as u32, host as u32)).map(|c| c.version.as_deref()),
             _ => None,
         });
-        if let Err(e) = check_ignition_ref(inv, r, planned.map(|(entry, _)| entry), version, out) {
+        if let Err(e) = check_ignition_ref(inv, r, planned.map(|o| &o.entry), version, out, staged) {
             d.push(e);
         }
     }
@@ -235,15 +275,42 @@ pub fn render(
     // Both maps are built from sorted input in one pass (no search per path).
     let origins = unique
         .iter()
-        .filter_map(|(path, (_, by))| match by {
-            By::Rule(rule, _, host) => Some((path.clone(), (*rule as u32, *host as u32))),
+        .filter_map(|o| match o.by {
+            By::Rule(rule, _, host) => Some((o.path.clone(), (rule as u32, host as u32))),
             _ => None,
         })
         .collect();
-    let entries = unique.into_iter().map(|(path, (entry, _))| (path, entry)).collect();
+    // The list, made smaller in place, becomes the map's (the map is built from a sorted list).
+    let mut entries: Vec<(String, Entry)> = unique.into_iter().map(|o| (o.path, o.entry)).collect();
+    entries.shrink_to_fit();
+    let entries = entries.into_iter().collect();
+    let stage = staged.map(std::path::Path::to_path_buf);
     // The lint needs only the problems (none, for most), not the versions.
     let checked = checked.into_iter().map(|(key, c)| (key, c.problems.into_boxed_slice())).collect();
-    Ok(Tree { entries, origins, checked, hosts, kept_hosts: kept_hosts.into_inner() })
+    Ok(Tree { entries, origins, checked, hosts, kept_hosts: kept_hosts.into_inner(), stage })
+}
+
+/// Writes a host's rendered files into the stage: the same bytes under several names (a boot
+/// config under its MAC and IP names) once, hard-linked. What the stage cannot take stays in
+/// memory (see `write::Stage::put`).
+fn stage_outputs<'a>(stage: &write::Stage, mut outputs: Vec<Output<'a>>) -> Vec<Output<'a>> {
+    for i in 0..outputs.len() {
+        let Entry::File(bytes) = &outputs[i].entry else { continue };
+        let bytes = bytes.clone();
+        let same: Vec<usize> = (i..outputs.len())
+            .filter(|&j| matches!(&outputs[j].entry, Entry::File(b) if Arc::ptr_eq(b, &bytes)))
+            .collect();
+        let staged = {
+            let paths: Vec<&str> = same.iter().map(|&j| outputs[j].path.as_str()).collect();
+            stage.put(&bytes, &paths)
+        };
+        for (j, entry) in same.into_iter().zip(staged) {
+            if let Some(entry) = entry {
+                outputs[j].entry = entry;
+            }
+        }
+    }
+    outputs
 }
 
 /// What every host's rendering shares, converted to Tera values once (converting site-wide
@@ -318,7 +385,7 @@ fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>
         if !as_written {
             return None;
         }
-        out.push(Output { path: path.to_string(), entry: Entry::Kept(*file), by: By::Host(host, None) });
+        out.push(Output { seq: 0, path: path.to_string(), entry: Entry::Kept(*file), by: By::Host(host, None) });
     }
     Some(out)
 }
@@ -390,6 +457,7 @@ fn check_ignition_ref(
     entry: Option<&Entry>,
     version: Option<Option<&str>>,
     out: Option<&std::path::Path>,
+    stage: Option<&std::path::Path>,
 ) -> Result<(), Diagnostic> {
     let at = |msg: String| {
         Diagnostic::error(
@@ -398,11 +466,11 @@ fn check_ignition_ref(
             format!("bootaction `{}` for host `{}`: {msg}", r.bootaction.name, r.host.name),
         )
     };
-    // A kept config is the one in `out/`.
+    // A kept config is the one in `out/`, a staged one the one in the stage.
     let read;
-    let entry = match (entry, out) {
-        (Some(Entry::Kept(_)), Some(out)) => {
-            read = std::fs::read(out.join(&r.path)).ok().map(|b| Entry::File(b.into()));
+    let entry = match (entry, out, stage) {
+        (Some(Entry::Kept(_)), Some(dir), _) | (Some(Entry::Staged { .. }), _, Some(dir)) => {
+            read = std::fs::read(dir.join(&r.path)).ok().map(|b| Entry::File(b.into()));
             read.as_ref()
         }
         _ => entry,
@@ -572,7 +640,7 @@ fn render_host<'a>(
                     match t.render_with(template, &ctx, text_entry) {
                         Ok(entry) => {
                             for path in paths(mac, ip) {
-                                out.push(Output { path, entry: entry.clone(), by });
+                                out.push(Output { seq: 0, path, entry: entry.clone(), by });
                             }
                         }
                         Err(e) => errors.push(render_error(t, template, host, &e)),
@@ -586,7 +654,7 @@ fn render_host<'a>(
     for (template, path) in HOST_FILES {
         let Some(path) = path(host) else { continue };
         match t.render_with(template, &ctx, text_entry) {
-            Ok(entry) => out.push(Output { path, entry, by: By::Host(host, None) }),
+            Ok(entry) => out.push(Output { seq: 0, path, entry, by: By::Host(host, None) }),
             Err(e) => errors.push(render_error(t, template, host, &e)),
         }
     }
@@ -624,7 +692,7 @@ fn render_host<'a>(
                     let mut all = shared.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     all.push(((i as u32, index as u32), c));
                 }
-                out.push(Output { path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) })
+                out.push(Output { seq: 0, path: format!("http/{path}"), entry, by: By::Rule(i, inv, index) })
             }
             Ok(Err(problems)) => errors.extend(problems),
             Err(e) => errors.push(render_error(t, &rule.template, host, &e)),
@@ -690,7 +758,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
     let ctx = Context::new();
     for (template, path) in SITE_FILES {
         match t.render_with(template, &ctx, text_entry) {
-            Ok(entry) => out.push(Output { path: path.to_string(), entry, by: By::Site }),
+            Ok(entry) => out.push(Output { seq: 0, path: path.to_string(), entry, by: By::Site }),
             Err(e) => {
                 let (file, line, msg) = templates::locate(t, template, &e);
                 errors.push(Diagnostic::error(file, line, format!("rendering `{template}`: {msg}")));
@@ -703,6 +771,7 @@ fn render_site<'a>(inv: &'a Inventory, t: &Templates) -> Result<Vec<Output<'a>>,
             for (name, role) in [(Some(kernel), "kernel"), (ramdisk.as_ref(), "initrd")] {
                 let (Some(name), Some(file)) = (name, img.files.get(role)) else { continue };
                 out.push(Output {
+                    seq: 0,
                     path: format!("tftp/{name}"),
                     entry: Entry::Symlink(format!("../{}", image_path(&img.name, &img.version, file))),
                     by: By::Bootaction(&ba.name),

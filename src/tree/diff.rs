@@ -53,7 +53,9 @@ impl Changes<'_> {
 /// another umask by an older pxebake is rewritten.)
 fn mode_ok(meta: &std::fs::Metadata, entry: &Entry) -> bool {
     match entry {
-        Entry::File(_) | Entry::Copy(_) | Entry::Kept(_) => meta.mode() & 0o7777 == super::write::FILE_MODE,
+        Entry::File(_) | Entry::Copy(_) | Entry::Kept(_) | Entry::Staged { .. } => {
+            meta.mode() & 0o7777 == super::write::FILE_MODE
+        }
         Entry::Symlink(_) | Entry::Link(_) => true,
     }
 }
@@ -75,6 +77,8 @@ pub fn same(path: &Path, entry: &Entry) -> bool {
         }
         // Kept only while the manifest vouches for it (see `compare`).
         Entry::Kept(_) => false,
+        // Only in the stage of a fresh `out` (see `write::Stage`).
+        Entry::Staged { .. } => false,
         Entry::Copy(src) | Entry::Link(src) => match std::fs::metadata(src) {
             Ok(s) => {
                 meta.is_file()
@@ -146,7 +150,7 @@ pub fn compare_with<'a>(
     changes.unchanged.reserve(results.len());
     for ((p, digest, same, quick), e) in results.into_iter().zip(tree.entries.values()) {
         // A kept entry carries its own record for the manifest.
-        if !matches!(e, Entry::Kept(_)) {
+        if !matches!(e, Entry::Kept(_) | Entry::Staged { .. }) {
             changes.digests.insert(p, digest);
         }
         if same {

@@ -124,9 +124,9 @@ fn sha(parts: &[&[u8]]) -> u128 {
 /// The digest of what `entry` plans (copies by source identity, not content: they are large).
 pub fn digest(entry: &Entry) -> u128 {
     match entry {
-        Entry::File(bytes) => sha(&[b"F", bytes]),
+        Entry::File(bytes) => file_digest(bytes),
         Entry::Symlink(t) => sha(&[b"L", t.as_bytes()]),
-        Entry::Kept(rec) => rec.digest,
+        Entry::Kept(rec) | Entry::Staged { rec, .. } => rec.digest,
         Entry::Copy(src) | Entry::Link(src) => {
             let id = std::fs::metadata(src)
                 .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.len(), m.mtime()))
@@ -137,6 +137,11 @@ pub fn digest(entry: &Entry) -> u128 {
     }
 }
 
+/// The digest of a generated file's bytes (`digest` of an `Entry::File`).
+pub fn file_digest(bytes: &[u8]) -> u128 {
+    sha(&[b"F", bytes])
+}
+
 /// The digest of the tree's shape: what lints depend on besides a file's own content.
 pub fn structure(tree: &Tree, context: &str) -> u128 {
     let mut h = Sha256::new();
@@ -144,7 +149,7 @@ pub fn structure(tree: &Tree, context: &str) -> u128 {
     for (p, e) in &tree.entries {
         h.update(p.as_bytes());
         match e {
-            Entry::File(_) | Entry::Kept(_) => h.update(b"\0F\0"),
+            Entry::File(_) | Entry::Kept(_) | Entry::Staged { .. } => h.update(b"\0F\0"),
             Entry::Copy(_) | Entry::Link(_) => h.update(b"\0C\0"),
             Entry::Symlink(t) => {
                 h.update(b"\0L");
@@ -209,29 +214,40 @@ pub fn rec_line(line: &str) -> Option<(&str, Rec)> {
 
 /// Records every path of `tree` as it now is in `out` (atomically replacing the old manifest).
 pub fn save(out: &Path, tree: &Tree, digests: &HashMap<&str, u128>, structure: u128) -> anyhow::Result<()> {
-    let lines: Vec<(String, i128)> = tree
+    // Kept and staged files carry their records (a kept file was vouched for as written, and
+    // nothing wrote it since; a staged one was recorded by its own write, and moved whole by the
+    // swap); only the rest are looked at. Lines are written in order, not gathered first.
+    let looked: HashMap<&str, Rec> = tree
         .entries
         .par_iter()
-        .filter_map(|(p, e)| {
-            // A kept file was vouched for as written, and nothing wrote it since.
-            if let Entry::Kept(r) = e {
-                return Some((format!("{:032x} {} {} {} {p}\n", r.digest, r.size, r.mtime_ns, r.ino), 0));
-            }
+        .filter(|(_, e)| !matches!(e, Entry::Kept(_) | Entry::Staged { .. }))
+        .filter_map(|(p, _)| {
             let meta = std::fs::symlink_metadata(out.join(p)).ok()?;
-            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-            let d = digests.get(p.as_str())?;
-            Some((format!("{d:032x} {} {mtime} {} {p}\n", meta.len(), meta.ino()), mtime))
+            let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let digest = *digests.get(p.as_str())?;
+            Some((p.as_str(), Rec { digest, size: meta.len(), mtime_ns, ino: meta.ino() }))
         })
         .collect();
-    next_tick(lines.iter().map(|l| l.1).max().unwrap_or(0));
+    let staged = tree.entries.values().filter_map(|e| match e {
+        Entry::Staged { rec, .. } => Some(rec.mtime_ns),
+        _ => None,
+    });
+    next_tick(looked.values().map(|r| r.mtime_ns).chain(staged).max().unwrap_or(0));
     let path = path_for(out);
     let tmp = path.with_extension("tmp");
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?,
     );
     writeln!(f, "{VERSION} {structure:032x}")?;
-    for (l, _) in lines {
-        f.write_all(l.as_bytes())?;
+    for (p, e) in &tree.entries {
+        let r = match e {
+            Entry::Kept(rec) | Entry::Staged { rec, .. } => rec,
+            _ => match looked.get(p.as_str()) {
+                Some(rec) => rec,
+                None => continue,
+            },
+        };
+        writeln!(f, "{:032x} {} {} {} {p}", r.digest, r.size, r.mtime_ns, r.ino)?;
     }
     for h in &tree.hosts {
         writeln!(f, "H {:032x} {} {}", h.inputs, h.name, h.paths)?;

@@ -30,6 +30,10 @@ pub enum Entry {
     /// `out/`, as the manifest recorded it (digest, size, mtime, inode). Not rendered again and
     /// not read unless a lint needs it.
     Kept(manifest::Rec),
+    /// A generated file already written into the stage of a whole-tree write (`write::Stage`),
+    /// as it was written: its bytes are not kept in memory but read back from `Tree::stage`
+    /// when a lint needs them. `linked`: the same bytes are hard-linked under other names too.
+    Staged { rec: manifest::Rec, linked: bool },
 }
 
 /// Paths are relative to the tree root, `/`-separated, already checked to stay inside it.
@@ -47,6 +51,8 @@ pub struct Tree {
     pub hosts: Vec<HostRecord>,
     /// How many hosts kept their files from the last build (not rendered).
     pub kept_hosts: usize,
+    /// Where the `Entry::Staged` files are (the stage directory), when there are any.
+    pub stage: Option<PathBuf>,
 }
 
 /// A rendered file's problems as render found them: its `origins` value, and the problems.
@@ -64,5 +70,15 @@ pub struct HostRecord {
 impl Tree {
     pub fn files(&self) -> usize {
         self.entries.len()
+    }
+}
+
+/// Hands memory freed in the worker threads' heaps back to the system: glibc keeps it for reuse,
+/// but the large lists of a big plan are not made again once their contents moved on.
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

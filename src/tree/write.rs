@@ -440,6 +440,113 @@ fn replay(out: &Path, journal: &str, strict: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The stage of a whole-tree write into a fresh `out/` (absent or empty), filled while the tree
+/// is rendered: each host's files are written as soon as they are rendered instead of being held
+/// in memory until the write (`Entry::Staged`), and `staged` then only places the rest. Made
+/// under the build lock, after `recover`; removed when dropped, so a build that fails or is
+/// interrupted leaves `out/` as it was; a kill leaves it to the next `recover`, like any stage.
+pub struct Stage {
+    dir: PathBuf,
+}
+
+impl Stage {
+    /// Makes the stage of `out` (fails if one is there: `recover` removes stale ones first).
+    pub fn create(out: &Path) -> anyhow::Result<Stage> {
+        let dir = sibling(out, "pxebake-stage")?;
+        make_dir(&dir).with_context(|| format!("cannot create stage `{}`", dir.display()))?;
+        Ok(Stage { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `bytes` under each of `paths` (of the tree): once, the other names hard-linked.
+    /// Returns each path's entry, or None where the stage cannot take it (a path another output
+    /// writes too, a file where a directory is needed, a failed write): the caller keeps those
+    /// bytes in memory, and the plan reports the clash, or `staged` places them (or says why not).
+    pub fn put(&self, bytes: &[u8], paths: &[&str]) -> Vec<Option<Entry>> {
+        let mut first: Option<(PathBuf, manifest::Rec)> = None;
+        let linked = paths.len() > 1;
+        paths
+            .iter()
+            .map(|rel| {
+                let dest = self.dir.join(rel);
+                let rec = match &first {
+                    None => {
+                        let rec = self.write_file(rel, &dest, bytes).ok()?;
+                        first = Some((dest, rec));
+                        rec
+                    }
+                    Some((src, rec)) => {
+                        self.parents_then(rel, || std::fs::hard_link(src, &dest)).ok()?;
+                        kill_point();
+                        *rec
+                    }
+                };
+                Some(Entry::Staged { rec, linked })
+            })
+            .collect()
+    }
+
+    /// A new file at `dest` holding `bytes`, 0644 whatever the umask; its record from its `fstat`.
+    fn write_file(&self, rel: &str, dest: &Path, bytes: &[u8]) -> std::io::Result<manifest::Rec> {
+        use std::os::unix::fs::MetadataExt as _;
+        let open = || std::fs::File::options().write(true).create_new(true).mode(FILE_MODE).open(dest);
+        let mut f = self.parents_then(rel, open)?;
+        f.write_all(bytes)?;
+        if umask().is_none_or(|m| m & FILE_MODE != 0) {
+            f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+        }
+        let meta = f.metadata()?;
+        kill_point();
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        Ok(manifest::Rec { digest: manifest::file_digest(bytes), size: meta.len(), mtime_ns, ino: meta.ino() })
+    }
+
+    /// Runs `op`; when a directory of `rel` is missing, makes the directories and runs it again.
+    fn parents_then<T>(&self, rel: &str, op: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                for d in parents(rel) {
+                    let dir = self.dir.join(d);
+                    // Other workers make the same directories at the same time.
+                    match std::fs::create_dir(&dir) {
+                        Ok(()) => {
+                            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(DIR_MODE))?;
+                            kill_point();
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                op()
+            }
+            r => r,
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // After a write the stage was swapped into place and is gone; otherwise `out` is as it was.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a write of `tree` into a fresh `out` (absent or empty) changes: every path is added.
+/// The paths are not listed one by one (`staged` writes the whole tree whatever they are), and
+/// staged files carry their own records for the manifest.
+pub fn fresh_changes<'a>(tree: &'a Tree, context: &str) -> Changes<'a> {
+    let digests = tree
+        .entries
+        .iter()
+        .filter(|(_, e)| !matches!(e, Entry::Staged { .. } | Entry::Kept(_)))
+        .map(|(p, e)| (p.as_str(), manifest::digest(e)))
+        .collect();
+    Changes { digests, structure: manifest::structure(tree, context), ..Changes::default() }
+}
+
 /// Builds the whole tree in a hidden sibling and renames it into place; returns files written.
 fn staged(
     tree: &Tree,
@@ -472,16 +579,27 @@ fn stage_tree(
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
-    make_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
+    // A stage that rendering filled already (`Stage`) holds some of the files and directories.
+    let filled = tree.stage.as_deref() == Some(stage);
+    if !filled {
+        make_dir(stage).with_context(|| format!("cannot create stage `{}`", stage.display()))?;
+    }
     let dirs: BTreeSet<&str> = tree.entries.keys().flat_map(|p| parents(p)).collect();
     for d in &dirs {
-        make_dir(&stage.join(d))?;
+        if !(filled && std::fs::symlink_metadata(stage.join(d)).is_ok_and(|m| m.is_dir())) {
+            make_dir(&stage.join(d))?;
+        }
     }
     let marker = "This directory is written by pxebake; every build makes it hold exactly the planned tree.\n";
     place(&Entry::File(marker.as_bytes().into()), &stage.join(MARKER))?;
+    // Files rendering wrote into the stage are there already.
+    let already = |e: &Entry| filled && matches!(e, Entry::Staged { .. });
+    let staged = tree.entries.values().filter(|e| already(e)).count();
+    pb.inc(staged as u64);
     let written: Vec<usize> = tree
         .entries
         .par_iter()
+        .filter(|(_, entry)| !already(entry))
         .map(|(rel, entry)| {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
@@ -500,7 +618,7 @@ fn stage_tree(
             Ok(usize::from(!unchanged.contains(rel.as_str())))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(written.into_iter().sum())
+    Ok(staged + written.into_iter().sum::<usize>())
 }
 
 /// Makes one entry at `dest`: files 0644 whatever the umask; image files are hard links to the
@@ -532,6 +650,8 @@ fn place(entry: &Entry, dest: &Path) -> anyhow::Result<()> {
         }
         // Only an unchanged file is kept; it changed on disk after planning.
         Entry::Kept(_) => bail!("`{}` changed while the build was planning; run the build again", dest.display()),
+        // Its bytes are only in the stage it was written to.
+        Entry::Staged { .. } => bail!("`{}` was written to a stage that is gone; run the build again", dest.display()),
         Entry::Link(src) if std::fs::hard_link(src, dest).is_ok() => {}
         Entry::Copy(src) | Entry::Link(src) => {
             std::fs::copy(src, dest)
@@ -604,6 +724,29 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_stage_writes_bytes_once_under_every_name_and_takes_no_path_twice() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let stage = Stage::create(&out).unwrap();
+        let put = stage.put(b"cfg\n", &["t/a/ip", "t/a/mac"]);
+        let meta = std::fs::metadata(stage.dir().join("t/a/ip")).unwrap();
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let rec = manifest::Rec { digest: manifest::file_digest(b"cfg\n"), size: 4, mtime_ns, ino: meta.ino() };
+        assert_eq!(put, [Some(Entry::Staged { rec, linked: true }), Some(Entry::Staged { rec, linked: true })]);
+        assert_eq!(std::fs::read(stage.dir().join("t/a/mac")).unwrap(), b"cfg\n");
+        assert_eq!(meta.mode() & 0o7777, FILE_MODE);
+        assert_eq!(std::fs::metadata(stage.dir().join("t/a")).unwrap().mode() & 0o7777, DIR_MODE);
+        // A path written already, and a file where a directory is needed: left to the caller.
+        assert_eq!(stage.put(b"other\n", &["t/a/ip", "t/a/ip/x", "t/b"])[..2], [None, None]);
+        assert_eq!(std::fs::read(stage.dir().join("t/a/ip")).unwrap(), b"cfg\n", "the first write stays");
+        // Dropped before a write swaps it into place: gone, and `out` was never made.
+        let path = stage.dir().to_path_buf();
+        drop(stage);
+        assert!(!path.exists() && !out.exists());
     }
 
     #[test]
