@@ -241,10 +241,31 @@ pub fn status(conn: &mut TcpStream, code: u16) -> std::io::Result<()> {
     write!(conn, "HTTP/1.1 {code} Test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
 }
 
-/// A port on 127.0.0.1 where nothing listens.
+/// A port on 127.0.0.1 where nothing listens: connecting to it is refused.
+///
+/// The port stays bound (never listening) for the rest of the test process. A port taken from a
+/// dropped listener could be handed to another test's server running at the same time, which then
+/// answers instead of refusing.
 pub fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain socket calls on a fresh descriptor that this function owns; the sockaddr is a
+    // zeroed, fully initialised sockaddr_in whose size is passed with it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let fd = OwnedFd::from_raw_fd(fd);
+        let mut a: libc::sockaddr_in = std::mem::zeroed();
+        a.sin_family = libc::AF_INET as libc::sa_family_t;
+        a.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        assert_eq!(libc::bind(raw, (&raw const a).cast(), len), 0, "bind: {}", std::io::Error::last_os_error());
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        assert_eq!(libc::getsockname(raw, (&raw mut got).cast(), &mut glen), 0);
+        std::mem::forget(fd);
+        u16::from_be(got.sin_port)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
