@@ -225,6 +225,81 @@ fn a_racy_file_is_judged_by_its_content() {
     assert_eq!(fs::read_to_string(&p).unwrap(), text);
 }
 
+/// Replaces `rel` in `out/` with a new file holding `text`, then records `out/`'s directories in
+/// the stamp as they now are: as if the change had come while the last build was finishing,
+/// before its stamp was written (the stamp then vouches for the directories as changed).
+fn replace_before_the_stamp(dir: &Path, rel: &str, text: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let p = dir.join("out").join(rel);
+    fs::remove_file(&p).unwrap();
+    fs::write(&p, text).unwrap();
+    // Past the tick of the directories' change, so they are not racy (those are read whole).
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let stamp = dir.join(".out.pxebake-stamp");
+    let lines: Vec<String> = fs::read_to_string(&stamp)
+        .unwrap()
+        .lines()
+        .map(|l| match l.strip_prefix("dir ") {
+            Some(rest) => {
+                let f: Vec<&str> = rest.splitn(4, ' ').collect();
+                let m = fs::symlink_metadata(dir.join("out").join(f[3])).unwrap();
+                let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+                format!("dir {} {ctime} {} {}", m.ino(), f[2], f[3])
+            }
+            None => l.to_string(),
+        })
+        .collect();
+    fs::write(&stamp, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_boot_config_under_two_names_is_checked_through_both() {
+    // A first build writes a host's boot config once, hard-linked under its MAC and IP names,
+    // and a rebuild looks at such a file through one of its names. A change made through the
+    // other name is seen, whether the file was edited in place or that name now leads to
+    // another file.
+    let lab = lab();
+    let dir = lab.path();
+    let out = dir.join("out");
+    ok(&build(dir, &[]).0);
+    let expected = clean_tree(dir);
+    let (mac, ip) = ("tftp/pxelinux.cfg/01-52-54-00-00-01-01", "tftp/pxelinux.cfg/0A00000B");
+    let ino = |rel: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(out.join(rel)).unwrap());
+    // A first build again (into an empty `out/`), whose files a rebuild then confirms.
+    let first_build = || {
+        fs::remove_dir_all(&out).unwrap();
+        ok(&build(dir, &[]).0);
+        assert_eq!(ino(mac), ino(ip), "the first build links a boot config's two names");
+        assert!(confirmed(dir));
+    };
+    let text = fs::read_to_string(out.join(ip)).unwrap();
+    let edited = text.replacen("LABEL", "LABEL edited", 1);
+    assert_ne!(edited, text);
+
+    // Edited in place through its IP name (both names still lead to it).
+    first_build();
+    fs::write(out.join(ip), &edited).unwrap();
+    assert_eq!(ino(mac), ino(ip));
+    assert!(!confirmed(dir), "a boot config edited through its IP name was confirmed");
+    assert_eq!(state(&out), expected);
+
+    // The IP name replaced by another file, with the stamp taken after that: a no-op.
+    first_build();
+    replace_before_the_stamp(dir, ip, &edited);
+    assert!(!confirmed(dir), "a boot config's IP name replaced by another file was confirmed");
+    assert_eq!(state(&out), expected);
+
+    // The same with its MAC name, found by a rebuild that keeps hosts' files (a comment changes
+    // no host).
+    first_build();
+    replace_before_the_stamp(dir, mac, &edited);
+    fs::write(dir.join("inventory/site.yaml"), format!("{SITE}# a comment\n")).unwrap();
+    let (o, v) = build(dir, &[]);
+    ok(&o);
+    assert_eq!((v["up_to_date"].as_bool(), v["hosts_kept"].as_u64()), (Some(false), Some(2)), "{v}");
+    assert_eq!(state(&out), expected);
+}
+
 #[test]
 fn warnings_of_the_last_build_are_repeated() {
     let lab = lab();

@@ -360,6 +360,9 @@ pub struct Previous<'a> {
     /// The directories of the last tree that are still real directories in `out`: nothing under
     /// one moved away and replaced by a symlink, say, is kept; it is written anew.
     dirs: crate::tree::dirs::Dirs,
+    /// Files with several names already found as written, when `out` holds just what the last
+    /// build left (see `dirs::Linked`).
+    linked: Option<crate::tree::dirs::Linked>,
 }
 
 impl<'a> Previous<'a> {
@@ -368,7 +371,8 @@ impl<'a> Previous<'a> {
             manifest.paths().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
         let above: Vec<&str> = dirs.iter().flat_map(|d| d.match_indices('/').map(|(i, _)| &d[..i])).collect();
         dirs.extend(above);
-        Previous { out, manifest, dirs: crate::tree::dirs::Dirs::open(out, dirs) }
+        let linked = crate::tree::stamp::listing_unchanged(out).then(Default::default);
+        Previous { out, manifest, dirs: crate::tree::dirs::Dirs::open(out, dirs), linked }
     }
 }
 
@@ -379,11 +383,16 @@ fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>
     let mut out = Vec::new();
     for path in paths.split(' ').filter(|s| !s.is_empty()) {
         let file = &p.manifest.rec(path)?;
-        let st = p.dirs.lstat(path)?;
-        let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-        let as_written = is_file && p.manifest.vouches_stat(file, &st) && st.st_mode & 0o7777 == write::FILE_MODE;
-        if !as_written {
-            return None;
+        if !p.linked.as_ref().is_some_and(|l| l.seen(file)) {
+            let st = p.dirs.lstat(path)?;
+            let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+            let as_written = is_file && p.manifest.vouches_stat(file, &st) && st.st_mode & 0o7777 == write::FILE_MODE;
+            if !as_written {
+                return None;
+            }
+            if let Some(l) = &p.linked {
+                l.found(file, st.st_nlink);
+            }
         }
         out.push(Output { seq: 0, path: path.to_string(), entry: Entry::Kept(*file), by: By::Host(host, None) });
     }

@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::path::Path;
+use std::sync::Mutex;
+
+use super::manifest::Rec;
 
 pub struct Dirs(HashMap<String, OwnedFd>);
 
@@ -62,6 +65,40 @@ impl Dirs {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         let rc = unsafe { libc::fstatat(fd, buf.as_ptr().cast(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
         (rc == 0).then_some(st)
+    }
+}
+
+/// Files of the tree with several names (a boot config hard-linked under its MAC and IP names)
+/// already found as the manifest recorded them: their other names need no `lstat` of their own.
+///
+/// Sound only while no directory of `out` changed since the manifest was written (see
+/// `stamp::listing_unchanged`): then every name still leads to the inode it was recorded with. A
+/// name replaced before that took a link away from the file, which is then remembered only if
+/// it still has other links (a link made by hand outside the tree, say), a case left to chance.
+pub struct Linked(Vec<Mutex<HashMap<u64, Rec, foldhash::fast::RandomState>>>);
+
+impl Default for Linked {
+    fn default() -> Self {
+        Linked((0..64).map(|_| Mutex::default()).collect())
+    }
+}
+
+impl Linked {
+    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Rec, foldhash::fast::RandomState>> {
+        let m = &self.0[ino as usize % self.0.len()];
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Was another name of the file `rec` records found as recorded?
+    pub fn seen(&self, rec: &Rec) -> bool {
+        self.shard(rec.ino).get(&rec.ino) == Some(rec)
+    }
+
+    /// A name of the file `rec` records was found as recorded, with `links` links.
+    pub fn found(&self, rec: &Rec, links: libc::nlink_t) {
+        if links > 1 {
+            self.shard(rec.ino).insert(rec.ino, *rec);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use super::dirs::Dirs;
+use super::dirs::{Dirs, Linked};
 use super::{manifest, write, Entry, Tree};
 use crate::diag::Diagnostic;
 
@@ -355,23 +355,67 @@ pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>
         return Ok(None);
     }
     let manifest_path = manifest::path_for(out);
-    let text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
-    let body = text.split_once('\n').map_or("", |(_, b)| b);
+    let file =
+        std::fs::File::open(&manifest_path).with_context(|| format!("cannot open `{}`", manifest_path.display()))?;
     let dirs = Dirs::open(out, stamp.dirs.iter().map(|d| d.0.as_str()));
-    let as_written = body.par_lines().all(|line| {
+    // A file with several names is looked at once when no directory changed since the stamp.
+    let linked = stamp.dirs.iter().all(|d| d.2 < stamp_time).then(Linked::default);
+    let as_written = |line: &str| {
         if line.starts_with("H ") {
             return true;
         }
         let Some((path, rec)) = manifest::rec_line(line) else { return false };
+        if linked.as_ref().is_some_and(|l| l.seen(&rec)) {
+            return true;
+        }
         let Some(st) = dirs.lstat(path) else { return false };
         let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
         let mtime = super::dirs::mtime_ns(&st);
         let same = (st.st_size as u64, mtime, st.st_ino) == (rec.size, rec.mtime_ns, rec.ino)
             && (!is_file || st.st_mode & 0o7777 == write::FILE_MODE);
-        same && (mtime < stamp_time || digest_now(&out.join(path), is_file) == Some(rec.digest))
-    });
-    Ok(as_written.then_some(stamp))
+        let ok = same && (mtime < stamp_time || digest_now(&out.join(path), is_file) == Some(rec.digest));
+        if let Some(l) = linked.as_ref().filter(|_| ok) {
+            l.found(&rec, st.st_nlink);
+        }
+        ok
+    };
+    let all = each_chunk(file, 4 << 20, |lines| lines.par_lines().all(as_written))
+        .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
+    Ok(all.then_some(stamp))
+}
+
+/// Hands `f` the lines after the first of `file`, about `chunk` bytes at a time (whole lines),
+/// while it says go on: a large site's manifest is not held in memory to be checked once.
+fn each_chunk(mut file: std::fs::File, chunk: usize, mut f: impl FnMut(&str) -> bool) -> anyhow::Result<bool> {
+    let mut buf = vec![0u8; chunk.max(1)];
+    let (mut filled, mut header) = (0, true);
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0); // one line longer than a chunk
+        }
+        let n = file.read(&mut buf[filled..])?;
+        filled += n;
+        let end = match n {
+            0 => filled,
+            _ => match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(i) => i + 1,
+                None => continue,
+            },
+        };
+        let mut text = std::str::from_utf8(&buf[..end])?;
+        if header {
+            let Some((_, rest)) = text.split_once('\n') else { return Ok(n == 0) };
+            (text, header) = (rest, false);
+        }
+        if !f(text) {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+    }
 }
 
 /// What a racy path holds now, as `manifest::digest` digests what was planned for it.
@@ -425,6 +469,41 @@ mod tests {
         std::fs::create_dir_all(&templates).unwrap();
         std::fs::write(templates.join("grub.cfg"), "x").unwrap();
         assert_ne!(key(&inputs("a")).unwrap().0, k2.0, "templates count");
+    }
+
+    #[test]
+    fn a_manifest_is_read_in_whole_lines_after_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(100);
+        let body = format!("a\nbb\n{long}\n\nccc");
+        for (text, chunk) in
+            [(format!("header\n{body}"), 7), (format!("header\n{body}\n"), 3), (format!("h\n{body}"), 4096)]
+        {
+            std::fs::write(dir.path().join("m"), &text).unwrap();
+            let mut lines = Vec::new();
+            let open = || std::fs::File::open(dir.path().join("m")).unwrap();
+            let all = each_chunk(open(), chunk, |t| {
+                assert!(t.is_empty() || t.ends_with('\n') || t.ends_with("ccc"), "a chunk ends inside a line: {t:?}");
+                lines.extend(t.lines().map(String::from));
+                true
+            });
+            assert!(all.unwrap());
+            assert_eq!(lines, ["a", "bb", long.as_str(), "", "ccc"], "chunks of {chunk}");
+            let mut calls = 0;
+            assert!(
+                !each_chunk(open(), chunk, |_| {
+                    calls += 1;
+                    false
+                })
+                .unwrap(),
+                "stopped"
+            );
+            assert_eq!(calls, 1);
+        }
+        std::fs::write(dir.path().join("m"), "header only").unwrap();
+        assert!(each_chunk(std::fs::File::open(dir.path().join("m")).unwrap(), 2, |_| false).unwrap());
+        std::fs::write(dir.path().join("m"), b"h\n\xff\n").unwrap();
+        assert!(each_chunk(std::fs::File::open(dir.path().join("m")).unwrap(), 64, |_| true).is_err(), "not UTF-8");
     }
 
     #[test]
