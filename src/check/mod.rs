@@ -15,7 +15,7 @@ mod scan;
 pub mod schema;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -63,7 +63,7 @@ pub fn lint(
     inv: &Inventory,
     tree: &Tree,
     opts: Options,
-    skip: Option<&HashSet<&str>>,
+    skip: Option<&crate::tree::PathSet>,
     out: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, Invalid> {
     let mut d = Diagnostics::default();

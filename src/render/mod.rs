@@ -367,7 +367,7 @@ pub struct Previous<'a> {
 
 impl<'a> Previous<'a> {
     pub fn new(out: &'a std::path::Path, manifest: &'a manifest::Manifest) -> Self {
-        let mut dirs: std::collections::HashSet<&str> =
+        let mut dirs: crate::tree::PathSet =
             manifest.paths().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
         let above: Vec<&str> = dirs.iter().flat_map(|d| d.match_indices('/').map(|(i, _)| &d[..i])).collect();
         dirs.extend(above);

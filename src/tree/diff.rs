@@ -27,7 +27,7 @@ pub struct Changes<'a> {
     /// Paths that differ, sorted.
     pub paths: Vec<(String, Change)>,
     /// Paths already as planned.
-    pub unchanged: HashSet<&'a str>,
+    pub unchanged: super::PathSet<'a>,
     /// The digest of every planned entry (for the manifest).
     pub digests: HashMap<&'a str, u128>,
     /// The digest of the plan's shape and lint settings.

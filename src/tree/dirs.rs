@@ -75,7 +75,8 @@ impl Dirs {
 /// `stamp::listing_unchanged`): then every name still leads to the inode it was recorded with. A
 /// name replaced before that took a link away from the file, which is then remembered only if
 /// it still has other links (a link made by hand outside the tree, say), a case left to chance.
-pub struct Linked(Vec<Mutex<HashMap<u64, Rec, foldhash::fast::RandomState>>>);
+/// By inode: a fingerprint of the rest of the record (a map of whole records took megabytes).
+pub struct Linked(Vec<Mutex<HashMap<u64, u64, foldhash::fast::RandomState>>>);
 
 impl Default for Linked {
     fn default() -> Self {
@@ -84,22 +85,32 @@ impl Default for Linked {
 }
 
 impl Linked {
-    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Rec, foldhash::fast::RandomState>> {
+    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, u64, foldhash::fast::RandomState>> {
         let m = &self.0[ino as usize % self.0.len()];
         m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Was another name of the file `rec` records found as recorded?
     pub fn seen(&self, rec: &Rec) -> bool {
-        self.shard(rec.ino).get(&rec.ino) == Some(rec)
+        self.shard(rec.ino).get(&rec.ino) == Some(&fingerprint(rec))
     }
 
     /// A name of the file `rec` records was found as recorded, with `links` links.
     pub fn found(&self, rec: &Rec, links: libc::nlink_t) {
         if links > 1 {
-            self.shard(rec.ino).insert(rec.ino, *rec);
+            self.shard(rec.ino).insert(rec.ino, fingerprint(rec));
         }
     }
+}
+
+/// The digest, size and mtime of a record, folded.
+fn fingerprint(rec: &Rec) -> u64 {
+    let mtime = rec.mtime_ns as u128;
+    (rec.digest as u64)
+        ^ (rec.digest >> 64) as u64
+        ^ rec.size.rotate_left(23)
+        ^ (mtime as u64).rotate_left(41)
+        ^ (mtime >> 64) as u64
 }
 
 /// mtime of a stat, in ns since the epoch.

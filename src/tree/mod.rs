@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A set of the tree's paths. Sets and maps of every path of a large site hash 800,000 of them:
+/// with a fast hash (foldhash) rather than the default, which resists flooding by crafted
+/// keys at several times the cost (paths come from the inventory the user built with).
+pub type PathSet<'a> = std::collections::HashSet<&'a str, foldhash::fast::RandomState>;
+
 /// What one path in the tree holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

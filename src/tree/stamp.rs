@@ -214,8 +214,9 @@ fn entry_counts(tree: &Tree) -> Vec<(&str, usize)> {
     fn parent(p: &str) -> &str {
         p.rsplit_once('/').map_or("", |(d, _)| d)
     }
-    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::from([("", 1)]);
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut counts: std::collections::HashMap<&str, usize, foldhash::fast::RandomState> = Default::default();
+    counts.insert("", 1);
+    let mut seen = super::PathSet::default();
     for p in tree.entries.keys() {
         let mut d = parent(p);
         *counts.entry(d).or_default() += 1;

@@ -18,7 +18,7 @@
 //! fresh `out/` (or a change of a file into a directory) is staged as a whole in a hidden sibling
 //! directory and renamed into place instead, unchanged files hard-linked into the stage.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -551,7 +551,7 @@ pub fn fresh_changes<'a>(tree: &'a Tree, context: &str) -> Changes<'a> {
 fn staged(
     tree: &Tree,
     out: &Path,
-    unchanged: &HashSet<&str>,
+    unchanged: &crate::tree::PathSet,
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
@@ -575,7 +575,7 @@ fn stage_tree(
     tree: &Tree,
     out: &Path,
     stage: &Path,
-    unchanged: &HashSet<&str>,
+    unchanged: &crate::tree::PathSet,
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
