@@ -63,18 +63,20 @@ pub fn lint(
     inv: &Inventory,
     tree: &Tree,
     opts: Options,
-    skip: Option<&crate::tree::PathSet>,
+    skip: Option<&crate::tree::diff::Unchanged>,
     out: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, Invalid> {
     let mut d = Diagnostics::default();
     let links = links::Links::new(tree);
     let site = scan::Site { links: &links, base: format!("{}/", inv.site.http), opts };
     let shared = Shared::default();
-    let files: Vec<Diagnostic> = tree
-        .entries
+    // In the tree's order, as `skip` marks them.
+    let entries: Vec<(&String, &Entry)> = tree.entries.iter().collect();
+    let files: Vec<Diagnostic> = entries
         .par_iter()
-        .filter(|(path, _)| !skip.is_some_and(|s| s.contains(path.as_str())))
-        .map_init(links::Cache::default, |cache, (path, entry)| {
+        .enumerate()
+        .filter(|(i, _)| !skip.is_some_and(|s| s.at(*i)))
+        .map_init(links::Cache::default, |cache, (_, &(path, entry))| {
             let class = Class::of(path);
             let findings = match entry {
                 _ if !class.linted() => return Vec::new(),

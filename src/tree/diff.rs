@@ -27,7 +27,7 @@ pub struct Changes<'a> {
     /// Paths that differ, sorted.
     pub paths: Vec<(String, Change)>,
     /// Paths already as planned.
-    pub unchanged: super::PathSet<'a>,
+    pub unchanged: Unchanged,
     /// The digest of every planned entry (for the manifest).
     pub digests: HashMap<&'a str, u128>,
     /// The digest of the plan's shape and lint settings.
@@ -38,6 +38,27 @@ pub struct Changes<'a> {
     pub quick: usize,
     /// Names in the tree that are not UTF-8 or hold control characters (never written by pxebake).
     pub odd_names: Vec<String>,
+}
+
+/// Which entries of the tree, by their place in its (sorted) order, are already as planned: a
+/// flag per entry instead of a set of 800,000 paths at scale.
+#[derive(Debug, Default)]
+pub struct Unchanged {
+    flags: Vec<bool>,
+    count: usize,
+}
+
+impl Unchanged {
+    /// Is the tree's entry at `index` (in the tree's order) already as planned?
+    pub fn at(&self, index: usize) -> bool {
+        self.flags.get(index).copied().unwrap_or(false)
+    }
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 }
 
 impl Changes<'_> {
@@ -147,14 +168,15 @@ pub fn compare_with<'a>(
         same_structure: manifest.as_ref().is_some_and(|m| m.structure == structure),
         ..Changes::default()
     };
-    changes.unchanged.reserve(results.len());
+    changes.unchanged.flags.reserve(results.len());
     for ((p, digest, same, quick), e) in results.into_iter().zip(tree.entries.values()) {
         // A kept entry carries its own record for the manifest.
         if !matches!(e, Entry::Kept(_) | Entry::Staged { .. }) {
             changes.digests.insert(p, digest);
         }
+        changes.unchanged.flags.push(same);
         if same {
-            changes.unchanged.insert(p);
+            changes.unchanged.count += 1;
             changes.quick += usize::from(quick);
         } else {
             let kind =

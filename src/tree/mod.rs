@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A set of the tree's paths. Sets and maps of every path of a large site hash 800,000 of them:
-/// with a fast hash (foldhash) rather than the default, which resists flooding by crafted
-/// keys at several times the cost (paths come from the inventory the user built with).
+/// A set of the tree's paths (or directories), hashed with foldhash rather than the default,
+/// which resists flooding by crafted keys at several times the cost: at scale such a set is
+/// built from 800,000 paths, and they come from the inventory the user builds with.
 pub type PathSet<'a> = std::collections::HashSet<&'a str, foldhash::fast::RandomState>;
 
 /// What one path in the tree holds.

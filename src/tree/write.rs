@@ -31,7 +31,7 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
-use super::diff::{Change, Changes, MARKER};
+use super::diff::{Change, Changes, Unchanged, MARKER};
 use super::{manifest, Entry, Tree};
 
 /// Prefix of the temporary names of the prepare phase.
@@ -551,7 +551,7 @@ pub fn fresh_changes<'a>(tree: &'a Tree, context: &str) -> Changes<'a> {
 fn staged(
     tree: &Tree,
     out: &Path,
-    unchanged: &crate::tree::PathSet,
+    unchanged: &Unchanged,
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
@@ -575,7 +575,7 @@ fn stage_tree(
     tree: &Tree,
     out: &Path,
     stage: &Path,
-    unchanged: &crate::tree::PathSet,
+    unchanged: &Unchanged,
     stop: &AtomicBool,
     pb: &ProgressBar,
 ) -> anyhow::Result<usize> {
@@ -596,16 +596,18 @@ fn stage_tree(
     let already = |e: &Entry| filled && matches!(e, Entry::Staged { .. });
     let staged = tree.entries.values().filter(|e| already(e)).count();
     pb.inc(staged as u64);
-    let written: Vec<usize> = tree
-        .entries
+    // In the tree's order, as `unchanged` marks them.
+    let entries: Vec<(&String, &Entry)> = tree.entries.iter().collect();
+    let written: Vec<usize> = entries
         .par_iter()
-        .filter(|(_, entry)| !already(entry))
-        .map(|(rel, entry)| {
+        .enumerate()
+        .filter(|(_, (_, entry))| !already(entry))
+        .map(|(i, &(rel, entry))| {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
             let dest = stage.join(rel);
-            if unchanged.contains(rel.as_str()) && !matches!(entry, Entry::Symlink(_)) {
+            if unchanged.at(i) && !matches!(entry, Entry::Symlink(_)) {
                 let cur = out.join(rel);
                 std::fs::hard_link(&cur, &dest)
                     .with_context(|| format!("cannot link `{}` to `{}`", cur.display(), dest.display()))?;
@@ -615,7 +617,7 @@ fn stage_tree(
             }
             place(entry, &dest)?;
             pb.inc(1);
-            Ok(usize::from(!unchanged.contains(rel.as_str())))
+            Ok(usize::from(!unchanged.at(i)))
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(staged + written.into_iter().sum::<usize>())
