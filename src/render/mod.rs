@@ -20,7 +20,7 @@ use crate::diag::{Diagnostic, Diagnostics, Invalid};
 use crate::inventory::raw::Attributes;
 use crate::inventory::{Action, Host, Interface, Inventory};
 use crate::names::{self, hex_ip, Mac};
-use crate::tree::{manifest, write, Entry, HostRecord, Tree};
+use crate::tree::{dirs, manifest, write, Entry, HostRecord, Tree};
 use std::net::Ipv4Addr;
 pub use templates::Templates;
 
@@ -360,9 +360,9 @@ pub struct Previous<'a> {
     /// The directories of the last tree that are still real directories in `out`: nothing under
     /// one moved away and replaced by a symlink, say, is kept; it is written anew.
     dirs: crate::tree::dirs::Dirs,
-    /// Files with several names already found as written, when `out` holds just what the last
-    /// build left (see `dirs::Linked`).
-    linked: Option<crate::tree::dirs::Linked>,
+    /// `out` holds just what the last build left: a host's file with several names is looked
+    /// at through one of them (see `dirs::Linked`).
+    linked: bool,
 }
 
 impl<'a> Previous<'a> {
@@ -371,7 +371,7 @@ impl<'a> Previous<'a> {
             manifest.paths().filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)).collect();
         let above: Vec<&str> = dirs.iter().flat_map(|d| d.match_indices('/').map(|(i, _)| &d[..i])).collect();
         dirs.extend(above);
-        let linked = crate::tree::stamp::listing_unchanged(out).then(Default::default);
+        let linked = crate::tree::stamp::listing_unchanged(out);
         Previous { out, manifest, dirs: crate::tree::dirs::Dirs::open(out, dirs), linked }
     }
 }
@@ -381,18 +381,18 @@ impl<'a> Previous<'a> {
 fn kept<'a>(p: &Previous, host: &'a Host, inputs: u128) -> Option<Vec<Output<'a>>> {
     let (_, paths) = p.manifest.host(&host.name).filter(|r| r.0 == inputs)?;
     let mut out = Vec::new();
+    // The host's files with several names found so far (its boot config's MAC and IP names).
+    let mut linked = Vec::new();
     for path in paths.split(' ').filter(|s| !s.is_empty()) {
         let file = &p.manifest.rec(path)?;
-        if !p.linked.as_ref().is_some_and(|l| l.seen(file)) {
+        if !(p.linked && dirs::seen_among(&linked, file)) {
             let st = p.dirs.lstat(path)?;
             let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
             let as_written = is_file && p.manifest.vouches_stat(file, &st) && st.st_mode & 0o7777 == write::FILE_MODE;
             if !as_written {
                 return None;
             }
-            if let Some(l) = &p.linked {
-                l.found(file, st.st_nlink);
-            }
+            linked.extend(dirs::found(file, st.st_nlink).filter(|_| p.linked));
         }
         out.push(Output { seq: 0, path: path.to_string(), entry: Entry::Kept(*file), by: By::Host(host, None) });
     }

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::path::Path;
-use std::sync::Mutex;
 
 use super::manifest::Rec;
 
@@ -75,32 +74,35 @@ impl Dirs {
 /// `stamp::listing_unchanged`): then every name still leads to the inode it was recorded with. A
 /// name replaced before that took a link away from the file, which is then remembered only if
 /// it still has other links (a link made by hand outside the tree, say), a case left to chance.
-/// By inode: a fingerprint of the rest of the record (a map of whole records took megabytes).
-pub struct Linked(Vec<Mutex<HashMap<u64, u64, foldhash::fast::RandomState>>>);
+///
+/// By inode: a fingerprint of the rest of the record. Read without locks while names are checked
+/// in parallel; what they found is added between rounds (`add`).
+#[derive(Default)]
+pub struct Linked(HashMap<u64, u64, foldhash::fast::RandomState>);
 
-impl Default for Linked {
-    fn default() -> Self {
-        Linked((0..64).map(|_| Mutex::default()).collect())
+/// What `Linked` remembers of one file: (inode, fingerprint).
+pub type Found = (u64, u64);
+
+impl Linked {
+    /// Was another name of the file `rec` records found as recorded?
+    pub fn seen(&self, rec: &Rec) -> bool {
+        self.0.get(&rec.ino) == Some(&fingerprint(rec))
+    }
+
+    pub fn add(&mut self, found: impl IntoIterator<Item = Found>) {
+        self.0.extend(found);
     }
 }
 
-impl Linked {
-    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, u64, foldhash::fast::RandomState>> {
-        let m = &self.0[ino as usize % self.0.len()];
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// What to remember of a name of the file `rec` records, found as recorded with `links` links:
+/// nothing for a file with one name.
+pub fn found(rec: &Rec, links: libc::nlink_t) -> Option<Found> {
+    (links > 1).then(|| (rec.ino, fingerprint(rec)))
+}
 
-    /// Was another name of the file `rec` records found as recorded?
-    pub fn seen(&self, rec: &Rec) -> bool {
-        self.shard(rec.ino).get(&rec.ino) == Some(&fingerprint(rec))
-    }
-
-    /// A name of the file `rec` records was found as recorded, with `links` links.
-    pub fn found(&self, rec: &Rec, links: libc::nlink_t) {
-        if links > 1 {
-            self.shard(rec.ino).insert(rec.ino, fingerprint(rec));
-        }
-    }
+/// Whether `found` (a host's files so far) holds another name of the file `rec` records.
+pub fn seen_among(found: &[Found], rec: &Rec) -> bool {
+    found.contains(&(rec.ino, fingerprint(rec)))
 }
 
 /// The digest, size and mtime of a record, folded.

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
-use super::dirs::{Dirs, Linked};
+use super::dirs::{self, Dirs, Linked};
 use super::{manifest, write, Entry, Tree};
 use crate::diag::Diagnostic;
 
@@ -360,29 +360,61 @@ pub fn up_to_date(out: &Path, key: (u128, u128)) -> anyhow::Result<Option<Stamp>
         std::fs::File::open(&manifest_path).with_context(|| format!("cannot open `{}`", manifest_path.display()))?;
     let dirs = Dirs::open(out, stamp.dirs.iter().map(|d| d.0.as_str()));
     // A file with several names is looked at once when no directory changed since the stamp.
-    let linked = stamp.dirs.iter().all(|d| d.2 < stamp_time).then(Linked::default);
-    let as_written = |line: &str| {
+    let settled = stamp.dirs.iter().all(|d| d.2 < stamp_time);
+    let all = as_recorded(out, &dirs, file, stamp_time, settled, 4 << 20)
+        .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
+    Ok(all.then_some(stamp))
+}
+
+/// Is every path the manifest `file` records as written in `out` (directories in `dirs`)? Files
+/// no older than `stamp_time` are read. `linked`: a file with several names is looked at once
+/// (`dirs::Linked`); the manifest is read `chunk` bytes at a time.
+fn as_recorded(
+    out: &Path,
+    dirs: &Dirs,
+    file: std::fs::File,
+    stamp_time: i128,
+    linked: bool,
+    chunk: usize,
+) -> anyhow::Result<bool> {
+    let mut linked = linked.then(Linked::default);
+    // None when the line's path is not as written; else what to remember of a linked file.
+    let as_written = |line: &str, linked: Option<&Linked>| -> Option<Option<dirs::Found>> {
         if line.starts_with("H ") {
-            return true;
+            return Some(None);
         }
-        let Some((path, rec)) = manifest::rec_line(line) else { return false };
-        if linked.as_ref().is_some_and(|l| l.seen(&rec)) {
-            return true;
+        let (path, rec) = manifest::rec_line(line)?;
+        if linked.is_some_and(|l| l.seen(&rec)) {
+            return Some(None);
         }
-        let Some(st) = dirs.lstat(path) else { return false };
+        let st = dirs.lstat(path)?;
         let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-        let mtime = super::dirs::mtime_ns(&st);
+        let mtime = dirs::mtime_ns(&st);
         let same = (st.st_size as u64, mtime, st.st_ino) == (rec.size, rec.mtime_ns, rec.ino)
             && (!is_file || st.st_mode & 0o7777 == write::FILE_MODE);
         let ok = same && (mtime < stamp_time || digest_now(&out.join(path), is_file) == Some(rec.digest));
-        if let Some(l) = linked.as_ref().filter(|_| ok) {
-            l.found(&rec, st.st_nlink);
-        }
-        ok
+        ok.then(|| linked.and_then(|_| dirs::found(&rec, st.st_nlink)))
     };
-    let all = each_chunk(file, 4 << 20, |lines| lines.par_lines().all(as_written))
-        .with_context(|| format!("cannot read `{}`", manifest_path.display()))?;
-    Ok(all.then_some(stamp))
+    each_chunk(file, chunk, |lines| {
+        let found: Option<Vec<dirs::Found>> = lines
+            .par_lines()
+            .map(|line| as_written(line, linked.as_ref()))
+            .try_fold(Vec::new, |mut v, f| {
+                v.extend(f?);
+                Some(v)
+            })
+            .try_reduce(Vec::new, |mut a, b| {
+                a.extend(b);
+                Some(a)
+            });
+        // Names of files found in this chunk are taken as checked from the next one on.
+        match (found, linked.as_mut()) {
+            (Some(found), Some(l)) => l.add(found),
+            (None, _) => return false,
+            _ => {}
+        }
+        true
+    })
 }
 
 /// Hands `f` the lines after the first of `file`, about `chunk` bytes at a time (whole lines),
@@ -505,6 +537,41 @@ mod tests {
         assert!(each_chunk(std::fs::File::open(dir.path().join("m")).unwrap(), 2, |_| false).unwrap());
         std::fs::write(dir.path().join("m"), b"h\n\xff\n").unwrap();
         assert!(each_chunk(std::fs::File::open(dir.path().join("m")).unwrap(), 64, |_| true).is_err(), "not UTF-8");
+    }
+
+    #[test]
+    fn a_file_with_two_names_is_looked_at_once_while_it_has_both() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let write_file = |name: &str, text: &str| {
+            std::fs::write(out.join(name), text).unwrap();
+            std::fs::set_permissions(out.join(name), std::fs::Permissions::from_mode(write::FILE_MODE)).unwrap();
+        };
+        write_file("a", "same bytes\n");
+        std::fs::hard_link(out.join("a"), out.join("b")).unwrap();
+        write_file("c", "other\n");
+        let line = |name: &str| {
+            let m = std::fs::symlink_metadata(out.join(name)).unwrap();
+            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+            let digest = manifest::file_digest(&std::fs::read(out.join(name)).unwrap());
+            format!("{digest:032x} {} {mtime} {} {name}\n", m.len(), m.ino())
+        };
+        let manifest = dir.path().join("manifest");
+        std::fs::write(&manifest, format!("header\n{}{}{}", line("a"), line("b"), line("c"))).unwrap();
+        let later = i128::MAX; // no file is racy
+        let check = |linked: bool| {
+            let dirs = Dirs::open(&out, [""]);
+            // One line per chunk: `a` is remembered before `b` is met.
+            as_recorded(&out, &dirs, std::fs::File::open(&manifest).unwrap(), later, linked, 8).unwrap()
+        };
+        assert!(check(true) && check(false), "as written");
+        // `b` now another file with the same bytes (a new inode): `a` has one link left.
+        std::fs::remove_file(out.join("b")).unwrap();
+        write_file("b", "same bytes\n");
+        assert!(!check(false), "b is not the recorded inode");
+        assert!(!check(true), "b was taken as checked through a, which has lost its link");
     }
 
     #[test]
