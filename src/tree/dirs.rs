@@ -70,10 +70,11 @@ impl Dirs {
 /// Files of the tree with several names (a boot config hard-linked under its MAC and IP names)
 /// already found as the manifest recorded them: their other names need no `lstat` of their own.
 ///
-/// Sound only while no directory of `out` changed since the manifest was written (see
-/// `stamp::listing_unchanged`): then every name still leads to the inode it was recorded with. A
-/// name replaced before that took a link away from the file, which is then remembered only if
-/// it still has other links (a link made by hand outside the tree, say), a case left to chance.
+/// Sound only while no directory of `out` changed since the last build's stamp (see
+/// `stamp::listing_unchanged`): then every name still leads to the inode it led to then. A name
+/// replaced before the stamp took a link away from its file, so a file is remembered only while
+/// it has more than one link; a link to it made by hand elsewhere would hide such a replacement,
+/// which this does not guard against.
 ///
 /// By inode: a fingerprint of the rest of the record. Read without locks while names are checked
 /// in parallel; what they found is added between rounds (`add`).
