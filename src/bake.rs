@@ -155,6 +155,10 @@ fn plan_into(
     let manifest =
         out.filter(|o| stage.is_none() && !write::interrupted(o).unwrap_or(true)).and_then(crate::tree::manifest::load);
     let previous = out.zip(manifest.as_ref()).map(|(out, manifest)| render::Previous::new(out, manifest));
+    // Parts of the render stage, for the benchmark's table (`render` below is their total).
+    if previous.is_some() {
+        timing("render:manifest", t);
+    }
     let tree = render::render_into(&inv, &mut templates, Some(&pb), previous, stage);
     pb.finish_and_clear();
     let mut tree = tree?;

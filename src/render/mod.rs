@@ -164,6 +164,7 @@ pub fn render_into(
     previous: Option<Previous>,
     stage: Option<&write::Stage>,
 ) -> Result<Tree, Invalid> {
+    let started = std::time::Instant::now();
     // The whole host list is large at scale: only templates that use it pay for it.
     let uses_hosts = t.uses("hosts");
     let global = t.tera.global_context();
@@ -221,6 +222,7 @@ pub fn render_into(
         })
         .collect();
 
+    let started = crate::bake::timing("render:hosts", started);
     let mut d = Diagnostics::default();
     let total = pieces.iter().map(|p| p.outputs.len()).sum::<usize>() + SITE_FILES.len() + 16;
     let mut outputs = Vec::with_capacity(total);
@@ -287,6 +289,7 @@ pub fn render_into(
     let stage = staged.map(std::path::Path::to_path_buf);
     // The lint needs only the problems (none, for most), not the versions.
     let checked = checked.into_iter().map(|(key, c)| (key, c.problems.into_boxed_slice())).collect();
+    crate::bake::timing("render:plan", started);
     Ok(Tree { entries, origins, checked, hosts, kept_hosts: kept_hosts.into_inner(), stage })
 }
 
