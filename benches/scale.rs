@@ -424,7 +424,7 @@ fn tables(rows: &[Row]) -> String {
         }
     }
     // Stage times (medians) and the peak RSS reached by the end of each stage (`PXEBAKE_TIMINGS=1`).
-    let names: Vec<String> = rows
+    let mut names: Vec<String> = rows
         .iter()
         .flat_map(|r| r.stages.iter().flat_map(|(_, s)| s.iter().map(|x| x.0.clone())))
         .fold(Vec::new(), |mut v, n| {
@@ -433,6 +433,10 @@ fn tables(rows: &[Row]) -> String {
             }
             v
         });
+    // In the order a build runs them (a stage only rebuilds have would come last otherwise).
+    const ORDER: [&str; 10] =
+        ["load", "templates", "render:manifest", "render:hosts", "render:plan", "render", "compare", "lint", "write", "confirm"];
+    names.sort_by_key(|n| ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()));
     t.push_str(
         "\nStages (`PXEBAKE_TIMINGS=1`; median ms, and in brackets the peak RSS in MB at the end of the stage):\n\n",
     );
