@@ -434,8 +434,18 @@ fn tables(rows: &[Row]) -> String {
             v
         });
     // In the order a build runs them (a stage only rebuilds have would come last otherwise).
-    const ORDER: [&str; 10] =
-        ["load", "templates", "render:manifest", "render:hosts", "render:plan", "render", "compare", "lint", "write", "confirm"];
+    const ORDER: [&str; 10] = [
+        "load",
+        "templates",
+        "render:manifest",
+        "render:hosts",
+        "render:plan",
+        "render",
+        "compare",
+        "lint",
+        "write",
+        "confirm",
+    ];
     names.sort_by_key(|n| ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()));
     t.push_str(
         "\nStages (`PXEBAKE_TIMINGS=1`; median ms, and in brackets the peak RSS in MB at the end of the stage):\n\n",
