@@ -6,8 +6,9 @@
 //! the templates directory), the digest of `images.lock` as the build left it, the manifest it
 //! pairs with, the files the tree copies from outside it, each directory's entry count, and the
 //! warnings and summary to repeat. A build is up to date when all of that still holds and every
-//! path of the manifest is still as written (one `lstat` each, in parallel). Anything else, or
-//! any doubt, means a full build: the stamp is only a cache.
+//! path of the manifest is still as written (one `lstat` per file, in parallel; a file with
+//! several names through one of them, see `dirs::Linked`). Anything else, or any doubt, means a
+//! full build: the stamp is only a cache.
 //!
 //! Trees that link OS images are never stamped: images are verified again on every build, and
 //! their signing keys are checked against the clock.
