@@ -1,7 +1,7 @@
 //! Reading the user's input files (inventory, templates) so that no entry is skipped or hangs.
 //!
 //! A dangling link (an unmounted share), a link loop, a FIFO or a directory where a file is
-//! expected must be an error naming it: skipping it silently would delete that part of the site
+//! expected must be an error naming it: passing over it silently would delete that part of the site
 //! from `out/`, and reading a FIFO would block forever. Files are opened without blocking,
 //! checked to be regular files, and read up to a size bound.
 
